@@ -1,0 +1,1 @@
+"""The atlas: job store, workers, presets, export and the ``atlas`` command line."""

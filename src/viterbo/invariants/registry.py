@@ -1,0 +1,121 @@
+"""Registry of quantities and the algorithms that compute them.
+
+The atlas layer knows nothing about how a quantity is computed: it looks algorithms up here.
+Adding an algorithm is one module that calls :func:`register` plus one line in
+``BUILTIN_MODULES``.
+
+Conventions for a result dict (JSON-serialisable floats/lists only):
+
+* success: ``{"value": float, "loop": [[...], ...] | None, "seconds": float,
+  "diagnostics": {...}}`` plus algorithm-specific keys;
+* not applicable: the algorithm's ``applicability`` returns a reason string and
+  ``compute`` is never called (callers record ``{"not_applicable": reason}``);
+* out of time: ``compute`` raises :class:`TimeBudgetExceeded`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from viterbo.geometry import Polytope
+
+Result = dict[str, Any]
+
+# Results of the jobs a dependent quantity waits for, keyed "quantity/algorithm".
+# Each entry is {"status": "done" | "failed" | "timed_out" | "not_applicable", "result": Result|None}.
+Inputs = Mapping[str, Mapping[str, Any]]
+
+
+class TimeBudgetExceeded(Exception):  # noqa: N818 -- reads as an event, like StopIteration
+    """An algorithm ran out of its time budget before finishing (reported as ``timed_out``)."""
+
+    def __init__(self, seconds: float, detail: str = "") -> None:
+        super().__init__(f"time budget exceeded after {seconds:.3g} s" + (f": {detail}" if detail else ""))
+        self.seconds = seconds
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """One way of computing one quantity.
+
+    ``compute(polytope, *, time_budget=None, inputs=None, **params) -> Result``.
+    ``applicability(polytope) -> None | str``: ``None`` when the algorithm applies, else the
+    reason it does not.  ``depends_on`` names quantities whose jobs (all algorithms) must have
+    finished before this one may run; their results arrive in ``inputs``.
+    """
+
+    quantity: str
+    name: str
+    compute: Callable[..., Result]
+    applicability: Callable[[Polytope], str | None]
+    exact: bool = True
+    depends_on: tuple[str, ...] = ()
+    description: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.quantity}/{self.name}"
+
+
+_REGISTRY: dict[tuple[str, str], Algorithm] = {}
+
+# Modules that register the built-in algorithms on import (one line per module).
+BUILTIN_MODULES: tuple[str, ...] = (
+    "viterbo.invariants.volume",
+    "viterbo.invariants.area_2d",
+    "viterbo.invariants.symplectic_product",
+    "viterbo.invariants.billiard",
+    "viterbo.invariants.haim_kislev",
+    "viterbo.invariants.reeb",
+    "viterbo.invariants.certified",
+    "viterbo.invariants.systolic",
+    "viterbo.invariants.spectrum",
+)
+_loaded = False
+
+
+def register(algorithm: Algorithm) -> Algorithm:
+    """Add ``algorithm`` to the registry (re-registering the same key replaces it)."""
+    _REGISTRY[(algorithm.quantity, algorithm.name)] = algorithm
+    return algorithm
+
+
+def load_builtin() -> None:
+    """Import every built-in algorithm module once."""
+    global _loaded
+    if _loaded:
+        return
+    for name in BUILTIN_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # module not written yet; anything else is a bug
+            if exc.name != name:
+                raise
+    _loaded = True
+
+
+def algorithms(quantity: str | None = None) -> list[Algorithm]:
+    """Registered algorithms (of one quantity, or all), in a stable order."""
+    load_builtin()
+    return [a for (q, _), a in sorted(_REGISTRY.items()) if quantity is None or q == quantity]
+
+
+def get(quantity: str, name: str) -> Algorithm:
+    """The algorithm ``name`` of ``quantity``; ``KeyError`` with the known names otherwise."""
+    load_builtin()
+    try:
+        return _REGISTRY[(quantity, name)]
+    except KeyError:
+        known = ", ".join(a.key for a in algorithms(quantity)) or "none"
+        raise KeyError(f"unknown algorithm {quantity}/{name} (known: {known})") from None
+
+
+def quantities() -> list[str]:
+    """Names of all quantities that have at least one algorithm."""
+    load_builtin()
+    return sorted({q for q, _ in _REGISTRY})
