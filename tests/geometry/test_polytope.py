@@ -347,3 +347,15 @@ def test_face_lattice_satisfies_euler_relation(
         # Every vertex lies on >= 4 facets and every facet has >= 4 vertices.
         assert polytope.incidence.sum(axis=0).min() >= 4
         assert polytope.incidence.sum(axis=1).min() >= 4
+
+
+def test_polygon_drops_points_on_edges() -> None:
+    square = np.array(
+        [[0, 0], [1, 0], [2, 0], [2, 1], [2, 2], [1, 2], [0, 2], [0, 1], [1, 1]], float
+    )
+    nearly = square + 1e-12 * np.random.default_rng(0).standard_normal(square.shape)
+    for points in (square, nearly):
+        polygon = Polytope.from_vertices(points)
+        assert (polygon.num_vertices, polygon.num_facets) == (4, 4)
+        np.testing.assert_allclose(polygon.vertices, [[0, 0], [2, 0], [2, 2], [0, 2]], atol=1e-11)
+        assert polygon.incidence.sum(axis=0).tolist() == [2, 2, 2, 2]

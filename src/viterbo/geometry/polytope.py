@@ -130,12 +130,14 @@ def _merge_close_points(points: np.ndarray, tol: float) -> np.ndarray:
 def _ccw_order(vertices: np.ndarray) -> np.ndarray:
     """Indices putting 2-D vertices of a convex polygon in counter-clockwise order.
 
-    The order starts at the lexicographically smallest vertex, so it is deterministic.
+    The order starts at the lexicographically smallest vertex (compared after rounding, so
+    floating-point noise does not move the start), so it is deterministic.
     """
     centre = vertices.mean(axis=0)
     angles = np.arctan2(vertices[:, 1] - centre[1], vertices[:, 0] - centre[0])
     order = np.argsort(angles, kind="stable")
-    start = int(np.lexsort((vertices[order, 1], vertices[order, 0]))[0])
+    keys = _rounded(vertices[order], max(_bounding_diameter(vertices), 1.0))
+    start = int(np.lexsort((keys[:, 1], keys[:, 0]))[0])
     return np.roll(order, -start)
 
 
@@ -303,6 +305,40 @@ def _canonicalise(
     return _sorted(vertices, normals, offsets, incidence)
 
 
+def _canonical_polygon(
+    hull_vertices: np.ndarray, tol: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Canonical form of a polygon from Qhull's counter-clockwise 2-D hull vertices.
+
+    A fast path for d = 2 (every product of polygons builds two): drop vertices within
+    ``tol`` of the line through their neighbours, then edges are consecutive vertex pairs.
+    """
+    vertices = hull_vertices
+    while len(vertices) >= 3:
+        before, after = np.roll(vertices, 1, axis=0), np.roll(vertices, -1, axis=0)
+        chord = after - before
+        cross = chord[:, 0] * (vertices[:, 1] - before[:, 1]) - chord[:, 1] * (
+            vertices[:, 0] - before[:, 0]
+        )
+        distance = np.abs(cross) / np.linalg.norm(chord, axis=1)
+        flat = distance <= tol
+        if not flat.any():
+            break
+        flat[np.argsort(distance)[1:]] = False  # drop one at a time: neighbours change
+        vertices = vertices[~flat]
+    if len(vertices) < 3:
+        raise DegeneratePolytopeError("the points are (nearly) collinear: no polygon")
+    vertices = vertices[_ccw_order(vertices)]
+    edges = np.roll(vertices, -1, axis=0) - vertices
+    normals = np.c_[edges[:, 1], -edges[:, 0]] / np.linalg.norm(edges, axis=1)[:, None]
+    offsets = np.einsum("kd,kd->k", normals, vertices)
+    count = len(vertices)
+    incidence = np.zeros((count, count), dtype=bool)
+    incidence[np.arange(count), np.arange(count)] = True
+    incidence[np.arange(count), (np.arange(count) + 1) % count] = True
+    return _sorted(vertices, normals, offsets, incidence)
+
+
 def _sorted(
     vertices: np.ndarray, normals: np.ndarray, offsets: np.ndarray, incidence: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -458,10 +494,12 @@ class Polytope:
                 f"convex hull failed (degenerate input): {first_line}"
             ) from None
         vertices = points[hull.vertices]
+        tol = rtol * max(_bounding_diameter(vertices), 1.0)
+        if dim == 2:
+            return cls(*_canonical_polygon(vertices, tol))
         # Qhull's equations: n . (x - centre) + b <= 0 with unit n.
         normals = hull.equations[:, :-1]
         offsets = normals @ centre - hull.equations[:, -1]
-        tol = rtol * max(_bounding_diameter(vertices), 1.0)
         return cls(*_canonicalise(vertices, normals, offsets, tol, rtol, refit="facets"))
 
     @classmethod
