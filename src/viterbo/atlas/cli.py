@@ -1,14 +1,273 @@
-"""The ``atlas`` command line (click)."""
+"""The ``atlas`` command line (click).
+
+User errors (bad preset, URL, database, export name, ...) end with a one-line ``Error: ...``
+and exit code 2, never a traceback; the database is left as it was.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import click
+from sqlalchemy.exc import SQLAlchemyError
+
+from viterbo.atlas.errors import AtlasError
+
+USER_ERROR_EXIT = 2
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class AtlasCliError(click.ClickException):
+    """A user error, printed as one line without a traceback."""
+
+    exit_code = USER_ERROR_EXIT
+
+
+def _one_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip()
+    return text.splitlines()[0] if text else type(orig).__name__
+
+
+class AtlasGroup(click.Group):
+    """Turns atlas, database and OS errors raised by any command into one-line errors."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AtlasError as exc:
+            raise AtlasCliError(str(exc)) from None
+        except (SQLAlchemyError, sqlite3.Error) as exc:
+            raise AtlasCliError(f"database error: {_one_line(exc)}") from None
+        except OSError as exc:
+            raise AtlasCliError(f"{exc.strerror or exc}{f': {exc.filename!r}' if exc.filename else ''}") from None
+
+
+@click.group(cls=AtlasGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="viterbo-atlas")
 def main() -> None:
     """Compute symplectic invariants of convex polytopes at scale and publish them."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    # Alembic logs every migration step at INFO; only the outcome matters to users.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--db URL`` (also ``$ATLAS_DB``); default ``sqlite:///artefacts/atlas.sqlite``."""
+    return click.option(
+        "--db", "db_url", envvar="ATLAS_DB", default=None, metavar="URL",
+        help="SQLAlchemy URL of the job store (sqlite:///FILE or postgresql://...); default: $ATLAS_DB or artefacts/atlas.sqlite.",
+    )(func)
+
+
+def _open(db_url: str | None) -> Any:
+    from viterbo.atlas.db import open_database
+
+    return open_database(db_url)
+
+
+# ---------------------------------------------------------------------------- enqueue
+
+
+def _enqueue(db_url: str | None, preset: str) -> tuple[int, int]:
+    from viterbo.atlas.presets import generate_specs, load_preset, validate_families
+    from viterbo.atlas.store import JobStore
+
+    items = load_preset(preset)
+    validate_families(items)
+    specs = generate_specs(items)
+    engine = _open(db_url)
+    try:
+        return JobStore(engine).enqueue(specs), len(specs)
+    finally:
+        engine.dispose()
+
+
+@main.command()
+@click.argument("preset")
+@db_option
+def enqueue(preset: str, db_url: str | None) -> None:
+    """Queue the generate jobs of PRESET (a preset name or a .json preset file); idempotent."""
+    new, total = _enqueue(db_url, preset)
+    click.echo(f"{new} new jobs queued ({total - new} of {total} polytopes were already queued)")
+
+
+# ------------------------------------------------------------------------------- work
+
+
+class ProgressPrinter:
+    """A live progress line on a terminal; a plain log line every ``every`` s otherwise."""
+
+    def __init__(self, engine: Any, every: float = 10.0) -> None:
+        from viterbo.atlas.store import JobStore
+
+        self.store = JobStore(engine)
+        self.tty = sys.stderr.isatty()
+        self.every = 1.0 if self.tty else every
+        self.last = time.monotonic()
+
+    def __call__(self, final: bool = False) -> None:
+        from viterbo.atlas.status import progress, progress_line
+
+        now = time.monotonic()
+        if not final and now - self.last < self.every:
+            return
+        self.last = now
+        try:
+            line = progress_line(progress(self.store, window=60.0))
+        except SQLAlchemyError:  # busy database: skip this refresh
+            return
+        if self.tty:
+            click.echo(f"\r\033[K{line}", nl=final, err=True)
+        else:
+            click.echo(line, err=True)
+
+
+def _work(db_url: str | None, workers: int, options: Any) -> None:
+    """Run the workers; user-facing errors for interrupted runs and crashed workers."""
+    from viterbo.atlas.db import resolve_url
+    from viterbo.atlas.kinds import load_plugins
+    from viterbo.atlas.worker import run_workers
+
+    load_plugins()  # a bad $ATLAS_PLUGINS is one error here, not one traceback per worker
+    url = resolve_url(db_url)
+    engine = _open(url)  # migrates once, before the workers fork
+    engine.dispose()
+    printer = ProgressPrinter(engine)
+    summary = run_workers(url, workers, options, monitor=printer)
+    printer(final=True)
+    engine.dispose()
+    if summary.interrupted:
+        click.echo("interrupted: running jobs were released and will be picked up by the next `atlas work`", err=True)
+        raise SystemExit(130)
+    if summary.failed_workers:
+        raise AtlasCliError(f"{summary.failed_workers} worker process(es) exited abnormally (see messages above)")
+
+
+def _parse_timeouts(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for value in values:
+        name, sep, seconds = value.partition("=")
+        try:
+            out[name.strip()] = float(seconds)
+        except ValueError:
+            seconds = ""
+        if not sep or not name.strip() or not seconds or out[name.strip()] <= 0:
+            raise click.BadParameter(f"expected QUANTITY=SECONDS with SECONDS > 0, got {value!r}")
+    return out
+
+
+def work_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by ``work`` and ``build``."""
+    opts = [
+        click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."),
+        click.option("--job-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="S",
+                     help="Wall-clock limit per job in seconds (default: per quantity, 60-600 s)."),
+        click.option("--timeout", "quantity_timeouts", multiple=True, callback=_parse_timeouts,
+                     metavar="QUANTITY=S", help="Wall-clock limit for one quantity (or 'generate'); repeatable; beats --job-timeout."),
+        click.option("--memory-limit", type=click.FloatRange(min=0, min_open=True), default=4096.0, show_default=True,
+                     metavar="MIB", help="Address-space limit of each job's process."),
+        click.option("--lease-seconds", type=click.FloatRange(min=0.5), default=60.0, show_default=True,
+                     help="Lease length; a dead worker's job is taken over after this."),
+    ]
+    for opt in reversed(opts):
+        func = opt(func)
+    return func
+
+
+def _options(job_timeout: float | None, quantity_timeouts: dict[str, float], memory_limit: float,
+             lease_seconds: float, max_jobs: int | None = None, forever: bool = False, batch: int = 64) -> Any:
+    from viterbo.atlas.worker import WorkerOptions
+
+    return WorkerOptions(lease_seconds=lease_seconds, job_timeout=job_timeout,
+                         quantity_timeouts=dict(quantity_timeouts),
+                         memory_limit_mb=memory_limit, max_jobs=max_jobs, forever=forever,
+                         max_batch=batch)
+
+
+@main.command()
+@work_options
+@click.option("--max-jobs", type=click.IntRange(min=0), default=None, help="Stop after this many jobs (all workers together).")
+@click.option("--forever", is_flag=True, help="Keep polling for new jobs instead of exiting when none are left.")
+@click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Largest claim batch (reached only while jobs are trivial).")
+@db_option
+def work(workers: int, job_timeout: float | None, quantity_timeouts: dict[str, float], memory_limit: float,
+         lease_seconds: float, max_jobs: int | None, forever: bool, batch: int, db_url: str | None) -> None:
+    """Claim and run jobs until none is left (Ctrl-C releases the current jobs)."""
+    opts = _options(job_timeout, quantity_timeouts, memory_limit, lease_seconds, max_jobs, forever, batch)
+    _work(db_url, workers, opts)
+
+
+# ----------------------------------------------------------------------------- status
+
+
+@main.command()
+@db_option
+def status(db_url: str | None) -> None:
+    """Counts per status, family and algorithm; progress, ETA and recent failures."""
+    from viterbo.atlas.status import status_report
+    from viterbo.atlas.store import JobStore
+
+    engine = _open(db_url)
+    try:
+        click.echo(status_report(JobStore(engine)))
+    finally:
+        engine.dispose()
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def _export(db_url: str | None, name: str, out: Path | None) -> None:
+    from viterbo.atlas.export import export_dataset, validate_export_name
+
+    validate_export_name(name)  # before touching the database
+    engine = _open(db_url)
+    try:
+        info = export_dataset(engine, name, out)
+    finally:
+        engine.dispose()
+    click.echo(f"exported {info['rows']} polytopes to {info['path']} (content hash {info['content_hash'][:16]}...)")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Output folder (default artefacts/datasets/NAME).")
+@db_option
+def export(name: str, out: Path | None, db_url: str | None) -> None:
+    """Write the dataset NAME (atlas-tiny, atlas-small, ...): Parquet + card + manifest + benchmark."""
+    _export(db_url, name, out)
+
+
+# ------------------------------------------------------------------------------ build
+
+
+@main.command()
+@click.argument("preset")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Output folder (default artefacts/datasets/atlas-PRESET).")
+@work_options
+@db_option
+def build(preset: str, out: Path | None, workers: int, job_timeout: float | None,
+          quantity_timeouts: dict[str, float], memory_limit: float, lease_seconds: float,
+          db_url: str | None) -> None:
+    """Enqueue PRESET, work until everything is done, export it as atlas-PRESET."""
+    from viterbo.atlas.export import validate_export_name
+
+    name = f"atlas-{Path(preset).stem if preset.endswith('.json') else preset}"
+    validate_export_name(name)
+    new, total = _enqueue(db_url, preset)
+    click.echo(f"{new} new jobs queued ({total} polytopes in {preset})", err=True)
+    _work(db_url, workers, _options(job_timeout, quantity_timeouts, memory_limit, lease_seconds))
+    _export(db_url, name, out)
 
 
 def _add_commands() -> None:
@@ -18,7 +277,5 @@ def _add_commands() -> None:
     main.add_command(compute_cli.compute)
 
 
-try:
+with contextlib.suppress(ImportError):  # pragma: no cover - compute_cli still being written
     _add_commands()
-except ImportError:  # pragma: no cover - modules still being written
-    pass

@@ -1,0 +1,235 @@
+"""Database URLs, engines and schema management (Alembic) for the job store.
+
+* ``resolve_url``: ``--db URL`` > ``ATLAS_DB`` > ``sqlite:///artefacts/atlas.sqlite``.
+* ``make_engine``: SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` for write
+  transactions (``engine.execution_options(immediate=True)``); PostgreSQL uses psycopg 3.
+* ``ensure_schema``: upgrades a fresh or older database to the newest Alembic revision and
+  refuses a database whose revision this code does not know (newer code wrote it).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from viterbo.atlas.errors import DatabaseUnusableError, DatabaseURLError
+
+ENV_VAR = "ATLAS_DB"
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_DB_PATH = REPO_ROOT / "artefacts" / "atlas.sqlite"
+MIGRATIONS_DIR = REPO_ROOT / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+
+def resolve_url(url: str | None = None) -> str:
+    """The database URL to use: ``url``, else ``$ATLAS_DB``, else the SQLite default."""
+    if url:
+        return url
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return env
+    return f"sqlite:///{DEFAULT_DB_PATH}"
+
+
+def parse_url(url: str) -> URL:
+    """Parse and normalise ``url``; ``postgresql://`` selects the psycopg 3 driver.
+
+    Raises
+    ------
+    DatabaseURLError
+        When the URL is malformed or its backend is neither SQLite nor PostgreSQL.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseURLError(f"malformed database URL {url!r} (expected e.g. sqlite:///path/atlas.sqlite or postgresql://user@host/db)") from None
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        if parsed.get_driver_name() in ("psycopg2", "psycopg", None) or parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+    elif backend != "sqlite":
+        raise DatabaseURLError(f"unsupported database backend {backend!r} in {url!r} (use sqlite or postgresql)")
+    if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise DatabaseURLError(f"database URL {url!r} names no file (in-memory databases cannot be shared by workers)")
+    return parsed
+
+
+def is_sqlite(engine_or_conn: Engine | Connection) -> bool:
+    """Whether the engine (or connection) talks to SQLite."""
+    return engine_or_conn.dialect.name == "sqlite"
+
+
+def _install_sqlite_hooks(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own handling is broken).
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys = ON")
+        # (WAL is switched on by ensure_schema, once the file is known to be an atlas database:
+        # the mode is stored in the file, and a foreign database must stay untouched.)
+        # WAL + NORMAL: durable across process crashes, only an OS crash can lose the last commits.
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Write transactions take the write lock up front so that two claimers never both read
+        # the same pending row and then fail to upgrade their lock (SQLITE_BUSY mid-transaction).
+        immediate = conn.get_execution_options().get("immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """An engine for ``url`` (resolved with :func:`resolve_url`), with backend-specific setup.
+
+    The SQLite file (and its folder, for the default location only) is created on demand;
+    a user-given path in a missing folder is an error rather than a silent ``mkdir``.
+    """
+    resolved = resolve_url(url)
+    parsed = parse_url(resolved)
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or "")
+        if path.resolve() == DEFAULT_DB_PATH.resolve():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.parent.is_dir():
+            raise DatabaseUnusableError(f"cannot open database {str(path)!r}: folder {str(path.parent)!r} does not exist")
+        if path.is_dir():
+            raise DatabaseUnusableError(f"cannot open database {str(path)!r}: it is a folder")
+        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        _install_sqlite_hooks(engine)
+    else:
+        try:
+            engine = create_engine(parsed, pool_pre_ping=True)
+        except NoSuchModuleError as exc:
+            raise DatabaseURLError(f"no driver for {resolved!r}: {exc}") from None
+    return engine
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, whose transactions start with ``BEGIN IMMEDIATE`` on SQLite."""
+    return engine.execution_options(immediate=True)
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def _alembic_config(connection: Connection | None = None) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest Alembic revision this code knows."""
+    from alembic.script import ScriptDirectory
+
+    heads = ScriptDirectory.from_config(_alembic_config()).get_heads()
+    if len(heads) != 1:  # pragma: no cover - a broken migrations folder
+        raise RuntimeError(f"migrations must have exactly one head, found {heads}")
+    return heads[0]
+
+
+def _known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    return {s.revision for s in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The Alembic revision recorded in the database (``None`` when it has none)."""
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _lock_for_migration(conn: Connection) -> None:
+    # SQLite: the BEGIN IMMEDIATE of the writer engine already serialises migrators.
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(727274)"))
+
+
+def ensure_schema(engine: Engine) -> str:
+    """Bring the database to the newest schema; return the revision it is at.
+
+    Raises
+    ------
+    DatabaseUnusableError
+        When the database cannot be read, is not an atlas database, or was written by newer
+        code (a revision this code does not know).
+    """
+    from alembic import command
+
+    head = head_revision()
+    try:
+        with engine.connect() as conn:
+            current = current_revision(conn)
+        if current == head:
+            _enable_wal(engine)
+            return head
+        with writer(engine).begin() as conn:
+            _lock_for_migration(conn)
+            current = current_revision(conn)  # again, under the lock
+            if current == head:
+                return head
+            if current is None:
+                tables = set(inspect(conn).get_table_names())
+                if tables - {"alembic_version"}:
+                    raise DatabaseUnusableError(
+                        f"database {_describe(engine)} has tables ({', '.join(sorted(tables)[:3])}, ...) but no atlas schema version: not an atlas database"
+                    )
+            elif current not in _known_revisions():
+                raise DatabaseUnusableError(
+                    f"database {_describe(engine)} has schema revision {current!r}, newer than this code (newest known: {head!r}); upgrade viterbo-atlas"
+                )
+            command.upgrade(_alembic_config(conn), "head")
+        _enable_wal(engine)
+    except DatabaseUnusableError:
+        raise
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        raise DatabaseUnusableError(f"cannot use database {_describe(engine)}: {_one_line(exc)}") from None
+    return head
+
+
+def _enable_wal(engine: Engine) -> None:
+    """Write-ahead logging: readers never block the writer, commits are cheap (SQLite only)."""
+    if not is_sqlite(engine):
+        return
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+            cur.execute("PRAGMA journal_mode = WAL")
+        cur.close()
+    finally:
+        raw.close()
+
+
+def _describe(engine: Engine) -> str:
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        return repr(url.database)
+    return repr(url.render_as_string(hide_password=True))
+
+
+def _one_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+def open_database(url: str | None = None) -> Engine:
+    """Engine for ``url`` with the schema upgraded to the newest revision (see ensure_schema)."""
+    engine = make_engine(url)
+    ensure_schema(engine)
+    return engine

@@ -1,0 +1,233 @@
+"""The built-in job kinds: ``generate`` (build one polytope) and ``quantity`` (compute one
+quantity with one algorithm on one polytope).
+
+Both run their computation in the worker's child process; only ``prepare`` and ``record``
+(parent side) touch the database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from viterbo.atlas.errors import JobParamsError
+from viterbo.atlas.kinds import JobKind, Payload, family_generator, register_kind
+from viterbo.atlas.models import (
+    NOT_APPLICABLE,
+    PENDING,
+    dependencies_table,
+    jobs_table,
+    polytopes_table,
+)
+from viterbo.atlas.store import ClaimedJob, JobSpec, dumps, insert_jobs
+
+GENERATE = "generate"
+QUANTITY = "quantity"
+# Lower runs first: a polytope's quantities before the next polytope (complete rows early).
+QUANTITY_PRIORITY = 0
+GENERATE_PRIORITY = 10
+
+# Wall-clock limits (seconds) per quantity when `atlas work --job-timeout` is not given.
+DEFAULT_TIMEOUTS: dict[str, float] = {
+    GENERATE: 120.0,
+    "volume": 120.0,
+    "capacity": 600.0,
+    "certified_capacity": 120.0,
+    "systolic_ratio": 60.0,
+    "spectrum": 600.0,
+}
+FALLBACK_TIMEOUT = 300.0
+
+
+def timeout_for(job: ClaimedJob) -> float:
+    """The default wall-clock limit of ``job`` (its quantity's, or its kind's)."""
+    key = job.quantity if job.kind == QUANTITY and job.quantity else job.kind
+    return DEFAULT_TIMEOUTS.get(key, FALLBACK_TIMEOUT)
+
+
+def parse_params(job: ClaimedJob) -> dict[str, Any]:
+    """The job's params as a dict; :class:`JobParamsError` when the stored text is unusable."""
+    try:
+        params = json.loads(job.params)
+    except (TypeError, ValueError) as exc:
+        raise JobParamsError(f"job {job.id}: params are not valid JSON ({exc})") from None
+    if not isinstance(params, dict):
+        raise JobParamsError(f"job {job.id}: params must be a JSON object, got {type(params).__name__}")
+    return params
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Convert numpy arrays/scalars (and tuples) inside ``obj`` to plain JSON types."""
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(v) for v in obj]
+    if hasattr(obj, "tolist"):  # numpy array or scalar
+        return to_jsonable(obj.tolist())
+    return obj
+
+
+def polytope_key(family: str, params: dict[str, Any], index: int) -> str:
+    """Stable polytope id, equal in every database: ``family:paramshash:index``."""
+    digest = hashlib.sha256(dumps(params).encode()).hexdigest()[:10]
+    return f"{family}:{digest}:{index:06d}"
+
+
+def generate_job_key(family: str, params: dict[str, Any], index: int) -> str:
+    """Idempotency key of the generate job of one polytope."""
+    return f"generate:{polytope_key(family, params, index)}"
+
+
+def quantity_job_key(pkey: str, quantity: str, algorithm: str) -> str:
+    """Idempotency key of one quantity job."""
+    return f"quantity:{pkey}:{quantity}/{algorithm}"
+
+
+# ------------------------------------------------------------------------------ generate
+
+
+def _prepare_generate(conn: Connection, job: ClaimedJob) -> Payload:
+    params = parse_params(job)
+    try:
+        family, fparams, index = params["family"], params["params"], params["index"]
+    except KeyError as exc:
+        raise JobParamsError(f"job {job.id}: generate params lack {exc.args[0]!r}") from None
+    if not isinstance(family, str) or not isinstance(fparams, dict) or not isinstance(index, int) or index < 0:
+        raise JobParamsError(f"job {job.id}: generate params need family: str, params: object, index: int >= 0")
+    return {"family": family, "params": fparams, "index": index}
+
+
+def _run_generate(payload: Payload) -> dict[str, Any]:
+    from viterbo.invariants import registry
+
+    family, params, index = payload["family"], payload["params"], payload["index"]
+    generated = family_generator(family)(family, params, index)
+    polytope = generated.polytope
+    algorithms = []
+    for alg in registry.algorithms():
+        reason = alg.applicability(polytope)
+        algorithms.append({"quantity": alg.quantity, "name": alg.name,
+                           "depends_on": list(alg.depends_on), "not_applicable": reason})
+    return to_jsonable({
+        "polytope": polytope.to_dict(),
+        "dimension": int(polytope.dim),
+        "num_vertices": int(polytope.num_vertices),
+        "num_facets": int(polytope.num_facets),
+        "seed": getattr(generated, "seed", None),
+        "metadata": getattr(generated, "metadata", None) or {},
+        "algorithms": algorithms,
+    })
+
+
+def _record_generate(conn: Connection, job: ClaimedJob, result: dict[str, Any]) -> dict[str, Any]:
+    payload = _prepare_generate(conn, job)
+    family, params, index = payload["family"], payload["params"], payload["index"]
+    pkey = polytope_key(family, params, index)
+    geometry = result["polytope"]
+    row = {
+        "key": pkey, "family": family, "params": dumps(params), "index": index,
+        "seed": result.get("seed"), "dimension": result["dimension"],
+        "num_vertices": result["num_vertices"], "num_facets": result["num_facets"],
+        "vertices": json.dumps(geometry["vertices"]), "normals": json.dumps(geometry["normals"]),
+        "offsets": json.dumps(geometry["offsets"]), "metadata_json": dumps(result.get("metadata") or {}),
+        "created_at": time.time(),
+    }
+    existing = conn.execute(select(polytopes_table.c.id).where(polytopes_table.c.key == pkey)).scalar()
+    if existing is None:
+        polytope_id = conn.execute(
+            polytopes_table.insert().values(**{("metadata" if k == "metadata_json" else k): v for k, v in row.items()})
+            .returning(polytopes_table.c.id)
+        ).scalar_one()
+    else:  # an earlier attempt recorded it (cannot normally happen: the lease token guards)
+        polytope_id = existing
+    specs = quantity_job_specs(int(polytope_id), pkey, family, result["algorithms"])
+    new = insert_jobs(conn, specs)
+    return {"polytope_id": int(polytope_id), "polytope_key": pkey, "jobs": len(new)}
+
+
+def quantity_job_specs(polytope_id: int, pkey: str, family: str,
+                       algorithms: list[dict[str, Any]]) -> list[JobSpec]:
+    """One job per algorithm; not-applicable ones born terminal; dependents blocked on their inputs."""
+    keys_by_quantity: dict[str, list[str]] = {}
+    for a in algorithms:
+        keys_by_quantity.setdefault(a["quantity"], []).append(quantity_job_key(pkey, a["quantity"], a["name"]))
+    specs = []
+    for a in algorithms:
+        reason = a.get("not_applicable")
+        deps = tuple(k for q in a.get("depends_on", ()) for k in keys_by_quantity.get(q, ()))
+        specs.append(JobSpec(
+            kind=QUANTITY, key=quantity_job_key(pkey, a["quantity"], a["name"]),
+            polytope_id=polytope_id, family=family, quantity=a["quantity"], algorithm=a["name"],
+            priority=QUANTITY_PRIORITY,
+            status=NOT_APPLICABLE if reason is not None else PENDING,
+            result={"not_applicable": str(reason)} if reason is not None else None,
+            depends_on_keys=() if reason is not None else deps,
+        ))
+    # Dependencies first so that their ids exist when the dependency rows are written.
+    specs.sort(key=lambda s: len(s.depends_on_keys) > 0)
+    return specs
+
+
+# ------------------------------------------------------------------------------ quantity
+
+
+PolytopeLoader = Callable[[dict[str, Any]], Any]
+
+
+def _default_loader(data: dict[str, Any]) -> Any:
+    from viterbo.geometry import Polytope
+
+    return Polytope.from_dict(data)
+
+
+_loader: list[PolytopeLoader] = [_default_loader]
+
+
+def set_polytope_loader(loader: PolytopeLoader | None) -> None:
+    """Replace how quantity jobs rebuild a polytope from its stored dict (tests); None resets."""
+    _loader[0] = loader or _default_loader
+
+
+def _prepare_quantity(conn: Connection, job: ClaimedJob) -> Payload:
+    params = parse_params(job)
+    if job.polytope_id is None or not job.quantity or not job.algorithm:
+        raise JobParamsError(f"job {job.id}: a quantity job needs polytope, quantity and algorithm")
+    p = polytopes_table.c
+    row = conn.execute(select(p.vertices, p.normals, p.offsets).where(p.id == job.polytope_id)).first()
+    if row is None:
+        raise JobParamsError(f"job {job.id}: polytope {job.polytope_id} does not exist")
+    j, d = jobs_table.c, dependencies_table.c
+    deps = conn.execute(
+        select(j.quantity, j.algorithm, j.status, j.result)
+        .join(dependencies_table, d.depends_on_id == j.id)
+        .where(d.job_id == job.id)
+    ).all()
+    inputs = {f"{q}/{a}": {"status": st, "result": json.loads(res) if res else None} for q, a, st, res in deps}
+    return {
+        "quantity": job.quantity, "algorithm": job.algorithm, "params": params, "inputs": inputs,
+        "polytope": {"vertices": json.loads(row.vertices), "normals": json.loads(row.normals),
+                     "offsets": json.loads(row.offsets)},
+    }
+
+
+def _run_quantity(payload: Payload) -> dict[str, Any]:
+    from viterbo.invariants import registry
+
+    alg = registry.get(payload["quantity"], payload["algorithm"])
+    polytope = _loader[0](payload["polytope"])
+    timeout = payload.get("_timeout")
+    # Leave the algorithm a margin to stop by itself (timed_out with its own diagnostics).
+    budget = 0.9 * timeout if timeout else None
+    result = alg.compute(polytope, time_budget=budget, inputs=payload["inputs"], **payload["params"])
+    return to_jsonable(result)
+
+
+register_kind(JobKind(GENERATE, run=_run_generate, prepare=_prepare_generate, record=_record_generate,
+                      default_timeout=DEFAULT_TIMEOUTS[GENERATE]))
+register_kind(JobKind(QUANTITY, run=_run_quantity, prepare=_prepare_quantity))

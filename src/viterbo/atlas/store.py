@@ -1,0 +1,434 @@
+"""The job store: enqueue, claim with leases, heartbeat, complete, release, and summary counts.
+
+All statements are SQLAlchemy Core (the ORM's per-object overhead would cap throughput).
+Every write runs in one short transaction: ``BEGIN IMMEDIATE`` on SQLite (see
+:func:`viterbo.atlas.db.writer`), ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL so that
+concurrent claimers skip each other's rows instead of queueing on them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from viterbo.atlas.db import writer
+from viterbo.atlas.models import (
+    ALL_STATES,
+    BLOCKED,
+    DONE,
+    FAILED,
+    NOT_APPLICABLE,
+    PENDING,
+    RUNNING,
+    TERMINAL_STATES,
+    TIMED_OUT,
+    dependencies_table,
+    jobs_table,
+)
+
+DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_LEASE_SECONDS = 60.0
+INSERT_CHUNK = 500
+
+
+def dumps(obj: Any) -> str:
+    """Canonical JSON (sorted keys, no spaces): equal data gives equal text."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A job to insert.  ``key`` is the idempotency key (unique over the whole table)."""
+
+    kind: str
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+    family: str | None = None
+    quantity: str | None = None
+    algorithm: str | None = None
+    polytope_id: int | None = None
+    priority: int = 0
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    status: str = PENDING
+    result: dict[str, Any] | None = None  # for jobs born terminal (not_applicable)
+    depends_on_keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """A job this worker holds a lease on (``lease_token`` proves it at completion)."""
+
+    id: int
+    kind: str
+    polytope_id: int | None
+    family: str | None
+    quantity: str | None
+    algorithm: str | None
+    params: str  # raw JSON text: parsing is the job's business (a bad value fails the job)
+    idempotency_key: str
+    attempts: int
+    max_attempts: int
+    lease_token: str
+    lease_owner: str
+
+
+@dataclass
+class Outcome:
+    """How one run of a job ended."""
+
+    status: str  # done / failed / timed_out / not_applicable
+    result: dict[str, Any] | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    traceback: str | None = None
+    wall_seconds: float | None = None
+    cpu_seconds: float | None = None
+    peak_rss_mb: float | None = None
+    retry: bool = False  # a transient failure: back to pending if attempts remain
+
+
+# ----------------------------------------------------------------------- low level (conn)
+
+
+def _insert_stmt(conn: Connection) -> Any:
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    return dialect.insert(jobs_table).on_conflict_do_nothing(index_elements=["idempotency_key"])
+
+
+def insert_jobs(conn: Connection, specs: Sequence[JobSpec], now: float | None = None) -> dict[str, int]:
+    """Insert ``specs`` (skipping keys that exist) and their dependency rows.
+
+    Returns the ids of the jobs that were new, by idempotency key.  A spec whose
+    ``depends_on_keys`` name jobs that are not all terminal is stored as ``blocked``.
+    """
+    now = time.time() if now is None else now
+    new_ids: dict[str, int] = {}
+    stmt = _insert_stmt(conn).returning(jobs_table.c.id, jobs_table.c.idempotency_key)
+    for start in range(0, len(specs), INSERT_CHUNK):
+        chunk = specs[start : start + INSERT_CHUNK]
+        rows = [_spec_row(s, now) for s in chunk]
+        for job_id, key in conn.execute(stmt, rows).all():
+            new_ids[key] = int(job_id)
+    with_deps = [s for s in specs if s.depends_on_keys and s.key in new_ids]
+    if with_deps:
+        _insert_dependencies(conn, with_deps, new_ids)
+    return new_ids
+
+
+def _spec_row(spec: JobSpec, now: float) -> dict[str, Any]:
+    terminal = spec.status in TERMINAL_STATES
+    status = BLOCKED if spec.depends_on_keys and not terminal else spec.status
+    return {
+        "kind": spec.kind,
+        "polytope_id": spec.polytope_id,
+        "family": spec.family,
+        "quantity": spec.quantity,
+        "algorithm": spec.algorithm,
+        "params": dumps(spec.params),
+        "idempotency_key": spec.key,
+        "status": status,
+        "priority": spec.priority,
+        "attempts": 0,
+        "max_attempts": spec.max_attempts,
+        "queued_at": now,
+        "finished_at": now if terminal else None,
+        "result": dumps(spec.result) if spec.result is not None else None,
+    }
+
+
+def _insert_dependencies(conn: Connection, specs: Sequence[JobSpec], new_ids: dict[str, int]) -> None:
+    needed = sorted({k for s in specs for k in s.depends_on_keys})
+    ids_by_key = dict(new_ids)
+    missing = [k for k in needed if k not in ids_by_key]
+    if missing:
+        q = select(jobs_table.c.idempotency_key, jobs_table.c.id).where(
+            jobs_table.c.idempotency_key.in_(bindparam("keys", expanding=True))
+        )
+        ids_by_key.update({k: int(i) for k, i in conn.execute(q, {"keys": missing})})
+    rows = []
+    for s in specs:
+        for dep in s.depends_on_keys:
+            if dep not in ids_by_key:
+                raise ValueError(f"job {s.key!r} depends on unknown job {dep!r}")
+            rows.append({"job_id": new_ids[s.key], "depends_on_id": ids_by_key[dep]})
+    conn.execute(dependencies_table.insert(), rows)
+    # Dependencies that were already terminal when inserted: unblock right away.
+    release_dependents(conn, candidates=[new_ids[s.key] for s in specs])
+
+
+_TERMINAL_SQL = ", ".join(f"'{s}'" for s in TERMINAL_STATES)
+_UNBLOCK = text(
+    f"""
+    UPDATE jobs SET status = '{PENDING}'
+    WHERE id IN :ids AND status = '{BLOCKED}'
+      AND NOT EXISTS (
+        SELECT 1 FROM job_dependencies d JOIN jobs j2 ON j2.id = d.depends_on_id
+        WHERE d.job_id = jobs.id AND j2.status NOT IN ({_TERMINAL_SQL}))
+    """
+).bindparams(bindparam("ids", expanding=True))
+
+
+def release_dependents(conn: Connection, finished: Sequence[int] = (), candidates: Sequence[int] = ()) -> int:
+    """Move blocked jobs whose dependencies are all terminal to ``pending``.
+
+    ``finished``: jobs that just reached a terminal state (their dependents are checked);
+    ``candidates``: jobs to check directly.  Returns how many jobs became pending.
+    """
+    ids = set(candidates)
+    if finished:
+        q = select(dependencies_table.c.job_id).where(
+            dependencies_table.c.depends_on_id.in_(bindparam("ids", expanding=True))
+        )
+        ids.update(int(r[0]) for r in conn.execute(q, {"ids": list(finished)}))
+    if not ids:
+        return 0
+    return int(conn.execute(_UNBLOCK, {"ids": sorted(ids)}).rowcount or 0)
+
+
+_j = jobs_table.c
+# Statements are built once: SQLAlchemy then reuses their compiled form (building a statement
+# per job costs more than executing it).
+_EXPIRED_Q = (select(_j.id, _j.attempts, _j.max_attempts)
+              .where(_j.status == RUNNING, _j.lease_expires_at < bindparam("now"))
+              .order_by(_j.lease_expires_at).limit(bindparam("limit")))
+_PENDING_Q = (select(_j.id).where(_j.status == PENDING).order_by(_j.priority, _j.id)
+              .limit(bindparam("limit")))
+_GIVE_UP = (update(jobs_table).where(_j.id == bindparam("b_id")).values(
+    status=FAILED, finished_at=bindparam("b_now"), lease_token=None, lease_expires_at=None,
+    error_type="LeaseExpired", error_message=bindparam("b_message")))
+_TAKE = (update(jobs_table).where(_j.id.in_(bindparam("ids", expanding=True))).values(
+    status=RUNNING, lease_owner=bindparam("owner"), lease_token=bindparam("token"),
+    lease_expires_at=bindparam("expires"), heartbeat_at=bindparam("now"),
+    started_at=bindparam("now"), attempts=_j.attempts + 1))
+_CLAIMED = (select(_j.id, _j.kind, _j.polytope_id, _j.family, _j.quantity, _j.algorithm, _j.params,
+                   _j.idempotency_key, _j.attempts, _j.max_attempts)
+            .where(_j.id.in_(bindparam("ids", expanding=True))).order_by(_j.priority, _j.id))
+_STILL_OURS = select(_j.id, _j.lease_token).where(_j.id.in_(bindparam("ids", expanding=True)),
+                                  _j.lease_token.in_(bindparam("tokens", expanding=True)),
+                                  _j.status == RUNNING)
+_COMPLETE = (update(jobs_table).where(_j.id == bindparam("b_id")).values(
+    status=bindparam("b_status"), finished_at=bindparam("b_finished"), result=bindparam("b_result"),
+    wall_seconds=bindparam("b_wall"), cpu_seconds=bindparam("b_cpu"), peak_rss_mb=bindparam("b_peak"),
+    error_type=bindparam("b_etype"), error_message=bindparam("b_emsg"), traceback=bindparam("b_tb"),
+    lease_token=None, lease_expires_at=None))
+_SET_RESULT = update(jobs_table).where(_j.id == bindparam("b_id")).values(result=bindparam("b_result"))
+
+
+def _locked(conn: Connection, stmt: Any) -> Any:
+    if conn.dialect.name == "postgresql":
+        return stmt.with_for_update(skip_locked=True)
+    return stmt  # SQLite: BEGIN IMMEDIATE already excludes every other writer
+
+
+def claim_jobs(conn: Connection, owner: str, lease_seconds: float, limit: int, now: float) -> list[ClaimedJob]:
+    """Claim up to ``limit`` jobs inside the caller's write transaction (see JobStore.claim)."""
+    ids: list[int] = []
+    exhausted: list[tuple[int, int]] = []
+    for job_id, attempts, max_attempts in conn.execute(_locked(conn, _EXPIRED_Q), {"now": now, "limit": limit}):
+        if attempts >= max_attempts:
+            exhausted.append((int(job_id), int(attempts)))
+        else:
+            ids.append(int(job_id))
+    if exhausted:
+        conn.execute(_GIVE_UP, [
+            {"b_id": job_id, "b_now": now,
+             "b_message": f"lease expired on all {attempts} attempts (worker crashed or was killed); giving up"}
+            for job_id, attempts in exhausted])
+        release_dependents(conn, finished=[e[0] for e in exhausted])
+    if len(ids) < limit:
+        ids += [int(r[0]) for r in conn.execute(_locked(conn, _PENDING_Q), {"limit": limit - len(ids)})]
+    if not ids:
+        return []
+    token = uuid.uuid4().hex
+    conn.execute(_TAKE, {"ids": ids, "owner": owner, "token": token, "expires": now + lease_seconds, "now": now})
+    rows = conn.execute(_CLAIMED, {"ids": ids}).all()
+    return [ClaimedJob(*(r[:10]), lease_token=token, lease_owner=owner) for r in rows]
+
+
+RecordHook = Callable[[Connection, ClaimedJob, dict[str, Any]], dict[str, Any]]
+
+
+def _retries(job: ClaimedJob, outcome: Outcome) -> bool:
+    return outcome.retry and job.attempts < job.max_attempts
+
+
+def complete_jobs(conn: Connection, items: Sequence[tuple[ClaimedJob, Outcome]], now: float,
+                  record: Callable[[ClaimedJob], RecordHook | None] | None = None) -> list[bool]:
+    """Record outcomes inside the caller's write transaction, for the jobs still ours.
+
+    A job is still ours when its row carries our lease token and is ``running``; otherwise
+    another worker took it over after our lease expired, its result wins, and ours is dropped
+    (``False`` in the returned list).  Dependents of finished jobs are released.
+    """
+    if not items:
+        return []
+    current = {int(i): t for i, t in conn.execute(_locked_rows(conn), {
+        "ids": [job.id for job, _ in items], "tokens": sorted({job.lease_token for job, _ in items})})}
+    accepted = [current.get(job.id) == job.lease_token for job, _ in items]
+    params = []
+    for (job, out), ok in zip(items, accepted, strict=True):
+        if not ok:
+            continue
+        retry = _retries(job, out)
+        params.append({
+            "b_id": job.id, "b_status": PENDING if retry else out.status,
+            "b_finished": None if retry else now,
+            "b_result": dumps(out.result) if out.result is not None and not retry else None,
+            "b_wall": out.wall_seconds, "b_cpu": out.cpu_seconds, "b_peak": out.peak_rss_mb,
+            "b_etype": out.error_type, "b_emsg": out.error_message, "b_tb": out.traceback,
+        })
+    if params:
+        conn.execute(_COMPLETE, params)
+    finished = []
+    for (job, out), ok in zip(items, accepted, strict=True):
+        if not ok or _retries(job, out):
+            continue
+        finished.append(job.id)
+        hook = record(job) if record is not None else None
+        if out.status == DONE and hook is not None:
+            stored = hook(conn, job, out.result or {})
+            conn.execute(_SET_RESULT, {"b_id": job.id, "b_result": dumps(stored)})
+    if finished:
+        release_dependents(conn, finished=finished)
+    return accepted
+
+
+def _locked_rows(conn: Connection) -> Any:
+    # PostgreSQL: lock the rows we are about to finish (a concurrent claimer skips them).
+    return _STILL_OURS.with_for_update() if conn.dialect.name == "postgresql" else _STILL_OURS
+
+
+# ----------------------------------------------------------------------------- JobStore
+
+
+class JobStore:
+    """Job-store operations on one engine, each in its own short transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.write_engine = writer(engine)
+
+    def enqueue(self, specs: Iterable[JobSpec]) -> int:
+        """Insert the jobs whose idempotency keys are new; return how many were new."""
+        specs = list(specs)
+        with self.write_engine.begin() as conn:
+            return len(insert_jobs(conn, specs))
+
+    def claim(self, owner: str, lease_seconds: float = DEFAULT_LEASE_SECONDS, limit: int = 1) -> list[ClaimedJob]:
+        """Lease up to ``limit`` claimable jobs to ``owner``.
+
+        Claimable: ``pending`` jobs (priority, then id order) and ``running`` jobs whose lease
+        expired (their worker died).  An expired job that used up its attempts ends ``failed``.
+        """
+        with self.write_engine.begin() as conn:
+            return claim_jobs(conn, owner, lease_seconds, limit, time.time())
+
+    def heartbeat(self, jobs: Sequence[ClaimedJob], lease_seconds: float = DEFAULT_LEASE_SECONDS) -> int:
+        """Extend the leases of ``jobs`` (still ours); return how many were extended."""
+        if not jobs:
+            return 0
+        now = time.time()
+        j = jobs_table.c
+        with self.write_engine.begin() as conn:
+            res = conn.execute(
+                update(jobs_table)
+                .where(j.id.in_(bindparam("ids", expanding=True)),
+                       j.lease_token.in_(bindparam("tokens", expanding=True)),
+                       j.status == RUNNING)
+                .values(lease_expires_at=now + lease_seconds, heartbeat_at=now),
+                {"ids": [x.id for x in jobs], "tokens": sorted({x.lease_token for x in jobs})},
+            )
+            return int(res.rowcount or 0)
+
+    def release(self, jobs: Sequence[ClaimedJob]) -> int:
+        """Give ``jobs`` back unrun (Ctrl-C): pending again, the attempt not counted."""
+        if not jobs:
+            return 0
+        j = jobs_table.c
+        with self.write_engine.begin() as conn:
+            total = 0
+            for job in jobs:
+                res = conn.execute(
+                    update(jobs_table)
+                    .where(j.id == job.id, j.lease_token == job.lease_token, j.status == RUNNING)
+                    .values(status=PENDING, lease_owner=None, lease_token=None,
+                            lease_expires_at=None, started_at=None, attempts=j.attempts - 1)
+                )
+                total += int(res.rowcount or 0)
+            return total
+
+    def complete(self, items: Sequence[tuple[ClaimedJob, Outcome]],
+                 record: Callable[[ClaimedJob], RecordHook | None] | None = None) -> list[bool]:
+        """Record several outcomes in one transaction; per job, whether it was still ours."""
+        with self.write_engine.begin() as conn:
+            return complete_jobs(conn, items, time.time(), record)
+
+    # ------------------------------------------------------------------ read side
+
+    def status_counts(self) -> dict[str, int]:
+        """Number of jobs per status (every status present, zeros included)."""
+        j = jobs_table.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(j.status, func.count()).group_by(j.status)).all()
+        counts = dict.fromkeys(ALL_STATES, 0)
+        counts.update({s: int(n) for s, n in rows})
+        return counts
+
+    def active_leases(self, now: float | None = None) -> int:
+        """Running jobs whose lease has not expired (work in progress somewhere)."""
+        now = time.time() if now is None else now
+        j = jobs_table.c
+        with self.engine.connect() as conn:
+            return int(conn.execute(
+                select(func.count()).where(j.status == RUNNING, j.lease_expires_at >= now)
+            ).scalar_one())
+
+    def counts_by(self, *columns: str) -> list[tuple[Any, ...]]:
+        """``(col..., status, count)`` rows grouped by ``columns`` and status."""
+        cols = [jobs_table.c[c] for c in columns]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(*cols, jobs_table.c.status, func.count())
+                .group_by(*cols, jobs_table.c.status)
+            ).all()
+        return [tuple(r) for r in rows]
+
+    def finished_since(self, since: float) -> int:
+        """Jobs that reached a terminal state after ``since`` (for rates and ETAs)."""
+        j = jobs_table.c
+        with self.engine.connect() as conn:
+            return int(conn.execute(
+                select(func.count()).where(j.status.in_(TERMINAL_STATES), j.finished_at > since)
+            ).scalar_one())
+
+    def recent_failures(self, limit: int = 5) -> list[dict[str, Any]]:
+        """The most recent failed / timed-out jobs with their one-line reasons."""
+        j = jobs_table.c
+        out: list[dict[str, Any]] = []
+        with self.engine.connect() as conn:
+            for status in (FAILED, TIMED_OUT):
+                rows = conn.execute(
+                    select(j.id, j.kind, j.family, j.quantity, j.algorithm, j.status,
+                           j.finished_at, j.error_type, j.error_message)
+                    .where(j.status == status, j.finished_at.is_not(None))
+                    .order_by(j.finished_at.desc())
+                    .limit(limit)
+                ).all()
+                out += [dict(r._mapping) for r in rows]
+        out.sort(key=lambda r: r["finished_at"], reverse=True)
+        return out[:limit]
+
+
+__all__ = [
+    "BLOCKED", "DONE", "FAILED", "NOT_APPLICABLE", "PENDING", "RUNNING", "TIMED_OUT",
+    "ClaimedJob", "JobSpec", "JobStore", "Outcome", "claim_jobs", "complete_jobs", "dumps",
+    "insert_jobs", "release_dependents",
+]

@@ -1,0 +1,324 @@
+"""Workers: claim jobs, run them under limits, record outcomes; ``run_workers`` forks N of them.
+
+One worker = one process that loops claim -> prepare (read) -> run (child process, or inline for
+trivial kinds) -> complete (write, lease-token checked).  No transaction stays open while a job
+computes.  A worker exits when nothing is claimable and nothing is running anywhere (so that
+dependents of jobs still running elsewhere are not abandoned), or runs on with ``forever``.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from viterbo.atlas.child import outcome_from_exception, run_in_child, run_inline
+from viterbo.atlas.handlers import DEFAULT_TIMEOUTS, FALLBACK_TIMEOUT, QUANTITY, parse_params
+from viterbo.atlas.kinds import JobKind, get_kind, load_plugins
+from viterbo.atlas.models import FAILED, PENDING, RUNNING, jobs_table
+from viterbo.atlas.store import DEFAULT_LEASE_SECONDS, ClaimedJob, JobStore, Outcome
+
+log = logging.getLogger("viterbo.atlas.worker")
+
+DEFAULT_MEMORY_LIMIT_MB = 4096.0
+
+
+@dataclass
+class WorkerOptions:
+    """Knobs of one worker (the CLI's ``atlas work`` options)."""
+
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    job_timeout: float | None = None  # overrides every per-quantity default
+    quantity_timeouts: dict[str, float] = field(default_factory=dict)  # overrides job_timeout
+    memory_limit_mb: float | None = DEFAULT_MEMORY_LIMIT_MB
+    max_batch: int = 64  # claim batch size reached when jobs are trivial
+    poll_seconds: float = 0.5
+    forever: bool = False
+    max_jobs: int | None = None
+
+
+@dataclass
+class WorkerStats:
+    """What one worker did."""
+
+    claimed: int = 0
+    recorded: int = 0
+    stale: int = 0
+    released: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+class _JobBudget:
+    """``--max-jobs`` shared by all worker processes (a counter in shared memory)."""
+
+    def __init__(self, limit: int | None, ctx: Any = None) -> None:
+        self.limit = limit
+        self._left = None if limit is None else (ctx or multiprocessing).Value("q", limit)
+
+    def take(self, n: int) -> int:
+        if self._left is None:
+            return n
+        with self._left.get_lock():
+            k = min(n, self._left.value)
+            self._left.value -= k
+            return k
+
+    def give_back(self, n: int) -> None:
+        if self._left is not None and n > 0:
+            with self._left.get_lock():
+                self._left.value += n
+
+    def exhausted(self) -> bool:
+        return self._left is not None and self._left.value <= 0
+
+
+def job_timeout(job: ClaimedJob, kind: JobKind, options: WorkerOptions) -> float:
+    """Wall-clock limit for ``job``: ``--timeout QUANTITY=S``, ``--job-timeout``, else defaults."""
+    name = job.quantity if job.kind == QUANTITY and job.quantity else job.kind
+    if name in options.quantity_timeouts:
+        return options.quantity_timeouts[name]
+    if options.job_timeout is not None:
+        return options.job_timeout
+    if job.kind == QUANTITY and job.quantity in DEFAULT_TIMEOUTS:
+        return DEFAULT_TIMEOUTS[job.quantity]
+    return kind.default_timeout or DEFAULT_TIMEOUTS.get(job.kind, FALLBACK_TIMEOUT)
+
+
+class Worker:
+    """One worker loop over a :class:`JobStore`."""
+
+    def __init__(self, engine: Engine, options: WorkerOptions, *, owner: str | None = None,
+                 budget: _JobBudget | None = None, stop: Callable[[], bool] | None = None) -> None:
+        self.store = JobStore(engine)
+        self.options = options
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.budget = budget or _JobBudget(options.max_jobs)
+        self._stop = stop or (lambda: False)
+        self.stats = WorkerStats()
+
+    # ------------------------------------------------------------------ main loop
+
+    def run(self) -> WorkerStats:
+        """Work until nothing is left (or forever / until stopped / ``max_jobs`` reached)."""
+        load_plugins()
+        batch = 1
+        idle_sleep = self.options.poll_seconds
+        db_errors = 0
+        while not self._stop() and not self.budget.exhausted():
+            want = self.budget.take(batch)
+            if want == 0:
+                break
+            try:
+                jobs = self.store.claim(self.owner, self.options.lease_seconds, want)
+                db_errors = 0
+            except OperationalError as exc:  # locked beyond busy timeout, server restart, ...
+                self.budget.give_back(want)
+                db_errors += 1
+                if db_errors > 10:
+                    raise
+                log.warning("claim failed (%s); retrying", str(exc).splitlines()[0])
+                time.sleep(min(5.0, 0.2 * 2**db_errors))
+                continue
+            self.budget.give_back(want - len(jobs))
+            if not jobs:
+                if not self.options.forever and not self._work_in_progress():
+                    break
+                time.sleep(idle_sleep)
+                idle_sleep = min(2.0, idle_sleep * 1.5)
+                continue
+            idle_sleep = self.options.poll_seconds
+            self.stats.claimed += len(jobs)
+            all_trivial = self._process(jobs)
+            # Trivial jobs: grow the batch (amortise claim/complete); otherwise one at a time so
+            # that slow jobs spread over the workers.
+            batch = min(batch * 2, self.options.max_batch) if all_trivial else 1
+        return self.stats
+
+    def _work_in_progress(self) -> bool:
+        j = jobs_table.c
+        with self.store.engine.connect() as conn:
+            return conn.execute(
+                select(j.id).where(j.status.in_([PENDING, RUNNING])).limit(1)
+            ).first() is not None
+
+    def _process(self, jobs: list[ClaimedJob]) -> bool:
+        held = list(jobs)
+        inline: list[tuple[ClaimedJob, Outcome]] = []
+        all_trivial = True
+        try:
+            for job in jobs:
+                if self._stop():
+                    break
+                try:
+                    kind = get_kind(job.kind)
+                except ValueError as exc:
+                    self._record([(job, Outcome(FAILED, **_error_fields(exc)))])
+                    held.remove(job)
+                    continue
+                if kind.trivial:
+                    inline.append((job, self._run_trivial(job, kind)))
+                    held.remove(job)
+                    continue
+                all_trivial = False
+                self._record(inline)
+                inline = []
+                outcome = self._run_child(job, kind, held)
+                if outcome is None:  # stopped mid-job: hand it back
+                    break
+                held.remove(job)
+                self._record([(job, outcome)])
+        finally:
+            self._record(inline)
+            if held:
+                self.stats.released += self.store.release(held)
+        return all_trivial
+
+    # ------------------------------------------------------------------ one job
+
+    def _prepare(self, job: ClaimedJob, kind: JobKind) -> tuple[dict[str, Any] | None, Outcome | None]:
+        try:
+            if kind.prepare is None:
+                return parse_params(job), None
+            with self.store.engine.connect() as conn:
+                return kind.prepare(conn, job), None
+        except SQLAlchemyError as exc:  # the database, not the job: try again later
+            return None, Outcome(FAILED, retry=True, **_error_fields(exc))
+        except Exception as exc:
+            return None, Outcome(FAILED, **_error_fields(exc))
+
+    def _run_trivial(self, job: ClaimedJob, kind: JobKind) -> Outcome:
+        payload, failure = self._prepare(job, kind)
+        if failure is not None:
+            return failure
+        assert payload is not None
+        return run_inline(kind.run, payload)
+
+    def _run_child(self, job: ClaimedJob, kind: JobKind, held: list[ClaimedJob]) -> Outcome | None:
+        payload, failure = self._prepare(job, kind)
+        if failure is not None:
+            return failure
+        assert payload is not None
+        timeout = job_timeout(job, kind, self.options)
+        payload["_timeout"] = timeout
+
+        def heartbeat() -> None:
+            try:
+                if self.store.heartbeat(held, self.options.lease_seconds) == 0:
+                    log.warning("job %s: lease lost (another worker took it over)", job.id)
+            except SQLAlchemyError as exc:
+                log.warning("heartbeat failed: %s", str(exc).splitlines()[0])
+
+        return run_in_child(
+            kind.run, payload, timeout=timeout, memory_limit_mb=self.options.memory_limit_mb,
+            on_tick=heartbeat, tick_seconds=max(0.2, self.options.lease_seconds / 3),
+            should_abort=self._stop,
+        )
+
+    def _record(self, items: list[tuple[ClaimedJob, Outcome]]) -> None:
+        if not items:
+            return
+
+        def record_hook(job: ClaimedJob) -> Any:
+            return get_kind(job.kind).record
+
+        try:
+            accepted = self.store.complete(items, record=record_hook)
+        except OperationalError:
+            raise  # the database is unreachable/locked: the lease runs out and the job is retried
+        except Exception as exc:
+            # A kind's record hook failed (the transaction rolled back): record the failure.
+            if len(items) > 1:
+                for item in items:
+                    self._record([item])
+                return
+            job, out = items[0]
+            failed = Outcome(FAILED, wall_seconds=out.wall_seconds, cpu_seconds=out.cpu_seconds,
+                             peak_rss_mb=out.peak_rss_mb, **_error_fields(exc))
+            accepted = self.store.complete([(job, failed)])
+            items = [(job, failed)]
+        for (job, out), ok in zip(items, accepted, strict=True):
+            if not ok:
+                self.stats.stale += 1
+                log.warning("job %s: result discarded, the lease was taken over", job.id)
+                continue
+            self.stats.recorded += 1
+            self.stats.by_status[out.status] = self.stats.by_status.get(out.status, 0) + 1
+            if out.status != "done":
+                what = "/".join(x for x in (job.quantity, job.algorithm) if x) or job.kind
+                log.info("job %s (%s) %s: %s: %s", job.id, what, out.status, out.error_type, out.error_message)
+
+
+def _error_fields(exc: BaseException) -> dict[str, Any]:
+    msg = outcome_from_exception(exc)
+    return {"error_type": msg["error_type"], "error_message": msg["error_message"], "traceback": msg["traceback"]}
+
+
+# ------------------------------------------------------------------------ many workers
+
+
+def _worker_process(url: str, options: WorkerOptions, budget: _JobBudget, stop_flag: Any) -> None:
+    from viterbo.atlas.db import make_engine
+
+    stopping = {"now": False}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    engine = make_engine(url)  # a fresh engine: connections must not cross fork()
+    try:
+        Worker(engine, options, budget=budget,
+               stop=lambda: stopping["now"] or bool(stop_flag.value)).run()
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class RunSummary:
+    """How a run of worker processes ended."""
+
+    failed_workers: int
+    interrupted: bool
+
+
+def run_workers(url: str, n: int, options: WorkerOptions,
+                monitor: Callable[[], None] | None = None, monitor_seconds: float = 1.0) -> RunSummary:
+    """Run ``n`` worker processes against ``url`` until they finish.
+
+    ``monitor`` is called every ``monitor_seconds`` in this (parent) process, e.g. to draw
+    progress.  Ctrl-C / SIGTERM: workers stop after releasing their current jobs.
+    """
+    ctx = multiprocessing.get_context("fork")
+    budget = _JobBudget(options.max_jobs, ctx)
+    stop_flag = ctx.Value("b", 0)
+    procs = [ctx.Process(target=_worker_process, args=(url, options, budget, stop_flag),
+                         name=f"atlas-worker-{i}") for i in range(n)]
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop_flag.value = 1
+
+    old_int = signal.signal(signal.SIGINT, on_signal)
+    old_term = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        for p in procs:
+            p.start()
+        while any(p.is_alive() for p in procs):
+            for p in procs:
+                p.join(timeout=monitor_seconds / len(procs))
+            if monitor is not None:
+                monitor()
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+    return RunSummary(sum(1 for p in procs if p.exitcode != 0), bool(stop_flag.value))

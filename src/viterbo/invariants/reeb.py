@@ -1,0 +1,245 @@
+"""Combinatorial Reeb orbits (Chaidez–Hutchings): algorithm ``reeb`` of quantity ``capacity``.
+
+For a 4D polytope without Lagrangian 2-faces ("symplectic polytope", CH arXiv 2008.10111) the
+EHZ capacity is the minimal action of a closed combinatorial Reeb orbit with rotation number
+``rho <= 2`` (CH Cor. 1.13; MATH.md §3.3).  This module
+
+1. translates the polytope so that its Chebyshev centre is the origin (Reeb vectors and
+   heights depend on the origin; the capacity does not);
+2. builds the flow graph (:mod:`~viterbo.invariants.reeb_graph`) on transition faces;
+3. runs the best-first tube search (:mod:`~viterbo.invariants.reeb_search`) with incumbent
+   pruning, rotation pruning (product rotation in the universal cover of Sp(2),
+   :mod:`~viterbo.invariants.reeb_rotation`) and empty-domain pruning;
+4. rebuilds the minimal orbit as a 4D loop and checks it with
+   :func:`~viterbo.invariants.certificate.verify_loop`.
+
+Type 2 orbits (through edges and vertices).  Domains are *closed* polygons, so an orbit that
+crosses a 2-face on its boundary is found as a fixed point on the boundary of the start
+polygon.  An orbit that passes from facet ``a`` to facet ``b`` where ``F_a ∩ F_b`` is only an
+edge or a vertex uses a degenerate node (a segment or point domain) for that pair.  Together
+these contain every closed characteristic of Haim-Kislev's normal form (one segment per facet,
+consecutive facets sharing a vertex, MATH.md §3.1), in particular a minimiser.  Such a
+degenerate transition still has a well-defined transition matrix: the normal turns along the
+great arc from ``n_a`` to ``n_b``, which lies in the normal cone of the crossing point.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from viterbo.invariants.certificate import verify_loop
+from viterbo.invariants.loops import loop_to_list
+from viterbo.invariants.reeb_graph import FlowGraph, build_graph
+from viterbo.invariants.reeb_rotation import conley_zehnder
+from viterbo.invariants.reeb_search import Orbit, TubeSearch, closure_gap, orbit_loop
+from viterbo.invariants.registry import Algorithm, register
+
+if TYPE_CHECKING:
+    from viterbo.geometry import Polytope
+
+LAGRANGIAN_ATOL = 1e-9  # |omega(n_i, n_j)| of unit normals at or below this: Lagrangian
+
+
+class ReebError(ValueError):
+    """The Reeb search cannot run on this input or found no verifiable orbit."""
+
+
+def applicability(polytope: Polytope) -> str | None:
+    """``None`` for 4D polytopes without Lagrangian 2-faces, else the reason.
+
+    Products (Lagrangian or symplectic) always have Lagrangian 2-faces; they are named
+    explicitly so the reason is informative.
+    """
+    if polytope.dim != 4:
+        return f"reeb needs dimension 4, got {polytope.dim}"
+    from viterbo.geometry import as_lagrangian_product, as_symplectic_product, omega
+
+    if as_lagrangian_product(polytope) is not None:
+        return "polytope is a Lagrangian product (it has Lagrangian 2-faces)"
+    if as_symplectic_product(polytope) is not None:
+        return "polytope is a symplectic product (it has Lagrangian 2-faces)"
+    for i, j in polytope.two_faces():
+        if polytope.is_lagrangian_two_face(i, j, atol=LAGRANGIAN_ATOL):
+            value = float(omega(polytope.normals[i], polytope.normals[j]))
+            return (
+                f"polytope has a Lagrangian 2-face F_{i} ∩ F_{j} "
+                f"(omega(n_{i}, n_{j}) = {value:.3g})"
+            )
+    return None
+
+
+def flow_graph(polytope: Polytope, *, rtol: float = 1e-9) -> tuple[FlowGraph, np.ndarray]:
+    """The flow graph of ``polytope`` translated to its Chebyshev centre, and that centre.
+
+    Parameters
+    ----------
+    polytope : Polytope
+        A 4D polytope (applicability is not checked here).
+    rtol : float
+        Relative tolerance.
+
+    Returns
+    -------
+    (FlowGraph, numpy.ndarray)
+        The graph (in translated coordinates) and the shift ``t`` (original = translated + t).
+    """
+    moved, shift = polytope.translate_to_interior()
+    graph = build_graph(
+        np.asarray(moved.normals, dtype=float),
+        np.asarray(moved.offsets, dtype=float),
+        np.asarray(moved.vertices, dtype=float),
+        np.asarray(moved.incidence, dtype=bool),
+        set(moved.two_faces()),
+        rtol=rtol,
+    )
+    return graph, np.asarray(shift, dtype=float)
+
+
+def orbit_record(
+    graph: FlowGraph, orbit: Orbit, shift: np.ndarray, polytope: Polytope, rtol: float
+) -> dict[str, Any]:
+    """The orbit as a JSON-friendly dict with its verified loop (raises if it fails)."""
+    loop = orbit_loop(graph, orbit) + shift
+    certificate = verify_loop(polytope, loop, orbit.action, rtol=rtol)
+    nodes = graph.nodes
+    return {
+        "action": orbit.action,
+        "rotation": orbit.rotation,
+        "cz": conley_zehnder(orbit.rotation, degenerate=orbit.degenerate),
+        "degenerate": orbit.degenerate,
+        "loop": loop_to_list(loop),
+        "faces": [[nodes[n].leave, nodes[n].enter] for n in orbit.nodes],
+        "lower_dim_faces": sum(nodes[n].face_dim < 2 for n in orbit.nodes),
+        "closure_gap": closure_gap(graph, orbit),
+        "certificate": certificate,
+    }
+
+
+def minimal_orbit(
+    polytope: Polytope,
+    *,
+    time_budget: float | None = None,
+    max_rotation: float = 2.0,
+    facet_once: bool = False,
+    rtol: float = 1e-9,
+) -> dict[str, Any]:
+    """Search for the minimal-action closed Reeb orbit with rotation ``<= max_rotation``.
+
+    Returns the orbit record (see :func:`orbit_record`) plus ``stats`` and ``graph`` sizes.
+    Raises :class:`~viterbo.invariants.registry.TimeBudgetExceeded` when out of time.
+    """
+    started = time.perf_counter()
+    deadline = None if time_budget is None else started + float(time_budget)
+    graph, shift = flow_graph(polytope, rtol=rtol)
+    graph_seconds = time.perf_counter() - started
+    search = TubeSearch(
+        graph, max_rotation=max_rotation, facet_once=facet_once, deadline=deadline
+    )
+    best: dict[str, Any] = {"action": math.inf, "record": None}
+    rejected: list[str] = []
+
+    def on_orbit(orbit: Orbit) -> float:
+        if orbit.action < best["action"]:
+            try:
+                record = orbit_record(graph, orbit, shift, polytope, rtol)
+            except ValueError as exc:  # a numerically unusable fixed point: keep searching
+                rejected.append(str(exc))
+                return best["action"]
+            best["action"], best["record"] = orbit.action, record
+        return best["action"]
+
+    search.run(on_orbit)
+    if best["record"] is None:
+        detail = f"; rejected: {rejected[0]}" if rejected else ""
+        raise ReebError(f"no closed Reeb orbit with rotation <= {max_rotation} found{detail}")
+    stats = search.stats.as_dict()
+    stats.update(
+        {
+            "nodes": len(graph.nodes),
+            "nodes_lower_dim": sum(node.face_dim < 2 for node in graph.nodes),
+            "edges": graph.num_edges,
+            "graph_seconds": graph_seconds,
+            "orbits_rejected_by_certificate": len(rejected),
+        }
+    )
+    record = best["record"]
+    record["stats"] = stats
+    return record
+
+
+def compute(
+    polytope: Polytope,
+    *,
+    time_budget: float | None = None,
+    inputs: Any = None,
+    max_rotation: float = 2.0,
+    facet_once: bool = False,
+    rtol: float = 1e-9,
+) -> dict[str, Any]:
+    """EHZ capacity of a 4D polytope without Lagrangian 2-faces (Chaidez–Hutchings search).
+
+    Parameters
+    ----------
+    polytope : Polytope
+        4D polytope with no Lagrangian 2-face.
+    time_budget : float, optional
+        Seconds before :class:`~viterbo.invariants.registry.TimeBudgetExceeded` is raised.
+    inputs : ignored
+        Part of the registry signature.
+    max_rotation : float
+        Rotation cap of the search (2 is exact by CH Cor. 1.13).
+    facet_once : bool
+        Also prune paths that revisit a facet (faster; exact whenever the minimiser is
+        unique, by Haim-Kislev's theorem that some minimiser visits each facet once).
+    rtol : float
+        Relative tolerance (geometry and certificate).
+
+    Returns
+    -------
+    dict
+        ``value``, ``loop`` (verified), ``rotation``, ``cz``, ``seconds``, ``diagnostics``
+        (search statistics: paths expanded, pruned by each rule, graph size, certificate).
+    """
+    del inputs
+    reason = applicability(polytope)
+    if reason is not None:
+        raise ReebError(reason)
+    started = time.perf_counter()
+    record = minimal_orbit(
+        polytope,
+        time_budget=time_budget,
+        max_rotation=max_rotation,
+        facet_once=facet_once,
+        rtol=rtol,
+    )
+    stats = record.pop("stats")
+    diagnostics = {**stats, "certificate": record.pop("certificate")}
+    diagnostics["faces"] = record.pop("faces")
+    diagnostics["lower_dim_faces_on_orbit"] = record.pop("lower_dim_faces")
+    diagnostics["closure_gap"] = record.pop("closure_gap")
+    diagnostics["degenerate"] = record["degenerate"]
+    return {
+        "value": record["action"],
+        "loop": record["loop"],
+        "rotation": record["rotation"],
+        "cz": record["cz"],
+        "seconds": time.perf_counter() - started,
+        "diagnostics": diagnostics,
+    }
+
+
+register(
+    Algorithm(
+        quantity="capacity",
+        name="reeb",
+        compute=compute,
+        applicability=applicability,
+        exact=True,
+        description="Chaidez–Hutchings combinatorial Reeb orbits: best-first tube search, "
+        "rotation <= 2 (4D, no Lagrangian 2-faces)",
+    )
+)

@@ -1,0 +1,376 @@
+"""Best-first search for closed combinatorial Reeb orbits over tubes of the flow graph.
+
+A *tube* is a path of nodes ``s = v_0 -> v_1 -> ... -> v_m`` with the set of points of the
+start face that follow it.  Because the points are pushed forward, the tube keeps
+
+* ``polygon``: the image of those points, in ``v_m``'s 2D coordinates (closed, convex);
+* ``linear, shift``: the composed affine map from ``s``'s coordinates to ``v_m``'s;
+* ``action_grad, action0``: the accumulated action (= time, MATH.md §1) as an affine function
+  of the *current* point, so its minimum over the polygon's vertices is an exact lower bound
+  for every orbit that starts with this path;
+* ``rotation``: the product of face transition matrices with the lifted angle of ``e1``
+  (:mod:`viterbo.invariants.reeb_rotation`).
+
+Pruning rules (each exact): empty domain; action lower bound ``>= bound`` (the incumbent for
+the capacity, the action window for the spectrum); ``r_min > max_rotation`` (the rotation
+interval's minimum only grows along a path, see ``reeb_rotation``).  Each cycle is searched
+once, from its smallest node index (paths never enter a node below their start).
+
+Closing: a step into the start node composes a map ``y -> A y + c`` of the start face's
+coordinates; its fixed points inside the closed polygon are the orbits.  ``A - I`` invertible:
+one candidate.  Rank one: a line of fixed points.  ``A = I, c = 0`` (the 24-cell): every point
+is fixed, and the action (constant on such a family) is minimised over the polygon.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from viterbo.invariants.reeb_graph import Edge, FlowGraph
+from viterbo.invariants.reeb_polygon import distance_to, intersect, line_section
+from viterbo.invariants.reeb_rotation import RotationTracker
+from viterbo.invariants.registry import TimeBudgetExceeded
+
+ROTATION_TOL = 1e-9
+SINGULAR_RTOL = 1e-8  # singular values of A - I below this (times |A|) count as zero
+
+
+@dataclass
+class Tube:
+    """A path of the flow graph with the points that follow it (see module docstring)."""
+
+    start: int
+    node: int
+    polygon: np.ndarray
+    linear: np.ndarray
+    shift: np.ndarray
+    inverse: np.ndarray  # inverse of ``linear``, composed step by step (never inverted)
+    action_grad: np.ndarray
+    action0: float
+    rotation: RotationTracker
+    edges: tuple[Edge, ...]
+    facets: frozenset[int]
+    lower: float = 0.0  # lower bound of the action of every orbit that starts with this path
+
+
+
+@dataclass
+class Orbit:
+    """A closed combinatorial Reeb orbit found by the search."""
+
+    action: float
+    rotation: float
+    degenerate: bool  # the return map has eigenvalue 1 (|tr - 2| small)
+    start_point: np.ndarray  # 2D coordinates on the start node
+    start: int
+    edges: tuple[Edge, ...]
+    return_map: np.ndarray
+
+    @property
+    def nodes(self) -> tuple[int, ...]:
+        """Node sequence of the cycle (starting at ``start``)."""
+        return tuple(edge.source for edge in self.edges)
+
+
+@dataclass
+class SearchStats:
+    """Counters of the search (all JSON-friendly ints/floats)."""
+
+    paths_expanded: int = 0
+    paths_generated: int = 0
+    pruned_empty_domain: int = 0
+    pruned_action: int = 0
+    pruned_rotation: int = 0
+    pruned_facet_repeat: int = 0
+    pruned_depth: int = 0
+    closures_tried: int = 0
+    closures_without_fixed_point: int = 0
+    closures_below_inradius_bound: int = 0
+    closures_rotation_above_cap: int = 0
+    orbits_found: int = 0
+    max_depth: int = 0
+    seconds: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON output."""
+        out = {k: v for k, v in self.__dict__.items() if k != "extra"}
+        out.update(self.extra)
+        return out
+
+
+def _fixed_point(
+    linear: np.ndarray, shift: np.ndarray, polygon: np.ndarray, grad: np.ndarray, const: float,
+    tol: float,
+) -> np.ndarray | None:
+    """A fixed point of ``y -> linear y + shift`` in the closed polygon (minimal action)."""
+    diff = linear - np.eye(2)
+    u, sig, vt = np.linalg.svd(diff)
+    scale = max(1.0, float(np.max(np.abs(linear))))
+    if sig[1] > SINGULAR_RTOL * scale:
+        point = np.linalg.solve(diff, -shift)
+        return point if distance_to(polygon, point) <= tol * scale else None
+    rhs = -(u.T @ shift)  # diag(sig) (vt y) = rhs
+    if sig[0] > SINGULAR_RTOL * scale:
+        if abs(rhs[1]) > tol * scale:
+            return None
+        section = line_section(polygon, vt[0], float(rhs[0] / sig[0]), tol * scale)
+        if len(section) == 0:
+            return None
+        return section[int(np.argmin(section @ grad + const))]
+    if float(np.max(np.abs(shift))) > tol * scale:
+        return None
+    return polygon[int(np.argmin(polygon @ grad + const))]
+
+
+class TubeSearch:
+    """Best-first search over tubes of one flow graph.
+
+    Parameters
+    ----------
+    graph : FlowGraph
+        The flow graph.
+    max_rotation : float
+        Prune paths whose rotation interval minimum exceeds this (turns).
+    facet_once : bool
+        Prune paths that flow on a facet twice.
+    through_start : bool
+        Keep extending a path after it closes at its start node (needed for covers).
+    max_depth : int
+        Hard cap on path length (a guard; counted in ``pruned_depth``).
+    deadline : float or None
+        ``time.perf_counter()`` value after which :class:`TimeBudgetExceeded` is raised.
+    return_bound : bool
+        Add the least time needed to return to the start point to the action lower bound.
+    """
+
+    def __init__(
+        self,
+        graph: FlowGraph,
+        *,
+        max_rotation: float = 2.0,
+        facet_once: bool = False,
+        through_start: bool = False,
+        max_depth: int = 64,
+        deadline: float | None = None,
+        return_bound: bool = True,
+    ) -> None:
+        self.graph = graph
+        self.max_rotation = max_rotation
+        self.facet_once = facet_once
+        self.through_start = through_start
+        self.max_depth = max_depth
+        self.deadline = deadline
+        self.return_bound = return_bound
+        self.stats = SearchStats()
+        # Every closed characteristic has action >= c(K) >= c(inscribed ball) = pi r^2 (the
+        # origin is the Chebyshev centre, r = min h_i).  Closures below that are spurious:
+        # paths that circle a vertex with (numerically) zero time.
+        self.min_action = math.pi * float(np.min(graph.offsets)) ** 2 * (1.0 - 1e-6)
+        self._counter = itertools.count()
+
+    def _initial_tubes(self) -> list[Tube]:
+        tubes = []
+        for node in self.graph.nodes:
+            tubes.append(
+                Tube(
+                    start=node.index,
+                    node=node.index,
+                    polygon=node.polygon,
+                    linear=np.eye(2),
+                    shift=np.zeros(2),
+                    inverse=np.eye(2),
+                    action_grad=np.zeros(2),
+                    action0=0.0,
+                    rotation=RotationTracker(),
+                    edges=(),
+                    facets=frozenset((node.enter,)),
+                )
+            )
+        return tubes
+
+    def _extend(self, tube: Tube, edge: Edge, bound: float) -> Tube | None:
+        """The tube followed along ``edge``, or ``None`` when a pruning rule removes it."""
+        stats = self.stats
+        target = self.graph.nodes[edge.target]
+        closing = edge.target == tube.start
+        if self.facet_once and not closing and target.enter in tube.facets:
+            stats.pruned_facet_repeat += 1
+            return None
+        domain = intersect(tube.polygon, edge.domain, self.graph.tol)
+        if len(domain) == 0:
+            stats.pruned_empty_domain += 1
+            return None
+        polygon = domain @ edge.linear.T + edge.shift
+        grad_pre = tube.action_grad + edge.time_grad
+        grad = edge.linear_inv.T @ grad_pre
+        const = tube.action0 + edge.time0 - float(grad_pre @ (edge.linear_inv @ edge.shift))
+        linear = edge.linear @ tube.linear
+        shift = edge.linear @ tube.shift + edge.shift
+        inverse = tube.inverse @ edge.linear_inv
+        lower = self._lower_bound(polygon, grad, const, tube.start, edge.target, inverse, shift)
+        if lower >= bound:
+            stats.pruned_action += 1
+            return None
+        rotation = tube.rotation.cross(target.transition)
+        if rotation.interval()[0] > self.max_rotation + ROTATION_TOL:
+            stats.pruned_rotation += 1
+            return None
+        return Tube(
+            start=tube.start,
+            node=edge.target,
+            polygon=polygon,
+            linear=linear,
+            shift=shift,
+            inverse=inverse,
+            action_grad=grad,
+            action0=const,
+            lower=lower,
+            rotation=rotation,
+            edges=(*tube.edges, edge),
+            facets=tube.facets | {target.enter},
+        )
+
+    def _lower_bound(
+        self, polygon: np.ndarray, grad: np.ndarray, const: float, start: int, node: int,
+        inverse: np.ndarray, shift: np.ndarray,
+    ) -> float:
+        """Action so far plus the least time needed to return to the start point.
+
+        The rest of an orbit moves by ``d = x_start - x_now = sum t_i R_i`` with ``t_i >= 0``
+        and ``R_i = (2 / h_i) J n_i``, so its time is at least
+        ``min {sum t_i} = ½ h_K(-J d) = ½ max_v <d, J v>`` (LP duality; ``v`` the vertices).
+        ``d`` is affine on the tube, so ``max_v min_poly`` of the affine pieces is a valid
+        lower bound of ``min_poly max_v`` (exact pruning, far stronger than the action alone).
+        """
+        so_far = polygon @ grad + const  # (m,)
+        if not self.return_bound:
+            return float(np.min(so_far))
+        nodes = self.graph.nodes
+        start_node, cur = nodes[start], nodes[node]
+        lift_start = start_node.basis.T @ inverse  # (4, 2)
+        d1 = lift_start - cur.basis.T
+        d0 = start_node.origin - lift_start @ shift - cur.origin
+        jv = self.graph.j_vertices
+        values = (jv @ d0)[:, None] + (jv @ d1) @ polygon.T  # (V, m)
+        return float(np.max(np.min(so_far + 0.5 * values, axis=1)))
+
+    def _close(self, tube: Tube) -> Orbit | None:
+        """The minimal-action fixed point of a tube that has returned to its start node."""
+        stats = self.stats
+        stats.closures_tried += 1
+        point = _fixed_point(
+            tube.linear, tube.shift, tube.polygon, tube.action_grad, tube.action0, self.graph.tol
+        )
+        if point is None:
+            stats.closures_without_fixed_point += 1
+            return None
+        action = float(point @ tube.action_grad + tube.action0)
+        if action < self.min_action:
+            stats.closures_below_inradius_bound += 1
+            return None
+        rho = tube.rotation.rotation_number()
+        if rho > self.max_rotation + ROTATION_TOL:
+            stats.closures_rotation_above_cap += 1
+            return None
+        trace = float(np.trace(tube.rotation.matrix))
+        stats.orbits_found += 1
+        return Orbit(
+            action=action,
+            rotation=rho,
+            degenerate=abs(trace - 2.0) <= 1e-7,
+            start_point=point,
+            start=tube.start,
+            edges=tube.edges,
+            return_map=tube.rotation.matrix,
+        )
+
+    def run(self, on_orbit: Callable[[Orbit], float], bound: float = math.inf) -> None:
+        """Search until no tube can beat the bound.
+
+        Parameters
+        ----------
+        on_orbit : callable
+            Called with each orbit found; returns the new pruning bound (e.g. the incumbent).
+        bound : float
+            Initial bound: tubes whose action lower bound is ``>= bound`` are pruned.
+        """
+        started = time.perf_counter()
+        stats = self.stats
+        heap: list[tuple[float, int, Tube]] = []
+        for tube in self._initial_tubes():
+            heapq.heappush(heap, (0.0, next(self._counter), tube))
+        while heap:
+            lower, _, tube = heapq.heappop(heap)
+            if lower >= bound:
+                break
+            stats.paths_expanded += 1
+            if self.deadline is not None and stats.paths_expanded % 64 == 0:
+                if time.perf_counter() > self.deadline:
+                    stats.seconds = time.perf_counter() - started
+                    raise TimeBudgetExceeded(
+                        stats.seconds, f"{stats.paths_expanded} paths expanded"
+                    )
+            depth = len(tube.edges) + 1
+            for edge in self.graph.nodes[tube.node].edges:
+                if edge.target < tube.start:
+                    continue
+                child = self._extend(tube, edge, bound)
+                if child is None:
+                    continue
+                if edge.target == tube.start:
+                    orbit = self._close(child)
+                    if orbit is not None:
+                        bound = on_orbit(orbit)
+                    if not self.through_start:
+                        continue
+                if depth >= self.max_depth:
+                    stats.pruned_depth += 1
+                    continue
+                stats.paths_generated += 1
+                stats.max_depth = max(stats.max_depth, depth)
+                heapq.heappush(heap, (child.lower, next(self._counter), child))
+        stats.seconds = time.perf_counter() - started
+
+
+def orbit_loop(graph: FlowGraph, orbit: Orbit) -> np.ndarray:
+    """The orbit's closed 4D polygon (translated coordinates), explicitly closed.
+
+    Zero-length segments (the orbit passing exactly through a lower-dimensional face) are
+    dropped.
+    """
+    point = graph.lift(orbit.start, orbit.start_point)
+    points = [point]
+    for edge in orbit.edges:
+        b, c = edge.facet, graph.nodes[edge.target].enter
+        reeb = graph.reeb[b]
+        time_c = (graph.offsets[c] - graph.normals[c] @ point) / (graph.normals[c] @ reeb)
+        point = point + time_c * reeb
+        points.append(point)
+    kept = [points[0]]
+    for p in points[1:-1]:
+        if np.linalg.norm(p - kept[-1]) > graph.tol:
+            kept.append(p)
+    while len(kept) > 1 and np.linalg.norm(kept[-1] - points[0]) <= graph.tol:
+        kept.pop()
+    kept.append(points[0])  # the fixed-point solve closed the loop; the gap is verified later
+    return np.array(kept)
+
+
+def closure_gap(graph: FlowGraph, orbit: Orbit) -> float:
+    """Distance between the start point and its image after one turn (should be ~0)."""
+    point = graph.lift(orbit.start, orbit.start_point)
+    first = point
+    for edge in orbit.edges:
+        b, c = edge.facet, graph.nodes[edge.target].enter
+        reeb = graph.reeb[b]
+        point = point + (graph.offsets[c] - graph.normals[c] @ point) / (graph.normals[c] @ reeb) * reeb
+    return float(np.linalg.norm(point - first))

@@ -1,0 +1,221 @@
+"""Low action spectrum of a 4D polytope without Lagrangian 2-faces (quantity ``spectrum``).
+
+The same tube search as :mod:`viterbo.invariants.reeb`, with three changes (MATH.md §3.3):
+
+* the pruning bound is an *action window* instead of the incumbent: the ``k`` lowest actions,
+  or all up to ``window × (lowest action)``, whichever is smaller (both shrink as orbits are
+  found, so the bound only tightens);
+* a larger rotation cap (default 6: a 3-fold cover of an orbit with ``rho <= 2`` has
+  ``rho <= 6``, and the default window is 3 × capacity) and paths may run through their start
+  node again (needed for covers and for orbits that visit a face twice);
+* orbits are deduplicated: the node cycle is read from its lexicographically smallest cyclic
+  shift, and orbits whose loops coincide as point sets with equal action (the same orbit
+  written through different faces of a lower-dimensional crossing) are merged.  A cycle that is
+  the ``m``-fold repetition of a shorter one is marked ``multiplicity = m``.
+
+Listed: the distinct orbits found, sorted by action, each with its verified loop.  A
+degenerate family (e.g. the 24-cell, where whole polygons of points are fixed) contributes one
+orbit per node cycle.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from viterbo.invariants.reeb import ReebError, applicability, flow_graph, orbit_record
+from viterbo.invariants.reeb_search import Orbit, TubeSearch
+from viterbo.invariants.registry import Algorithm, register
+
+if TYPE_CHECKING:
+    from viterbo.geometry import Polytope
+
+
+def canonical_cycle(nodes: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
+    """The lexicographically smallest cyclic shift of ``nodes`` and its multiplicity.
+
+    Parameters
+    ----------
+    nodes : tuple of int
+        Node sequence of a closed path.
+
+    Returns
+    -------
+    (tuple of int, int)
+        Canonical sequence and ``m`` such that it is an ``m``-fold repetition of a shorter one.
+    """
+    k = len(nodes)
+    shifts = [nodes[i:] + nodes[:i] for i in range(k)]
+    canonical = min(shifts)
+    for period in range(1, k + 1):
+        if k % period == 0 and canonical == canonical[:period] * (k // period):
+            return canonical, k // period
+    return canonical, 1  # pragma: no cover - period k always matches
+
+
+def _same_loop(a: np.ndarray, b: np.ndarray, tol: float) -> bool:
+    """Whether two loops have the same vertex sets (within ``tol``, both directions)."""
+    distances = np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2)
+    return bool(np.all(distances.min(axis=1) <= tol) and np.all(distances.min(axis=0) <= tol))
+
+
+def low_spectrum(
+    polytope: Polytope,
+    *,
+    k: int = 5,
+    window: float = 3.0,
+    max_rotation: float = 6.0,
+    time_budget: float | None = None,
+    rtol: float = 1e-9,
+) -> dict[str, Any]:
+    """The lowest actions of closed characteristics with their orbits.
+
+    Parameters
+    ----------
+    polytope : Polytope
+        4D polytope without Lagrangian 2-faces.
+    k : int
+        Number of lowest orbits to list at most.
+    window : float
+        List only orbits with action ``<= window × lowest action``.
+    max_rotation : float
+        Rotation cap of the search (turns).
+    time_budget : float, optional
+        Seconds before :class:`~viterbo.invariants.registry.TimeBudgetExceeded`.
+    rtol : float
+        Relative tolerance (geometry, certificates, action ties).
+
+    Returns
+    -------
+    dict
+        ``value`` (sorted actions), ``orbits`` (``action``, ``rotation``, ``cz``, ``loop``,
+        ``multiplicity``, ``degenerate``, ``faces``), ``loop`` (of the first), ``seconds``,
+        ``diagnostics``.
+    """
+    if int(k) != k or k < 1:
+        raise ReebError(f"k must be a positive integer, got {k!r}")
+    if not (window >= 1.0 and math.isfinite(window)):
+        raise ReebError(f"window must be a finite number >= 1, got {window!r}")
+    started = time.perf_counter()
+    deadline = None if time_budget is None else started + float(time_budget)
+    graph, shift = flow_graph(polytope, rtol=rtol)
+    search = TubeSearch(
+        graph, max_rotation=max_rotation, through_start=True, deadline=deadline
+    )
+    found: dict[tuple[int, ...], tuple[Orbit, int]] = {}
+
+    def bound() -> float:
+        # Distinct action values: one orbit written through several faces of a
+        # lower-dimensional crossing must not count k times (that would prune too early).
+        actions: list[float] = []
+        for value in sorted(orbit.action for orbit, _ in found.values()):
+            if not actions or value > actions[-1] * (1.0 + rtol):
+                actions.append(value)
+        if not actions:
+            return math.inf
+        limit = window * actions[0]
+        if len(actions) >= k:
+            limit = min(limit, actions[k - 1])
+        return limit * (1.0 + rtol)
+
+    def on_orbit(orbit: Orbit) -> float:
+        key, multiplicity = canonical_cycle(orbit.nodes)
+        known = found.get(key)
+        if known is None or orbit.action < known[0].action:
+            found[key] = (orbit, multiplicity)
+        return bound()
+
+    search.run(on_orbit)
+    limit = bound()
+    records: list[dict[str, Any]] = []
+    rejected: list[str] = []
+    loops: list[np.ndarray] = []
+    for orbit, multiplicity in sorted(found.values(), key=lambda item: item[0].action):
+        if orbit.action > limit:
+            break
+        try:
+            record = orbit_record(graph, orbit, shift, polytope, rtol)
+        except ValueError as exc:
+            rejected.append(str(exc))
+            continue
+        loop = np.asarray(record["loop"])
+        if any(
+            abs(other["action"] - record["action"]) <= rtol * record["action"]
+            and _same_loop(loop, other_loop, graph.tol * 10)
+            for other, other_loop in zip(records, loops, strict=True)
+        ):
+            continue
+        record["multiplicity"] = multiplicity
+        records.append(record)
+        loops.append(loop)
+        if len(records) >= k:
+            break
+    if not records:
+        raise ReebError("no closed Reeb orbit found in the action window")
+    stats = search.stats.as_dict()
+    stats.update(
+        {
+            "nodes": len(graph.nodes),
+            "edges": graph.num_edges,
+            "cycles_found": len(found),
+            "orbits_rejected_by_certificate": len(rejected),
+            "max_rotation": max_rotation,
+            "action_limit": limit,
+        }
+    )
+    orbits = [
+        {
+            "action": r["action"],
+            "rotation": r["rotation"],
+            "cz": r["cz"],
+            "degenerate": r["degenerate"],
+            "multiplicity": r["multiplicity"],
+            "faces": r["faces"],
+            "loop": r["loop"],
+        }
+        for r in records
+    ]
+    return {
+        "value": [o["action"] for o in orbits],
+        "orbits": orbits,
+        "loop": orbits[0]["loop"],
+        "seconds": time.perf_counter() - started,
+        "diagnostics": stats,
+    }
+
+
+def compute(
+    polytope: Polytope,
+    *,
+    time_budget: float | None = None,
+    inputs: Any = None,
+    k: int = 5,
+    window: float = 3.0,
+    max_rotation: float = 6.0,
+    rtol: float = 1e-9,
+) -> dict[str, Any]:
+    """Registry entry: see :func:`low_spectrum` (``inputs`` is ignored)."""
+    del inputs
+    reason = applicability(polytope)
+    if reason is not None:
+        raise ReebError(reason)
+    return low_spectrum(
+        polytope, k=k, window=window, max_rotation=max_rotation, time_budget=time_budget,
+        rtol=rtol,
+    )
+
+
+register(
+    Algorithm(
+        quantity="spectrum",
+        name="reeb",
+        compute=compute,
+        applicability=applicability,
+        exact=True,
+        description="lowest actions of closed Reeb orbits (Chaidez–Hutchings search with an "
+        "action window), with rotation numbers and CZ indices",
+    )
+)

@@ -1,0 +1,152 @@
+"""The `atlas` command line as users run it: happy paths and every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine, select, text
+
+from tests.atlas.conftest import run_atlas
+from viterbo.atlas.cli import main
+from viterbo.atlas.db import make_engine
+from viterbo.atlas.models import jobs_table
+from viterbo.atlas.store import JobSpec, JobStore
+
+
+def invoke(args: list[str], db_url: str | None = None) -> Any:
+    """Run the CLI in this process (fast; for cases that start no workers)."""
+    result = CliRunner().invoke(main, args, env={"ATLAS_DB": db_url} if db_url else {}, catch_exceptions=True)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception  # an unhandled error would have been a traceback for the user
+    return SimpleNamespace(returncode=result.exit_code, stdout=result.stdout, stderr=result.stderr)
+
+
+def _assert_user_error(result: object, *needles: str) -> None:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_enqueue_work_status_export_round_trip(db_url: str, tmp_path: Path) -> None:
+    first = invoke(["enqueue", "test-boxes"], db_url)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("5 new jobs queued")
+    again = invoke(["enqueue", "test-boxes"], db_url)
+    assert again.stdout.startswith("0 new jobs queued")
+    worked = run_atlas(["work", "--workers", "2"], db_url)
+    assert worked.returncode == 0, worked.stderr
+    status = invoke(["status"], db_url)
+    assert status.returncode == 0
+    assert "done 35" in status.stdout and "not_applicable 5" in status.stdout
+    assert "capacity/never" in status.stdout and "test-box" in status.stdout
+    out = tmp_path / "export"
+    exported = invoke(["export", "atlas-test-boxes", "--out", str(out)], db_url)
+    assert exported.returncode == 0, exported.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["rows"] == 5 and manifest["preset"] == "test-boxes"
+
+
+def test_status_lists_recent_failures(engine: Engine, db_url: str) -> None:
+    JobStore(engine).enqueue([JobSpec("test-raise", "r", params={"message": "the reason is here"}),
+                              JobSpec("test-sleep", "s", params={"seconds": 30})])
+    worked = run_atlas(["work", "--job-timeout", "30", "--timeout", "test-sleep=0.5"], db_url)
+    assert worked.returncode == 0, worked.stderr
+    status = invoke(["status"], db_url)
+    assert status.returncode == 0
+    assert "recent failures:" in status.stdout and "ValueError: the reason is here" in status.stdout
+    assert "timed_out" in status.stdout and "wall-clock limit of 0.5 s" in status.stdout
+
+
+def test_build_runs_everything_and_exports(db_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "built"
+    built = run_atlas(["build", "test-boxes", "--out", str(out), "--workers", "2"], db_url)
+    assert built.returncode == 0, built.stderr
+    assert json.loads((out / "manifest.json").read_text())["rows"] == 5
+    assert (out / "benchmark" / "jobs.csv").read_text().count("\n") == 1 + 40
+
+
+def test_unknown_preset(db_url: str) -> None:
+    _assert_user_error(invoke(["enqueue", "no-such-preset"], db_url), "unknown preset 'no-such-preset'")
+
+
+@pytest.mark.parametrize("content, needle", [
+    ('[{"family": "test-box", "params": {}, "count": -3}]', "must be an integer >= 0, got -3"),
+    ('[{"family": "test-box", "params": "dim=4", "count": 1}]', "must be a JSON object"),
+    ('[{"family": "test-box", "params": {,}}]', "not valid JSON"),
+    ('[{"family": "no-such-family", "count": 1}]', "unknown family 'no-such-family'"),
+    ('{"family": "test-box"}', "must hold a JSON list"),
+])
+def test_bad_preset_files(db_url: str, tmp_path: Path, content: str, needle: str) -> None:
+    path = tmp_path / "preset.json"
+    path.write_text(content)
+    _assert_user_error(invoke(["enqueue", str(path)], db_url), needle)
+    assert not (tmp_path / "atlas.sqlite").exists()  # rejected before the database is opened
+
+
+@pytest.mark.parametrize("url, needle", [
+    ("not a url at all", "malformed database URL"),
+    ("mysql://u@h/db", "unsupported database backend 'mysql'"),
+    ("sqlite://", "names no file"),
+    ("sqlite:////no/such/folder/atlas.sqlite", "does not exist"),
+])
+def test_bad_database_urls(url: str, needle: str) -> None:
+    _assert_user_error(invoke(["status", "--db", url]), needle)
+
+
+def test_corrupt_database_file_is_reported_and_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "corrupt.sqlite"
+    garbage = b"this is not a database\n" * 200
+    path.write_bytes(garbage)
+    # One real process (what the user sees), the other commands in this process.
+    _assert_user_error(run_atlas(["work", "--db", f"sqlite:///{path}"]), "file is not a database")
+    for args in (["status"], ["enqueue", "test-boxes"], ["export", "x"]):
+        _assert_user_error(invoke([*args, "--db", f"sqlite:///{path}"]), "file is not a database")
+    assert path.read_bytes() == garbage
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt.sqlite"]
+
+
+def test_database_from_newer_code_is_refused(db_url: str) -> None:
+    assert invoke(["status"], db_url).returncode == 0
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'ffff'"))
+    engine.dispose()
+    _assert_user_error(invoke(["enqueue", "test-boxes"], db_url), "newer than this code")
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", ".hidden", "x..y", ""])
+def test_bad_export_names(db_url: str, name: str) -> None:
+    _assert_user_error(invoke(["export", name], db_url), "invalid export name")
+
+
+@pytest.mark.parametrize("args", [["work", "--workers", "0"], ["work", "--max-jobs", "-1"],
+                                  ["work", "--job-timeout", "-5"], ["build", "test-boxes", "--workers", "-2"],
+                                  ["work", "--timeout", "capacity"], ["work", "--timeout", "capacity=-1"],
+                                  ["work", "--timeout", "=3"], ["work", "--timeout", "capacity=abc"]])
+def test_bad_numeric_options(db_url: str, args: list[str]) -> None:
+    result = invoke(args, db_url)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "Invalid value" in result.stderr
+
+
+def test_job_with_unparsable_params_fails_cleanly(engine: Engine, db_url: str, tmp_path: Path) -> None:
+    store = JobStore(engine)
+    store.enqueue([JobSpec("test-record", "bad"), JobSpec("test-record", "good",
+                   params={"path": str(tmp_path / "side"), "tag": "ok"})])
+    with engine.begin() as conn:
+        conn.execute(jobs_table.update().where(jobs_table.c.idempotency_key == "bad").values(params="[1, 2"))
+    worked = run_atlas(["work"], db_url)
+    assert worked.returncode == 0 and "Traceback" not in worked.stderr
+    assert "params are not valid JSON" in worked.stderr
+    j = jobs_table.c
+    with engine.connect() as conn:
+        rows = dict(conn.execute(select(j.idempotency_key, j.status)).all())
+    assert rows == {"bad": "failed", "good": "done"}

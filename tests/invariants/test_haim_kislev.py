@@ -1,0 +1,146 @@
+"""haim-kislev: reference values, invariances, loops, enumeration, time budget."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from tests.invariants.capacity_cases import (
+    REFERENCE,
+    SQUARE,
+    cross_polytope,
+    random_polygon,
+    random_polytope,
+    regular_polygon,
+)
+from viterbo.geometry import Polytope, lagrangian_product, omega, random_symplectic_matrix
+from viterbo.invariants import registry
+from viterbo.invariants.certificate import verify_loop
+from viterbo.invariants.haim_kislev import (
+    compute,
+    enumerate_cycles,
+    facet_graph,
+)
+from viterbo.invariants.registry import TimeBudgetExceeded
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_reference_values(name: str) -> None:
+    factory, capacity, _ = REFERENCE[name]
+    polytope = factory()
+    result = compute(polytope)
+    assert result["value"] == pytest.approx(capacity, rel=1e-9)
+    verify_loop(polytope, result["loop"], result["value"])
+    # σ and β reproduce the value: c = 1 / (2 Q(σ, β)), Σ β h = 1, Σ β n = 0
+    sigma, beta = np.array(result["sigma"]), np.array(result["beta"])
+    normals, offsets = polytope.normals[sigma], polytope.offsets[sigma]
+    assert np.all(beta >= 0)
+    assert np.allclose(beta @ normals, 0.0, atol=1e-9)
+    centre = polytope.vertices.mean(axis=0)
+    assert beta @ (offsets - normals @ centre) == pytest.approx(1.0, rel=1e-9)
+
+
+@pytest.mark.parametrize("m", [3, 4, 5, 7])
+def test_polygons_area(m: int) -> None:
+    polygon = Polytope.from_vertices(regular_polygon(m) * 1.5 + 2.0)
+    area = 0.5 * m * 1.5**2 * math.sin(2 * math.pi / m)
+    assert compute(polygon)["value"] == pytest.approx(area, rel=1e-9)
+
+
+def test_registered_and_odd_dimension_not_applicable() -> None:
+    algorithm = registry.get("capacity", "haim-kislev")
+    assert algorithm.exact
+    cube3 = Polytope.from_vertices(
+        np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)], float)
+    )
+    assert "even" in algorithm.applicability(cube3)
+    assert algorithm.applicability(cross_polytope()) is None
+
+
+@pytest.fixture(scope="module")
+def generic() -> tuple[Polytope, float]:
+    polytope = random_polytope(np.random.default_rng(7), 8)
+    return polytope, compute(polytope)["value"]
+
+
+def test_translation_invariance(generic: tuple[Polytope, float]) -> None:
+    polytope, value = generic
+    moved = polytope.translate(np.array([3.0, -20.0, 5.0, 100.0]))
+    assert compute(moved)["value"] == pytest.approx(value, rel=1e-9)
+
+
+def test_scaling_is_quadratic(generic: tuple[Polytope, float]) -> None:
+    polytope, value = generic
+    assert compute(polytope.scale(1.7))["value"] == pytest.approx(1.7**2 * value, rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_symplectic_invariance(generic: tuple[Polytope, float], seed: int) -> None:
+    polytope, value = generic
+    matrix = random_symplectic_matrix(np.random.default_rng(seed), 2)
+    image = polytope.linear_image(matrix)
+    result = compute(image)
+    assert result["value"] == pytest.approx(value, rel=1e-9)
+    verify_loop(image, result["loop"], result["value"])
+
+
+def test_non_symplectic_map_changes_value(generic: tuple[Polytope, float]) -> None:
+    # the test above can fail: a volume-preserving but non-symplectic map moves c
+    polytope, value = generic
+    stretch = np.diag([2.0, 1.0, 1.0, 0.5])
+    assert abs(compute(polytope.linear_image(stretch))["value"] - value) > 1e-3 * value
+
+
+def test_swapping_lagrangian_factors() -> None:
+    rng = np.random.default_rng(11)
+    k, t = random_polygon(rng, 4), random_polygon(rng, 5)
+    assert compute(lagrangian_product(k, t))["value"] == pytest.approx(
+        compute(lagrangian_product(t, k))["value"], rel=1e-9
+    )
+
+
+def test_monotone_under_inclusion() -> None:
+    outer = lagrangian_product(SQUARE, SQUARE)
+    inner = lagrangian_product(regular_polygon(4, math.pi / 4) * math.sqrt(2) * 0.9, SQUARE)
+    assert compute(inner)["value"] <= compute(outer)["value"]
+
+
+def test_cycle_enumeration_on_complete_digraph() -> None:
+    successors = [[j for j in range(4) if j != i] for i in range(4)]
+    by_length = enumerate_cycles(successors)
+    # C(4,2)·1! + C(4,3)·2! + C(4,4)·3! = 6 + 8 + 6
+    assert {k: len(c) for k, (c, _) in by_length.items()} == {2: 6, 3: 8, 4: 6}
+    for cycles, masks in by_length.values():
+        assert np.all(cycles[:, 0] == cycles.min(axis=1))  # each found from its minimum once
+        assert len({tuple(c) for c in cycles}) == len(cycles)
+        assert np.all(masks == np.bitwise_or.reduce(1 << cycles, axis=1))
+
+
+def test_facet_graph_respects_omega_and_adjacency() -> None:
+    polytope = REFERENCE["ch_six_vertex"][0]()
+    successors = facet_graph(polytope.normals, polytope.incidence)
+    share = (polytope.incidence.astype(int) @ polytope.incidence.T.astype(int)) > 0
+    edges = 0
+    for i in range(polytope.num_facets):
+        for j in range(polytope.num_facets):
+            expected = (
+                i != j and share[i, j] and omega(polytope.normals[i], polytope.normals[j]) >= -1e-9
+            )
+            assert (j in successors[i]) == expected
+            edges += expected
+    assert 0 < edges < polytope.num_facets * (polytope.num_facets - 1)
+
+
+def test_time_budget_raises() -> None:
+    with pytest.raises(TimeBudgetExceeded):
+        compute(cross_polytope(), time_budget=0.05)
+
+
+def test_result_is_json_ready() -> None:
+    import json
+
+    result = compute(REFERENCE["simplex"][0]())
+    assert json.loads(json.dumps(result))["value"] == pytest.approx(0.25)
+    assert result["diagnostics"]["cycles_examined"] > 0
