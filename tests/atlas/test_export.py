@@ -32,7 +32,9 @@ def test_export_layout_and_load_dataset_round_trip(built: Engine, tmp_path: Path
     info = export_dataset(built, "atlas-test-boxes", out)
     assert info["rows"] == 5
     assert (out / "README.md").read_text().startswith("---\nconfigs:")
-    assert sorted(p.name for p in (out / "benchmark").iterdir()) == ["jobs.csv", "report.md", "summary.json"]
+    assert sorted(p.name for p in (out / "benchmark").iterdir()) == [
+        "jobs.csv", "report.md", "summary.json", "wall_times.png"]
+    assert (out / "benchmark" / "wall_times.png").read_bytes()[:4] == b"\x89PNG"
     ds = datasets.load_dataset(str(out), split="train")
     assert len(ds) == 5
     assert ds.features["vertices"] == datasets.List(datasets.List(datasets.Value("float64")))

@@ -144,3 +144,14 @@ def test_result_is_json_ready() -> None:
     result = compute(REFERENCE["simplex"][0]())
     assert json.loads(json.dumps(result))["value"] == pytest.approx(0.25)
     assert result["diagnostics"]["cycles_examined"] > 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_agrees_with_reeb_on_generic_polytopes(seed: int) -> None:
+    try:
+        reeb = registry.get("capacity", "reeb")
+    except KeyError:
+        pytest.skip("reeb is not registered")
+    polytope = random_polytope(np.random.default_rng(500 + seed), 7)
+    assert reeb.applicability(polytope) is None  # generic: no Lagrangian 2-face
+    assert compute(polytope)["value"] == pytest.approx(reeb.compute(polytope)["value"], rel=1e-9)

@@ -380,8 +380,38 @@ def write_report(benchmark_dir: Path, summary: dict[str, Any], log: list[dict[st
         lines.append("No polytope has two capacity values to compare.")
     lines += ["", "## Certified capacity by algorithm", ""]
     lines += [f"- {k}: {v}" for k, v in summary["certified_capacity_by_algorithm"].items()] or ["- none"]
+    plot = plot_wall_times(benchmark_dir, log)
+    if plot is not None:
+        lines += ["", "## Wall time per job", "", f"![wall time per algorithm]({plot.name})"]
     path = benchmark_dir / "report.md"
     path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def plot_wall_times(benchmark_dir: Path, log: list[dict[str, Any]]) -> Path | None:
+    """``wall_times.png``: wall seconds per job, one box per quantity/algorithm (log scale)."""
+    groups: dict[str, list[float]] = defaultdict(list)
+    for r in log:
+        if r["wall_s"] is not None and r["wall_s"] > 0:
+            groups[f"{r['quantity']}/{r['algorithm']}" if r["quantity"] else r["kind"]].append(r["wall_s"])
+    if not groups:
+        return None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # no display on workers/CI
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover - matplotlib is a dependency, but plots are optional
+        return None
+    names = sorted(groups)
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(names) + 1.5))
+    ax.boxplot([groups[n] for n in names], orientation="horizontal", tick_labels=names)
+    ax.set_xscale("log")
+    ax.set_xlabel("wall seconds per job")
+    fig.tight_layout()
+    path = benchmark_dir / "wall_times.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
     return path
 
 

@@ -124,7 +124,7 @@ def minimal_orbit(
     *,
     time_budget: float | None = None,
     max_rotation: float = 2.0,
-    facet_once: bool = False,
+    facet_once: bool = True,
     rtol: float = 1e-9,
 ) -> dict[str, Any]:
     """Search for the minimal-action closed Reeb orbit with rotation ``<= max_rotation``.
@@ -177,7 +177,7 @@ def compute(
     time_budget: float | None = None,
     inputs: Any = None,
     max_rotation: float = 2.0,
-    facet_once: bool = False,
+    facet_once: bool = True,
     rtol: float = 1e-9,
 ) -> dict[str, Any]:
     """EHZ capacity of a 4D polytope without Lagrangian 2-faces (Chaidez–Hutchings search).
@@ -193,8 +193,10 @@ def compute(
     max_rotation : float
         Rotation cap of the search (2 is exact by CH Cor. 1.13).
     facet_once : bool
-        Also prune paths that revisit a facet (faster; exact whenever the minimiser is
-        unique, by Haim-Kislev's theorem that some minimiser visits each facet once).
+        Also prune paths that flow on a facet twice (about 10x fewer paths).  Haim-Kislev
+        (Thm 1.5) show that some minimiser visits each facet at most once, and CH that some
+        minimiser has ``rho <= 2``; with a unique minimiser (the generic case) both prunings
+        together are exact.  ``False`` gives the pure CH search.
     rtol : float
         Relative tolerance (geometry and certificate).
 

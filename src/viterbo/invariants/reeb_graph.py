@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from viterbo.invariants.reeb_polygon import EMPTY, clip, convex_hull
+from viterbo.invariants.reeb_polygon import EMPTY, clip, convex_hull, unit_halfplanes
 from viterbo.invariants.reeb_rotation import transition_matrix
 
 J4 = np.array([[0.0, 0, -1, 0], [0, 0, 0, -1], [1, 0, 0, 0], [0, 1, 0, 0]])
@@ -56,6 +56,7 @@ class Edge:
     time_grad: np.ndarray  # (2,): t(y) = time_grad . y + time0 (source coordinates)
     time0: float
     domain: np.ndarray  # closed polygon in source coordinates
+    domain_halfplanes: tuple[np.ndarray, np.ndarray] | None = None  # unit H-rep if proper
 
 
 @dataclass
@@ -126,10 +127,7 @@ def build_nodes(
         basis = _plane_basis(normals[a], normals[b])
         origin = common.mean(axis=0)
         polygon = convex_hull((common - origin) @ basis.T, tol)
-        if (min(a, b), max(a, b)) in two_faces:
-            face_dim = 2
-        else:
-            face_dim = min(len(polygon) - 1, 1)
+        face_dim = 2 if (min(a, b), max(a, b)) in two_faces else min(len(polygon) - 1, 1)
         nodes.append(
             Node(
                 index=len(nodes),
@@ -188,6 +186,7 @@ def _edge(graph_nodes: list[Node], src: Node, dst: Node, normals: np.ndarray, of
         time_grad=time_grad,
         time0=time0,
         domain=domain,
+        domain_halfplanes=unit_halfplanes(domain),
     )
 
 

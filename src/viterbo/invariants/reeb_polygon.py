@@ -9,6 +9,8 @@ leniency can only add candidates, never a wrong value).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 EMPTY = np.zeros((0, 2))
@@ -65,53 +67,62 @@ def convex_hull(points: np.ndarray, tol: float) -> np.ndarray:
 def clip(poly: np.ndarray, normal: np.ndarray, offset: float, tol: float) -> np.ndarray:
     """``poly ∩ {y : normal . y <= offset}`` (closed; points within ``tol`` kept).
 
-    ``normal`` need not be unit; ``tol`` is measured in the plane's length units.
+    ``normal`` need not be unit; ``tol`` is measured in the plane's length units.  Pure Python
+    on purpose: polygons have a handful of vertices, where numpy's per-call overhead dominates.
     """
     m = len(poly)
     if m == 0:
         return poly
-    scale = float(np.hypot(normal[0], normal[1]))
+    nx, ny = float(normal[0]), float(normal[1])
+    scale = math.hypot(nx, ny)
     if scale <= 1e-12:  # a constant constraint (no direction to clip along)
         return poly if offset >= -tol else EMPTY
-    values = (poly @ normal - offset) / scale
-    inside = values <= tol
-    if inside.all():
+    nx, ny, off = nx / scale, ny / scale, float(offset) / scale
+    pts = poly.tolist()
+    values = [x * nx + y * ny - off for x, y in pts]
+    inside = [v <= tol for v in values]
+    if all(inside):
         return poly
-    if not inside.any():
+    if not any(inside):
         return EMPTY
     if m == 1:
         return EMPTY
-    out: list[np.ndarray] = []
+    out: list[list[float]] = []
     for i in range(m if m > 2 else 1):
         j = (i + 1) % m
-        p, q = poly[i], poly[j]
         vp, vq = values[i], values[j]
-        if vp <= tol:
-            out.append(p)
-        if (vp <= tol) != (vq <= tol):
+        if inside[i]:
+            out.append(pts[i])
+        if inside[i] != inside[j]:
             # Cut at the boundary value tol (keeps the closed, lenient domain consistent).
             lam = (vp - tol) / (vp - vq)
-            out.append(p + lam * (q - p))
-    if m == 2 and values[1] <= tol:
-        out.append(poly[1])
-    return _dedupe(np.array(out), tol)
+            (px, py), (qx, qy) = pts[i], pts[j]
+            out.append([px + lam * (qx - px), py + lam * (qy - py)])
+    if m == 2 and inside[1]:
+        out.append(pts[1])
+    return _dedupe(out, tol)
 
 
-def _dedupe(poly: np.ndarray, tol: float) -> np.ndarray:
-    """Drop consecutive (cyclic) duplicates; collapse tiny polygons to points/segments."""
-    if len(poly) <= 1:
-        return poly
-    keep = [poly[0]]
-    for p in poly[1:]:
-        if np.max(np.abs(p - keep[-1])) > tol:
+def _dedupe(points: list[list[float]], tol: float) -> np.ndarray:
+    """Drop consecutive (cyclic) duplicates; collapse slivers to segments, specks to points."""
+    keep = [points[0]]
+    for p in points[1:]:
+        if abs(p[0] - keep[-1][0]) > tol or abs(p[1] - keep[-1][1]) > tol:
             keep.append(p)
-    if len(keep) > 2 and np.max(np.abs(keep[-1] - keep[0])) <= tol:
+    if len(keep) > 2 and abs(keep[-1][0] - keep[0][0]) <= tol and abs(keep[-1][1] - keep[0][1]) <= tol:
         keep.pop()
-    out = np.array(keep)
-    if len(out) >= 3:
-        # A sliver (all points on a line within tol) is a segment.
-        return convex_hull(out, tol)
-    return out
+    if len(keep) >= 3:
+        # A sliver (twice the area below tol times the longest extent) is a segment.
+        area2 = 0.0
+        for k in range(len(keep)):
+            (x0, y0), (x1, y1) = keep[k - 1], keep[k]
+            area2 += x0 * y1 - x1 * y0
+        xs = [p[0] for p in keep]
+        ys = [p[1] for p in keep]
+        extent = max(max(xs) - min(xs), max(ys) - min(ys))
+        if abs(area2) <= tol * extent:
+            return convex_hull(np.array(keep), tol)
+    return np.array(keep)
 
 
 def halfplanes(poly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -122,10 +133,62 @@ def halfplanes(poly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return normals, offsets
 
 
-def intersect(a: np.ndarray, b: np.ndarray, tol: float) -> np.ndarray:
-    """Intersection of two closed convex polygons (either may be degenerate)."""
+def clip_many(poly: np.ndarray, normals: np.ndarray, offsets: np.ndarray, tol: float) -> np.ndarray:
+    """``poly`` clipped by the half-planes ``normals[k] . y <= offsets[k]`` (unit normals).
+
+    Sutherland–Hodgman in plain Python floats (a handful of vertices and half-planes: numpy's
+    per-call overhead would dominate).
+    """
+    pts = poly.tolist()
+    changed = False
+    for (nx, ny), off in zip(normals.tolist(), offsets.tolist(), strict=True):
+        values = [x * nx + y * ny - off for x, y in pts]
+        if max(values) <= tol:
+            continue
+        if min(values) > tol or len(pts) == 1:
+            return EMPTY
+        changed = True
+        m = len(pts)
+        out = []
+        for i in range(m if m > 2 else 1):
+            j = (i + 1) % m
+            vp, vq = values[i], values[j]
+            if vp <= tol:
+                out.append(pts[i])
+            if (vp <= tol) != (vq <= tol):
+                lam = (vp - tol) / (vp - vq)
+                (px, py), (qx, qy) = pts[i], pts[j]
+                out.append([px + lam * (qx - px), py + lam * (qy - py)])
+        if m == 2 and values[1] <= tol:
+            out.append(pts[1])
+        pts = out
+    if not changed:
+        return poly
+    return _dedupe(pts, tol)
+
+
+def unit_halfplanes(poly: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Unit-normal H-representation of a proper polygon, ``None`` for degenerate ones."""
+    if len(poly) < 3:
+        return None
+    normals, offsets = halfplanes(poly)
+    lengths = np.linalg.norm(normals, axis=1)
+    return normals / lengths[:, None], offsets / lengths
+
+
+def intersect(
+    a: np.ndarray, b: np.ndarray, tol: float,
+    b_halfplanes: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Intersection of two closed convex polygons (either may be degenerate).
+
+    ``b_halfplanes`` (from :func:`unit_halfplanes`) speeds up the common case of a fixed,
+    proper ``b``.
+    """
     if len(a) == 0 or len(b) == 0:
         return EMPTY
+    if b_halfplanes is not None:
+        return clip_many(a, b_halfplanes[0], b_halfplanes[1], tol)
     if len(b) < len(a):
         a, b = b, a
     if len(b) >= 3:

@@ -115,10 +115,13 @@ def distortion(matrix: np.ndarray) -> tuple[float, float]:
     ``h0 = arg(S e1)`` and ``width = pi/2 - 2 atan(1/sigma_max)``: the lifted angle that ``M``
     turns any vector through lies in ``polar ± width`` where ``polar = angle(e1) - h0``.
     """
-    _, sig, vt = np.linalg.svd(matrix)
-    sym = (vt.T * sig) @ vt
-    h0 = math.atan2(sym[1, 0], sym[0, 0])
-    sigma = float(sig[0] / math.sqrt(max(sig[0] * sig[1], 1e-300)))  # det = 1 up to rounding
+    a, b, c, d = float(matrix[0, 0]), float(matrix[0, 1]), float(matrix[1, 0]), float(matrix[1, 1])
+    # P = M^T M is symmetric positive definite with det 1, so sqrt(P) = (P + I) / sqrt(tr P + 2)
+    # and S e1 points along (P00 + 1, P10).
+    p00, p10, p11 = a * a + c * c, a * b + c * d, b * b + d * d
+    h0 = math.atan2(p10, p00 + 1.0)
+    frob = p00 + p11  # sigma1^2 + sigma2^2 with sigma1 sigma2 = 1
+    sigma = 0.5 * (math.sqrt(frob + 2.0) + math.sqrt(max(frob - 2.0, 0.0)))
     width = math.pi / 2.0 - 2.0 * math.atan(1.0 / sigma)
     return h0, width
 

@@ -205,7 +205,7 @@ class TubeSearch:
         if self.facet_once and not closing and target.enter in tube.facets:
             stats.pruned_facet_repeat += 1
             return None
-        domain = intersect(tube.polygon, edge.domain, self.graph.tol)
+        domain = intersect(tube.polygon, edge.domain, self.graph.tol, edge.domain_halfplanes)
         if len(domain) == 0:
             stats.pruned_empty_domain += 1
             return None
@@ -313,12 +313,13 @@ class TubeSearch:
             if lower >= bound:
                 break
             stats.paths_expanded += 1
-            if self.deadline is not None and stats.paths_expanded % 64 == 0:
-                if time.perf_counter() > self.deadline:
-                    stats.seconds = time.perf_counter() - started
-                    raise TimeBudgetExceeded(
-                        stats.seconds, f"{stats.paths_expanded} paths expanded"
-                    )
+            if (
+                self.deadline is not None
+                and stats.paths_expanded % 64 == 0
+                and time.perf_counter() > self.deadline
+            ):
+                stats.seconds = time.perf_counter() - started
+                raise TimeBudgetExceeded(stats.seconds, f"{stats.paths_expanded} paths expanded")
             depth = len(tube.edges) + 1
             for edge in self.graph.nodes[tube.node].edges:
                 if edge.target < tube.start:

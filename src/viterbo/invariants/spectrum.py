@@ -121,26 +121,31 @@ def low_spectrum(
             limit = min(limit, actions[k - 1])
         return limit * (1.0 + rtol)
 
+    records_by_key: dict[tuple[int, ...], dict[str, Any]] = {}
+    rejected: list[str] = []
+
     def on_orbit(orbit: Orbit) -> float:
         key, multiplicity = canonical_cycle(orbit.nodes)
         known = found.get(key)
         if known is None or orbit.action < known[0].action:
+            # Verify before the orbit may tighten the window: a numerically spurious fixed
+            # point (tolerance-lenient domains) must never prune real orbits.
+            try:
+                records_by_key[key] = orbit_record(graph, orbit, shift, polytope, rtol)
+            except ValueError as exc:
+                rejected.append(str(exc))
+                return bound()
             found[key] = (orbit, multiplicity)
         return bound()
 
     search.run(on_orbit)
     limit = bound()
     records: list[dict[str, Any]] = []
-    rejected: list[str] = []
     loops: list[np.ndarray] = []
-    for orbit, multiplicity in sorted(found.values(), key=lambda item: item[0].action):
+    for key, (orbit, multiplicity) in sorted(found.items(), key=lambda item: item[1][0].action):
         if orbit.action > limit:
             break
-        try:
-            record = orbit_record(graph, orbit, shift, polytope, rtol)
-        except ValueError as exc:
-            rejected.append(str(exc))
-            continue
+        record = records_by_key[key]
         loop = np.asarray(record["loop"])
         if any(
             abs(other["action"] - record["action"]) <= rtol * record["action"]

@@ -1,0 +1,133 @@
+"""Benchmark of the ``reeb`` capacity (Chaidez–Hutchings search).
+
+Run: ``.venv/bin/python benchmarks/reeb.py [--quick] [--profile]``
+
+Prints medians and the ratio to each target (2-core machine):
+cross-polytope (16 facets) <= 1 s, 24-cell <= 0.25 s, random 4D polytopes with 30 facets
+<= 5 s each; then the scaling of time and paths expanded with the facet count, and (with
+``--profile``) where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import itertools
+import pstats
+import statistics
+import time
+
+import numpy as np
+
+from viterbo.geometry import GeometryError, Polytope
+from viterbo.invariants import reeb
+from viterbo.invariants.registry import TimeBudgetExceeded
+
+
+def cross_polytope() -> Polytope:
+    return Polytope.from_vertices([s * e for e in np.eye(4) for s in (1, -1)])
+
+
+def cell_24() -> Polytope:
+    half = [np.array(v) / 2 for v in itertools.product([1, -1], repeat=4)]
+    return Polytope.from_vertices([s * e for e in np.eye(4) for s in (1, -1)] + half)
+
+
+def random_halfspace_polytope(facets: int, seed: int) -> Polytope:
+    """Random polytope circumscribed about the unit ball: ``facets`` random unit normals, all
+    offsets 1, so every halfspace is a facet (its tangent point lies in all the others)."""
+    rng = np.random.default_rng(seed)
+    while True:
+        normals = rng.normal(size=(facets, 4))
+        normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+        try:
+            polytope = Polytope.from_halfspaces(normals, np.ones(facets))
+        except GeometryError:
+            continue
+        if reeb.applicability(polytope) is None:
+            return polytope
+
+
+def run(polytope: Polytope, budget: float) -> tuple[float, dict | None]:
+    """Seconds and diagnostics of one ``reeb.compute`` (``None`` diagnostics on timeout)."""
+    started = time.perf_counter()
+    try:
+        result = reeb.compute(polytope, time_budget=budget)
+    except TimeBudgetExceeded:
+        return time.perf_counter() - started, None
+    return time.perf_counter() - started, {**result["diagnostics"], "value": result["value"]}
+
+
+def report_target(name: str, polytope: Polytope, target: float, repeats: int, budget: float) -> None:
+    times, diag = [], None
+    for _ in range(repeats):
+        seconds, diag = run(polytope, budget)
+        times.append(seconds)
+        if diag is None:
+            break
+    median = statistics.median(times)
+    status = "TIMEOUT" if diag is None else f"value {diag['value']:.12g}"
+    paths = "-" if diag is None else diag["paths_expanded"]
+    print(
+        f"{name:<28} facets {polytope.num_facets:>3}  median {median:8.3f} s  target {target:5.2f} s"
+        f"  ratio {median / target:6.2f}  paths {paths}  {status}"
+    )
+
+
+def scaling(facet_counts: list[int], seeds: int, budget: float) -> None:
+    print("\nscaling (random halfspace polytopes; medians over seeds)")
+    print(f"{'facets':>6} {'n':>3} {'seconds':>9} {'paths':>8} {'nodes':>6} {'edges':>6} {'timeouts':>8}")
+    for facets in facet_counts:
+        times, paths, nodes, edges, timeouts = [], [], [], [], 0
+        for seed in range(seeds):
+            polytope = random_halfspace_polytope(facets, 1000 * facets + seed)
+            seconds, diag = run(polytope, budget)
+            times.append(seconds)
+            if diag is None:
+                timeouts += 1
+                continue
+            paths.append(diag["paths_expanded"])
+            nodes.append(diag["nodes"])
+            edges.append(diag["edges"])
+        med = (lambda xs: statistics.median(xs) if xs else float("nan"))
+        print(
+            f"{facets:>6} {seeds:>3} {med(times):>9.3f} {med(paths):>8.0f} {med(nodes):>6.0f}"
+            f" {med(edges):>6.0f} {timeouts:>8}"
+        )
+
+
+def profile(polytope: Polytope) -> None:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    reeb.compute(polytope)
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)
+    print("\nprofile (tottime, top 12):")
+    print("\n".join(line for line in out.getvalue().splitlines() if line.strip())[:4000])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
+    parser.add_argument("--profile", action="store_true", help="print a cProfile summary")
+    parser.add_argument("--budget", type=float, default=60.0, help="seconds per run")
+    args = parser.parse_args()
+    repeats = 1 if args.quick else 3
+    print("reeb capacity benchmark (targets from issue 5; 2-core machine)")
+    report_target("cross-polytope", cross_polytope(), 1.0, repeats, args.budget)
+    report_target("24-cell", cell_24(), 0.25, 1, args.budget)
+    times = []
+    for seed in range(1 if args.quick else 3):
+        polytope = random_halfspace_polytope(30, seed)
+        report_target(f"random 30-facet (seed {seed})", polytope, 5.0, 1, args.budget)
+    del times
+    counts = [8, 12, 16, 20] if args.quick else [8, 12, 16, 20, 25, 30]
+    scaling(counts, 2 if args.quick else 3, args.budget)
+    if args.profile:
+        profile(random_halfspace_polytope(16, 7))
+
+
+if __name__ == "__main__":
+    main()

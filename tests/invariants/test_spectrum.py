@@ -1,0 +1,75 @@
+"""The ``spectrum`` quantity (algorithm ``reeb``): lowest actions with verified orbits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.invariants.test_reeb import cross_polytope, random_polytope
+from viterbo.geometry import Polytope
+from viterbo.invariants import haim_kislev, reeb, spectrum
+from viterbo.invariants.certificate import verify_loop
+from viterbo.invariants.registry import get
+
+RTOL = 1e-9
+
+
+def test_canonical_cycle() -> None:
+    assert spectrum.canonical_cycle((3, 1, 2)) == ((1, 2, 3), 1)
+    assert spectrum.canonical_cycle((5, 2, 5, 2)) == ((2, 5, 2, 5), 2)
+    assert spectrum.canonical_cycle((4, 1, 7, 4, 1, 7, 4, 1, 7)) == ((1, 7, 4) * 3, 3)
+    assert spectrum.canonical_cycle((1, 1, 2)) == ((1, 1, 2), 1)
+
+
+@pytest.fixture(scope="module")
+def generic_spectrum() -> tuple[Polytope, dict]:
+    polytope = random_polytope(2)  # its double cover lies among the five lowest
+    return polytope, spectrum.compute(polytope, time_budget=300)
+
+
+def test_first_entry_is_capacity(generic_spectrum: tuple[Polytope, dict]) -> None:
+    polytope, result = generic_spectrum
+    capacity = haim_kislev.compute(polytope)["value"]
+    assert result["value"][0] == pytest.approx(capacity, rel=RTOL)
+    assert result["value"][0] == pytest.approx(reeb.compute(polytope)["value"], rel=RTOL)
+    assert result["loop"] == result["orbits"][0]["loop"]
+
+
+def test_sorted_windowed_and_verified(generic_spectrum: tuple[Polytope, dict]) -> None:
+    polytope, result = generic_spectrum
+    actions = result["value"]
+    assert actions == sorted(actions)
+    assert 1 <= len(actions) <= 5
+    assert actions[-1] <= 3 * actions[0] * (1 + RTOL)
+    for orbit in result["orbits"]:
+        verify_loop(polytope, orbit["loop"], orbit["action"], rtol=RTOL)
+        assert orbit["multiplicity"] >= 1
+        if orbit["cz"] is not None:
+            assert orbit["cz"] >= 3  # dynamically convex: every orbit has CZ >= 3
+
+
+def test_covers_are_marked(generic_spectrum: tuple[Polytope, dict]) -> None:
+    """The double cover of the minimal orbit has twice its action and rotation."""
+    _, result = generic_spectrum
+    first = result["orbits"][0]
+    doubles = [o for o in result["orbits"] if o["multiplicity"] == 2]
+    assert doubles, "the double cover of the minimal orbit lies in the 3c window"
+    double = doubles[0]
+    assert double["action"] == pytest.approx(2 * first["action"], rel=RTOL)
+    assert double["rotation"] == pytest.approx(2 * first["rotation"], abs=1e-9)
+
+
+def test_k_limits_the_list() -> None:
+    polytope = random_polytope(0)
+    result = spectrum.compute(polytope, k=1)
+    assert len(result["value"]) == 1
+    assert result["value"][0] == pytest.approx(reeb.compute(polytope)["value"], rel=RTOL)
+
+
+def test_registered_and_not_applicable() -> None:
+    algorithm = get("spectrum", "reeb")
+    assert algorithm.applicability(cross_polytope()) is None
+    simplex = Polytope.from_vertices(np.vstack([np.zeros(4), np.eye(4)]))
+    assert "Lagrangian" in algorithm.applicability(simplex)
+    with pytest.raises(ValueError, match="k must be"):
+        spectrum.compute(random_polytope(0), k=0)
