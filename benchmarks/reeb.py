@@ -90,11 +90,15 @@ def scaling(facet_counts: list[int], seeds: int, budget: float) -> None:
             paths.append(diag["paths_expanded"])
             nodes.append(diag["nodes"])
             edges.append(diag["edges"])
-        med = (lambda xs: statistics.median(xs) if xs else float("nan"))
         print(
             f"{facets:>6} {seeds:>3} {med(times):>9.3f} {med(paths):>8.0f} {med(nodes):>6.0f}"
             f" {med(edges):>6.0f} {timeouts:>8}"
         )
+
+
+def med(values: list[float]) -> float:
+    """Median, NaN for an empty list."""
+    return statistics.median(values) if values else float("nan")
 
 
 def profile(polytope: Polytope) -> None:
@@ -118,11 +122,9 @@ def main() -> None:
     print("reeb capacity benchmark (targets from issue 5; 2-core machine)")
     report_target("cross-polytope", cross_polytope(), 1.0, repeats, args.budget)
     report_target("24-cell", cell_24(), 0.25, 1, args.budget)
-    times = []
     for seed in range(1 if args.quick else 3):
         polytope = random_halfspace_polytope(30, seed)
         report_target(f"random 30-facet (seed {seed})", polytope, 5.0, 1, args.budget)
-    del times
     counts = [8, 12, 16, 20] if args.quick else [8, 12, 16, 20, 25, 30]
     scaling(counts, 2 if args.quick else 3, args.budget)
     if args.profile:

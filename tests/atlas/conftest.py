@@ -25,15 +25,17 @@ ATLAS = [sys.executable, "-m", "viterbo.atlas"]
 POSTGRES_ADMIN_URL = os.environ.get("ATLAS_TEST_POSTGRES_URL")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_ADMIN_URL else [])]
+
+
+@pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database URL on each backend."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'atlas.sqlite'}"
-        return
-    if not POSTGRES_ADMIN_URL:
-        pytest.skip("PostgreSQL tests need ATLAS_TEST_POSTGRES_URL (issue 7 starts a server itself)")
-    yield from _postgres_database(POSTGRES_ADMIN_URL)
+    else:
+        assert POSTGRES_ADMIN_URL is not None
+        yield from _postgres_database(POSTGRES_ADMIN_URL)
 
 
 def _postgres_database(admin_url: str) -> Iterator[str]:

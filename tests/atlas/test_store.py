@@ -134,3 +134,16 @@ def test_recent_failures_and_counts(engine: Engine) -> None:
     with engine.begin() as conn:  # a finished job is never claimed again
         conn.execute(update(jobs_table).values(lease_expires_at=0))
     assert store.claim("w") == []
+
+
+def test_unblock_ready_repairs_a_lost_wake_up(engine: Engine) -> None:
+    store = JobStore(engine)
+    store.enqueue([JobSpec("test-sleep", "a"), JobSpec("test-sleep", "c", depends_on_keys=("a",))])
+    (a,) = store.claim("w")
+    store.complete([(a, Outcome("done", result={}))])
+    with engine.begin() as conn:  # as if the dependent had missed its release
+        conn.execute(update(jobs_table).where(jobs_table.c.idempotency_key == "c").values(status="blocked"))
+    assert store.claim("w") == []
+    assert store.unblock_ready() == 1
+    (c,) = store.claim("w")
+    assert c.idempotency_key == "c"

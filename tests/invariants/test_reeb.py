@@ -139,3 +139,21 @@ def test_agrees_with_haim_kislev_sweep(seed: int) -> None:
     _agree(polytope)
     image = polytope.linear_image(random_symplectic_matrix(np.random.default_rng(seed), 2))
     _agree(image)
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_pure_chaidez_hutchings_search_agrees(seed: int) -> None:
+    """Without the facet-once pruning (rotation, action and domain pruning only)."""
+    polytope = random_polytope(seed)
+    expected = haim_kislev.compute(polytope)["value"]
+    result = reeb.compute(polytope, facet_once=False)
+    assert result["value"] == pytest.approx(expected, rel=RTOL)
+    assert result["diagnostics"]["pruned_facet_repeat"] == 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(6, 26))
+def test_pure_chaidez_hutchings_sweep(seed: int) -> None:
+    polytope = random_polytope(seed)
+    expected = haim_kislev.compute(polytope)["value"]
+    assert reeb.compute(polytope, facet_once=False)["value"] == pytest.approx(expected, rel=RTOL)

@@ -228,6 +228,25 @@ def _run_quantity(payload: Payload) -> dict[str, Any]:
     return to_jsonable(result)
 
 
+def preload() -> None:
+    """Import the math layers once in the worker, so that every forked child inherits them.
+
+    Without this each job's child would import numpy/scipy and every algorithm module again
+    (~0.2 s per job).  Best effort: a layer that fails to import fails its jobs, not the worker.
+    """
+    import contextlib
+    import importlib
+
+    for name in ("viterbo.geometry", "viterbo.families"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    # Any error here is reported per job when the child tries the same import.
+    with contextlib.suppress(Exception):
+        from viterbo.invariants import registry
+
+        registry.load_builtin()
+
+
 register_kind(JobKind(GENERATE, run=_run_generate, prepare=_prepare_generate, record=_record_generate,
                       default_timeout=DEFAULT_TIMEOUTS[GENERATE]))
 register_kind(JobKind(QUANTITY, run=_run_quantity, prepare=_prepare_quantity))

@@ -165,14 +165,17 @@ def _insert_dependencies(conn: Connection, specs: Sequence[JobSpec], new_ids: di
 
 
 _TERMINAL_SQL = ", ".join(f"'{s}'" for s in TERMINAL_STATES)
-_UNBLOCK = text(
-    f"""
-    UPDATE jobs SET status = '{PENDING}'
-    WHERE id IN :ids AND status = '{BLOCKED}'
-      AND NOT EXISTS (
+_READY = f"""
+    status = '{BLOCKED}'
+    AND NOT EXISTS (
         SELECT 1 FROM job_dependencies d JOIN jobs j2 ON j2.id = d.depends_on_id
         WHERE d.job_id = jobs.id AND j2.status NOT IN ({_TERMINAL_SQL}))
-    """
+"""
+_UNBLOCK = text(f"UPDATE jobs SET status = '{PENDING}' WHERE id IN :ids AND {_READY}").bindparams(
+    bindparam("ids", expanding=True))
+_UNBLOCK_ALL = text(f"UPDATE jobs SET status = '{PENDING}' WHERE {_READY}")
+_LOCK_DEPENDENTS = text(
+    f"SELECT id FROM jobs WHERE id IN :ids AND status = '{BLOCKED}' ORDER BY id FOR UPDATE"
 ).bindparams(bindparam("ids", expanding=True))
 
 
@@ -190,7 +193,18 @@ def release_dependents(conn: Connection, finished: Sequence[int] = (), candidate
         ids.update(int(r[0]) for r in conn.execute(q, {"ids": list(finished)}))
     if not ids:
         return 0
+    if conn.dialect.name == "postgresql":
+        # Two workers finishing the last two inputs of one job concurrently would each still
+        # see the other's input as running (READ COMMITTED) and both leave the job blocked.
+        # Locking the dependent first serialises them; the second one's UPDATE then sees the
+        # first one's commit.  (SQLite writers are serialised by BEGIN IMMEDIATE already.)
+        conn.execute(_LOCK_DEPENDENTS, {"ids": sorted(ids)})
     return int(conn.execute(_UNBLOCK, {"ids": sorted(ids)}).rowcount or 0)
+
+
+def release_all_ready(conn: Connection) -> int:
+    """Safety net: unblock every blocked job whose dependencies are all terminal."""
+    return int(conn.execute(_UNBLOCK_ALL).rowcount or 0)
 
 
 _j = jobs_table.c
@@ -381,6 +395,11 @@ class JobStore:
         counts = dict.fromkeys(ALL_STATES, 0)
         counts.update({s: int(n) for s, n in rows})
         return counts
+
+    def unblock_ready(self) -> int:
+        """Unblock every blocked job whose inputs are all terminal (see release_all_ready)."""
+        with self.write_engine.begin() as conn:
+            return release_all_ready(conn)
 
     def active_leases(self, now: float | None = None) -> int:
         """Running jobs whose lease has not expired (work in progress somewhere)."""

@@ -23,7 +23,13 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from viterbo.atlas.child import outcome_from_exception, run_in_child, run_inline
-from viterbo.atlas.handlers import DEFAULT_TIMEOUTS, FALLBACK_TIMEOUT, QUANTITY, parse_params
+from viterbo.atlas.handlers import (
+    DEFAULT_TIMEOUTS,
+    FALLBACK_TIMEOUT,
+    QUANTITY,
+    parse_params,
+    preload,
+)
 from viterbo.atlas.kinds import JobKind, get_kind, load_plugins
 from viterbo.atlas.models import FAILED, PENDING, RUNNING, jobs_table
 from viterbo.atlas.store import DEFAULT_LEASE_SECONDS, ClaimedJob, JobStore, Outcome
@@ -111,6 +117,7 @@ class Worker:
     def run(self) -> WorkerStats:
         """Work until nothing is left (or forever / until stopped / ``max_jobs`` reached)."""
         load_plugins()
+        preload()
         batch = 1
         idle_sleep = self.options.poll_seconds
         db_errors = 0
@@ -131,8 +138,14 @@ class Worker:
                 continue
             self.budget.give_back(want - len(jobs))
             if not jobs:
-                if not self.options.forever and not self._work_in_progress():
-                    break
+                if not self._work_in_progress():
+                    # Nothing pending or running: any job still blocked has lost its wake-up
+                    # call (it cannot happen by design; this makes sure a build never stalls).
+                    if self.store.unblock_ready():
+                        log.warning("released blocked jobs whose inputs were all finished")
+                        continue
+                    if not self.options.forever:
+                        break
                 time.sleep(idle_sleep)
                 idle_sleep = min(2.0, idle_sleep * 1.5)
                 continue

@@ -16,16 +16,18 @@ pairs of min h_T over their difference parallelogram, evaluated exactly and vect
 those whose bound reaches the incumbent are skipped: the value is still the exact minimum.
 
 4D loop: q moves along -N_T(p) on T-facets and p along +N_K(q) on K-facets (J(q,p) = (-p, q)),
-so the loop runs through the billiard polygon backwards. The momenta p_j come from a small
-feasibility LP (p_j maximises <q_{j+1} - q_j, .> over T; p_{j-1} - p_j lies in the normal
-cone of K at q_j), are snapped exactly onto T's maximising vertex or edge, and the loop is
-checked by :func:`~viterbo.invariants.certificate.verify_loop`.
+so the loop runs through the billiard polygon backwards. The momenta p_j (p_j maximises
+<q_{j+1} - q_j, .> over T; p_{j-1} - p_j lies in the normal cone of K at q_j) are, in this
+order: the unique maximising vertices, the LP duals (convex weights on T's vertices), or a
+small feasibility LP; they are snapped exactly onto T's maximising vertex or edge, and the
+loop is checked by :func:`~viterbo.invariants.certificate.verify_loop`.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -226,7 +228,7 @@ def _tuple_block(
 
 def shortest_polygons(
     tuples: list[tuple[int, ...]], k: Polygon, t_vertices: np.ndarray
-) -> list[tuple[float, np.ndarray] | None]:
+) -> list[tuple[float, np.ndarray, np.ndarray] | None]:
     """Shortest closed polygon with q_j on edge ``e_j`` in the T-length, for several edge tuples.
 
     Each tuple is an LP (minimise Σ s_j, see :func:`_tuple_block`, 0 <= t_j <= 1). The LPs
@@ -237,8 +239,9 @@ def shortest_polygons(
     Returns
     -------
     list
-        Per tuple: the exact T-length of its optimal polygon (recomputed from the vertices)
-        and the ``(m, 2)`` bounce points; ``None`` when the LP failed.
+        Per tuple: the exact T-length of its optimal polygon (recomputed from the vertices),
+        the ``(m, 2)`` bounce points and ``(m, 2)`` momenta from the LP duals (in the
+        coordinates of ``t_vertices``); ``None`` when the LP failed.
     """
     blocks, rhs, bounds = [], [], []
     for edges in tuples:
@@ -257,16 +260,26 @@ def shortest_polygons(
     )
     if result.status != 0:
         return [None] * len(tuples)
-    outcomes: list[tuple[float, np.ndarray] | None] = []
-    offset = 0
+    # the duals of the epigraph rows are convex weights on T's vertices: the momenta p_j of
+    # the reflection law (up to the orientation caveat, which verify_loop checks)
+    duals = -np.asarray(result.ineqlin.marginals, dtype=float)
+    outcomes: list[tuple[float, np.ndarray, np.ndarray] | None] = []
+    offset = row = 0
+    nv = t_vertices.shape[0]
     for edges in tuples:
         m = len(edges)
         idx = np.array(edges)
         a, d = k.starts[idx], k.ends[idx] - k.starts[idx]
         points = a + np.clip(result.x[offset : offset + m], 0.0, 1.0)[:, None] * d
         offset += 2 * m
+        weights = np.clip(duals[row : row + m * nv].reshape(m, nv), 0.0, None)
+        row += m * nv
+        totals = weights.sum(axis=1, keepdims=True)
+        momenta = np.where(
+            totals > 0, weights @ t_vertices / np.where(totals > 0, totals, 1.0), 0.0
+        )
         steps = np.roll(points, -1, axis=0) - points
-        outcomes.append((float(np.sum(support(t_vertices, steps))), points))
+        outcomes.append((float(np.sum(support(t_vertices, steps))), points, momenta))
     return outcomes
 
 
@@ -323,7 +336,18 @@ def _momenta(points: np.ndarray, k: Polygon, t: Polygon, tol: float) -> np.ndarr
     )
     if result.status != 0:
         return None
-    momenta = result.x[: 2 * m].reshape(m, 2)
+    return _snap_momenta(result.x[: 2 * m].reshape(m, 2), points, t, tol)
+
+
+def _snap_momenta(momenta: np.ndarray, points: np.ndarray, t: Polygon, tol: float) -> np.ndarray:
+    """Put each p_j exactly on T's maximising vertex or edge for the step q_{j+1} - q_j.
+
+    Exactness here makes the loop's action equal Σ h_T(q_{j+1} - q_j) to rounding.
+    """
+    momenta = momenta.copy()
+    m = points.shape[0]
+    steps = np.roll(points, -1, axis=0) - points
+    heights = support(t.vertices, steps)
     for j in range(m):
         if np.linalg.norm(steps[j]) <= tol:
             continue  # a zero step leaves p_j free inside T
@@ -336,6 +360,23 @@ def _momenta(points: np.ndarray, k: Polygon, t: Polygon, tol: float) -> np.ndarr
             lam = float(np.clip((momenta[j] - p0) @ (p1 - p0) / ((p1 - p0) @ (p1 - p0)), 0.0, 1.0))
             momenta[j] = p0 + lam * (p1 - p0)
     return momenta
+
+
+def _momenta_candidates(
+    points: np.ndarray, dual_momenta: np.ndarray, k: Polygon, t: Polygon, tol: float
+) -> Iterator[tuple[str, np.ndarray]]:
+    """(method, momenta) to try for a billiard polygon, cheapest first (generated lazily).
+
+    Unique maximising vertices of T; the LP duals snapped onto T; a feasibility LP over T's
+    maximising edges and K's normal cones (:func:`_momenta`).
+    """
+    vertex = _vertex_momenta(points, t, tol)
+    if vertex is not None:
+        yield "unique-vertices", vertex
+    yield "lp-duals", _snap_momenta(dual_momenta, points, t, tol)
+    solved = _momenta(points, k, t, tol)
+    if solved is not None:
+        yield "momenta-lp", solved
 
 
 def billiard_loop(points: np.ndarray, momenta: np.ndarray) -> np.ndarray:
@@ -398,7 +439,7 @@ def compute(
     )
     order = list(np.argsort(bounds, kind="stable"))
     best = np.inf
-    solved: list[tuple[float, tuple[int, ...], np.ndarray]] = []
+    solved: list[tuple[float, tuple[int, ...], np.ndarray, np.ndarray]] = []
     lps, rounds, batch = 0, 0, _FIRST_BATCH
     while order:
         # tuples whose lower bound reaches the incumbent cannot improve it
@@ -417,28 +458,22 @@ def compute(
         ):
             if outcome is None:
                 continue
-            solved.append((outcome[0], tuples[index], outcome[1]))
+            solved.append((outcome[0], tuples[index], outcome[1], outcome[2] + centre))
             best = min(best, outcome[0])
     if not solved:
         raise BilliardError("no balanced edge set of K gave a billiard polygon")
     solved.sort(key=lambda item: item[0])
     tol = float(polytope.tolerance(rtol))
     failures = []
-    for length, edges, points in solved:
+    for length, edges, points, dual_momenta in solved:
         if length > best * (1 + _TIE_RTOL):
             break
         certificate = None
-        # Unique maximising vertices fix the momenta; otherwise (or if that loop fails) an
-        # LP picks them from the maximising edges of T.
-        for momenta in (_vertex_momenta(points, t, tol), None):
-            if momenta is None:
-                momenta = _momenta(points, k, t, tol)
-                if momenta is None:
-                    failures.append(f"{edges}: no momenta")
-                    break
+        for method, momenta in _momenta_candidates(points, dual_momenta, k, t, tol):
             loop = billiard_loop(points, momenta)
             try:
                 certificate = verify_loop(polytope, loop, length, rtol=rtol)
+                momenta_source = method
                 break
             except ValueError as exc:
                 failures.append(f"{edges}: {exc}")
@@ -458,6 +493,7 @@ def compute(
                 "lp_calls": rounds,
                 "bounces": len(edges),
                 "loop_attempts": len(failures) + 1,
+                "momenta_from": momenta_source,
                 "certificate": certificate,
             },
         }

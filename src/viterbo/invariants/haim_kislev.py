@@ -181,10 +181,7 @@ def enumerate_cycles(
                 )
         for lo in range(0, children.shape[0], PATH_BLOCK):
             stack.append((children[lo : lo + PATH_BLOCK], child_masks[lo : lo + PATH_BLOCK]))
-    return {
-        k: (np.concatenate(found[k]), np.concatenate(found_masks[k]))
-        for k in sorted(found)
-    }
+    return {k: (np.concatenate(found[k]), np.concatenate(found_masks[k])) for k in sorted(found)}
 
 
 # --------------------------------------------------------------------------- stationary points
@@ -437,6 +434,7 @@ def loop_from_candidate(
         b_eq=b_eq,
         bounds=[(None, None)] * normals.shape[1],
         method="highs",
+        options={"primal_feasibility_tolerance": 1e-10},
     )
     if result.status != 0:
         return None

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from viterbo.invariants.reeb_polygon import EMPTY, clip, convex_hull, unit_halfplanes
+from viterbo.invariants.reeb_polygon import EMPTY, clip_many, convex_hull, unit_halfplanes
 from viterbo.invariants.reeb_rotation import transition_matrix
 
 J4 = np.array([[0.0, 0, -1, 0], [0, 0, 0, -1], [1, 0, 0, 0], [0, 1, 0, 0]])
@@ -158,31 +158,29 @@ def _edge(graph_nodes: list[Node], src: Node, dst: Node, normals: np.ndarray, of
     cons_offsets = offsets - normals @ src.origin - time0 * n_dot_r
     # Facets b and c (and any facet parallel to the flow's image) give constant constraints:
     # the end point lies on them by construction.  Dividing by their ~0 gradient would be noise.
-    scale = np.linalg.norm(cons_normals, axis=1)
+    scale = np.sqrt(np.einsum("ij,ij->i", cons_normals, cons_normals))
     constant = scale <= 1e-12
     if np.any(cons_offsets[constant] < -tol):
         return None
-    cons_normals, cons_offsets, scale = (
-        cons_normals[~constant], cons_offsets[~constant], scale[~constant]
+    keep = ~constant
+    domain = clip_many(
+        src.polygon, cons_normals[keep] / scale[keep, None], cons_offsets[keep] / scale[keep], tol
     )
-    domain = src.polygon
-    values = domain @ cons_normals.T - cons_offsets  # (m, F)
-    violated = np.flatnonzero(np.max(values, axis=0) / scale > tol)
-    for k in violated[np.argsort(-np.max(values[:, violated], axis=0))]:
-        domain = clip(domain, cons_normals[k], cons_offsets[k], tol)
-        if len(domain) == 0:
-            return None
-    # Affine map between the two planes' coordinates.
-    project = np.eye(4) - np.outer(r_b, normals[c]) / speed
-    linear = dst.basis @ project @ src.basis.T
-    shift = dst.basis @ (project @ src.origin + r_b * offsets[c] / speed - dst.origin)
+    if len(domain) == 0:
+        return None
+    # Affine map between the two planes' coordinates: x' = x + t(x) R_b.
+    linear = dst.basis @ src.basis.T - np.outer(dst.basis @ r_b, src.basis @ normals[c]) / speed
+    end_origin = src.origin + r_b * (offsets[c] - normals[c] @ src.origin) / speed
+    shift = dst.basis @ (end_origin - dst.origin)
+    det = linear[0, 0] * linear[1, 1] - linear[0, 1] * linear[1, 0]
+    linear_inv = np.array([[linear[1, 1], -linear[0, 1]], [-linear[1, 0], linear[0, 0]]]) / det
     return Edge(
         source=src.index,
         target=dst.index,
         facet=b,
         linear=linear,
         shift=shift,
-        linear_inv=np.linalg.inv(linear),
+        linear_inv=linear_inv,
         time_grad=time_grad,
         time0=time0,
         domain=domain,

@@ -40,6 +40,14 @@ from viterbo.invariants.reeb_rotation import RotationTracker
 from viterbo.invariants.registry import TimeBudgetExceeded
 
 ROTATION_TOL = 1e-9
+# Paths whose lower bound is within this relative gap of the bound are pruned: they could
+# only improve the value by less than 1e-10 (relative).  Degenerate families (24-cell) produce
+# thousands of tubes whose bound equals the optimum up to rounding; without the gap the search
+# must exhaust all of them before it may stop.
+TIE_RTOL = 1e-10
+# Heap order only (never pruning): bounds are compared in buckets of this relative size, and
+# within a bucket deeper paths go first, so near-ties close orbits early.
+ORDER_RTOL = 1e-3
 SINGULAR_RTOL = 1e-8  # singular values of A - I below this (times |A|) count as zero
 
 
@@ -217,7 +225,7 @@ class TubeSearch:
         shift = edge.linear @ tube.shift + edge.shift
         inverse = tube.inverse @ edge.linear_inv
         lower = self._lower_bound(polygon, grad, const, tube.start, edge.target, inverse, shift)
-        if lower >= bound:
+        if lower >= bound * (1.0 - TIE_RTOL):
             stats.pruned_action += 1
             return None
         rotation = tube.rotation.cross(target.transition)
@@ -305,12 +313,15 @@ class TubeSearch:
         """
         started = time.perf_counter()
         stats = self.stats
-        heap: list[tuple[float, int, Tube]] = []
+        # Heap key: the lower bound quantised to ties, then deeper paths first, so that among
+        # (numerically) equal bounds the search closes orbits instead of widening.
+        quantum = ORDER_RTOL * self.min_action
+        heap: list[tuple[float, int, int, Tube]] = []
         for tube in self._initial_tubes():
-            heapq.heappush(heap, (0.0, next(self._counter), tube))
+            heapq.heappush(heap, (0.0, 0, next(self._counter), tube))
         while heap:
-            lower, _, tube = heapq.heappop(heap)
-            if lower >= bound:
+            _, _, _, tube = heapq.heappop(heap)
+            if tube.lower >= bound * (1.0 - TIE_RTOL):
                 break
             stats.paths_expanded += 1
             if (
@@ -338,7 +349,8 @@ class TubeSearch:
                     continue
                 stats.paths_generated += 1
                 stats.max_depth = max(stats.max_depth, depth)
-                heapq.heappush(heap, (child.lower, next(self._counter), child))
+                key = math.floor(child.lower / quantum) if quantum > 0 else child.lower
+                heapq.heappush(heap, (key, -depth, next(self._counter), child))
         stats.seconds = time.perf_counter() - started
 
 
