@@ -19,13 +19,13 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 ATLAS = [sys.executable, "-m", "viterbo.atlas"]
 
 
-# A PostgreSQL server to run the store tests against as well, e.g.
+# The job-store suite runs against both backends by default: SQLite files in tmp_path and a
+# throwaway PostgreSQL server (tests/postgres_server.py; skipped with a reason when the Debian
+# binaries are missing).  An external server can be used instead, e.g.
 #   ATLAS_TEST_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/postgres
-# (issue 7 replaces this opt-in by a fixture that starts a throwaway server).
 POSTGRES_ADMIN_URL = os.environ.get("ATLAS_TEST_POSTGRES_URL")
 
-
-BACKENDS = ["sqlite", *(["postgresql"] if POSTGRES_ADMIN_URL else [])]
+BACKENDS = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -34,8 +34,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'atlas.sqlite'}"
     else:
-        assert POSTGRES_ADMIN_URL is not None
+        yield from postgres_database(request)
+
+
+def postgres_database(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh PostgreSQL database (external server if configured, else the throwaway one)."""
+    if POSTGRES_ADMIN_URL:
         yield from _postgres_database(POSTGRES_ADMIN_URL)
+        return
+    server = request.getfixturevalue("postgres_server")
+    yield from _postgres_database(server.admin_url)
 
 
 def _postgres_database(admin_url: str) -> Iterator[str]:

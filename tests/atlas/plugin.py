@@ -8,6 +8,7 @@ tests do not depend on the real (slow, still changing) capacity algorithms.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -17,6 +18,7 @@ from typing import Any
 from viterbo.atlas.handlers import set_polytope_loader
 from viterbo.atlas.kinds import JobKind, register_family, register_kind
 from viterbo.atlas.presets import PresetItem, register_preset
+from viterbo.atlas.store import set_checkpoint_hook
 
 
 def _append(path: str, line: str) -> None:
@@ -56,6 +58,44 @@ def run_crash(payload: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+# ------------------------------------------------------------------ fault injection
+# With ATLAS_TEST_PAUSE_AT=<point> and ATLAS_TEST_PAUSE_FILE=<path>, the first process that
+# reaches <point> writes {"pid", "point", "jobs"} to <path> and sleeps until the test SIGKILLs
+# it.  Points: the store's checkpoints ("claim-uncommitted", "claimed", "computed") and
+# "compute" (inside a test-pause-record job's computation).
+
+
+def pause_point(point: str, keys: list[str]) -> None:
+    """Pause here for ever if this is the configured point and nobody paused before."""
+    if os.environ.get("ATLAS_TEST_PAUSE_AT") != point:
+        return
+    marker = os.environ["ATLAS_TEST_PAUSE_FILE"]
+    try:  # exactly one pause per test, however many workers race to this point
+        os.close(os.open(marker + ".lock", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except FileExistsError:
+        return
+    with open(marker + ".tmp", "w") as fh:
+        json.dump({"pid": os.getpid(), "point": point, "jobs": keys}, fh)
+    os.rename(marker + ".tmp", marker)  # the test never reads half a marker
+    while True:
+        time.sleep(3600)
+
+
+def _checkpoint_hook(point: str, jobs: Any) -> None:
+    pause_point(point, [job.idempotency_key for job in jobs])
+
+
+def run_pause_record(payload: dict[str, Any]) -> dict[str, Any]:
+    """Like run_record, with a pause point in the middle of the computation."""
+    pause_point("compute", [payload["tag"]])
+    return run_record(payload)
+
+
+if os.environ.get("ATLAS_TEST_PAUSE_AT"):
+    set_checkpoint_hook(_checkpoint_hook)
+
+register_kind(JobKind("test-pause-record", run=run_pause_record))
+register_kind(JobKind("test-pause-record-inline", run=run_pause_record, trivial=True))
 register_kind(JobKind("test-record", run=run_record))
 register_kind(JobKind("test-record-inline", run=run_record, trivial=True))
 register_kind(JobKind("test-sleep", run=run_sleep))

@@ -247,6 +247,40 @@ def export(name: str, out: Path | None, db_url: str | None) -> None:
     _export(db_url, name, out)
 
 
+# ------------------------------------------------------------------------------ prune
+
+
+@main.command()
+@click.option("--older-than", "older_than_days", type=click.FloatRange(min=0), required=True, metavar="DAYS",
+              help="Only jobs that finished more than DAYS days ago (fractions allowed).")
+@click.option("--vacuum", is_flag=True,
+              help="Afterwards give the freed space back to the disk (SQLite: only while no job runs).")
+@click.option("--dry-run", is_flag=True, help="Only count the jobs that would be pruned.")
+@db_option
+def prune(older_than_days: float, vacuum: bool, dry_run: bool, db_url: str | None) -> None:
+    """Drop run diagnostics (tracebacks, heartbeats) of old finished jobs; results are kept.
+
+    Everything `atlas export` reads (results, statuses, timings, error messages, polytopes)
+    is never touched, so datasets exported before and after a prune are identical.
+    """
+    from viterbo.atlas.db import database_size_bytes
+    from viterbo.atlas.db import vacuum as vacuum_database
+    from viterbo.atlas.store import JobStore
+
+    engine = _open(db_url)
+    try:
+        n = JobStore(engine).prune(older_than_days * 86400.0, dry_run=dry_run)
+        verb = "would prune" if dry_run else "pruned"
+        click.echo(f"{verb} {n} finished job(s) older than {older_than_days:g} day(s) (tracebacks, heartbeats; results kept)")
+        if vacuum and not dry_run:
+            before = database_size_bytes(engine)
+            vacuum_database(engine)
+            after = database_size_bytes(engine)
+            click.echo(f"vacuumed: {before / 2**20:.1f} MiB -> {after / 2**20:.1f} MiB")
+    finally:
+        engine.dispose()
+
+
 # ------------------------------------------------------------------------------ build
 
 

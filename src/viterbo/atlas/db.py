@@ -25,6 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_DB_PATH = REPO_ROOT / "artefacts" / "atlas.sqlite"
 MIGRATIONS_DIR = REPO_ROOT / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
+PG_CONNECT_TIMEOUT_S = 10
 
 
 def resolve_url(url: str | None = None) -> str:
@@ -49,15 +50,26 @@ def parse_url(url: str) -> URL:
         parsed = make_url(url)
     except ArgumentError:
         raise DatabaseURLError(f"malformed database URL {url!r} (expected e.g. sqlite:///path/atlas.sqlite or postgresql://user@host/db)") from None
-    backend = parsed.get_backend_name()
-    if backend == "postgresql":
-        if parsed.get_driver_name() in ("psycopg2", "psycopg", None) or parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")
-    elif backend != "sqlite":
-        raise DatabaseURLError(f"unsupported database backend {backend!r} in {url!r} (use sqlite or postgresql)")
-    if backend == "sqlite" and parsed.database in (None, "", ":memory:"):
+    scheme = parsed.drivername
+    if scheme in ("postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"):
+        # Plain libpq-style URLs (and the older psycopg2 spelling) all run on psycopg 3, the
+        # one PostgreSQL driver the atlas ships with.
+        return parsed.set(drivername="postgresql+psycopg")
+    if scheme.startswith(("postgresql+", "postgres+")):
+        raise DatabaseURLError(f"unsupported PostgreSQL driver {scheme.partition('+')[2]!r} in {_safe(url)!r} (use postgresql://... ; the atlas runs on psycopg 3)")
+    if scheme not in ("sqlite", "sqlite+pysqlite"):
+        raise DatabaseURLError(f"unsupported database backend {scheme.partition('+')[0]!r} in {_safe(url)!r} (use sqlite:///FILE or postgresql://USER@HOST/DB)")
+    if parsed.database in (None, "", ":memory:"):
         raise DatabaseURLError(f"database URL {url!r} names no file (in-memory databases cannot be shared by workers)")
     return parsed
+
+
+def _safe(url: str) -> str:
+    """``url`` with any password masked (for error messages)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:  # pragma: no cover - parse_url rejected it already
+        return url
 
 
 def is_sqlite(engine_or_conn: Engine | Connection) -> bool:
@@ -107,7 +119,11 @@ def make_engine(url: str | None = None) -> Engine:
         _install_sqlite_hooks(engine)
     else:
         try:
-            engine = create_engine(parsed, pool_pre_ping=True)
+            # pre-ping: a pooled connection that a server restart killed is replaced on checkout
+            # instead of failing the next statement; connect_timeout: an unreachable server is
+            # an error after seconds, not a hang.
+            engine = create_engine(parsed, pool_pre_ping=True,
+                                   connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S})
         except NoSuchModuleError as exc:
             raise DatabaseURLError(f"no driver for {resolved!r}: {exc}") from None
     return engine
@@ -233,3 +249,64 @@ def open_database(url: str | None = None) -> Engine:
     engine = make_engine(url)
     ensure_schema(engine)
     return engine
+
+
+# --------------------------------------------------------------------------- maintenance
+
+
+def database_size_bytes(engine: Engine) -> int:
+    """Bytes the database occupies (SQLite: file + WAL; PostgreSQL: the current database)."""
+    if is_sqlite(engine):
+        path = Path(engine.url.database or "")
+        return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one())
+
+
+def vacuum(engine: Engine) -> None:
+    """Give the space of deleted/updated rows back (SQLite ``VACUUM``; PostgreSQL ``VACUUM ANALYZE``).
+
+    SQLite's VACUUM rewrites the whole file and holds the write lock meanwhile, so it is run
+    only when no job is running (a worker waiting on the lock past its busy timeout would
+    give up), only when the disk has room for the copy it writes, and outside any
+    transaction (VACUUM cannot run inside one).  PostgreSQL's plain VACUUM runs beside
+    workers.
+
+    Raises
+    ------
+    DatabaseUnusableError
+        SQLite: jobs are running, or the disk lacks the free space VACUUM needs.
+    """
+    import shutil
+    import time as _time
+
+    from sqlalchemy import func, select
+
+    from viterbo.atlas.models import RUNNING, jobs_table
+
+    if not is_sqlite(engine):
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM (ANALYZE)"))
+        return
+    j = jobs_table.c
+    with engine.connect() as conn:
+        running = int(conn.execute(select(func.count()).where(
+            j.status == RUNNING, j.lease_expires_at >= _time.time())).scalar_one())
+    if running:
+        raise DatabaseUnusableError(
+            f"{running} job(s) are running: stop the workers before --vacuum (SQLite's VACUUM needs the database to itself)")
+    path = Path(engine.url.database or "")
+    need = 2 * database_size_bytes(engine)  # the rewritten copy plus its journal, worst case
+    free = shutil.disk_usage(path.parent).free
+    if free < need:
+        raise DatabaseUnusableError(
+            f"not enough free disk space to VACUUM {str(path)!r}: {free / 2**20:.0f} MiB free, up to {need / 2**20:.0f} MiB needed")
+    raw = engine.raw_connection()
+    try:
+        cur = raw.cursor()  # autocommit: the connect hook set isolation_level = None
+        cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        cur.execute("VACUUM")
+        cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        cur.close()
+    finally:
+        raw.close()

@@ -95,6 +95,31 @@ class Outcome:
     retry: bool = False  # a transient failure: back to pending if attempts remain
 
 
+# ----------------------------------------------------------------------- fault injection
+
+CheckpointHook = Callable[[str, Sequence["ClaimedJob"]], None]
+_checkpoint_hook: list[CheckpointHook] = []
+
+
+def set_checkpoint_hook(hook: CheckpointHook | None) -> None:
+    """Install (or with ``None`` remove) a hook called at the worker's crash-relevant points.
+
+    Points: ``"claim-uncommitted"`` (inside the claim transaction, before COMMIT),
+    ``"claimed"`` (claim committed, nothing run yet) and ``"computed"`` (outcomes known, not yet
+    recorded).  Only the reliability tests use it (to SIGKILL a worker at exactly that point);
+    without a hook the calls cost one list test.
+    """
+    _checkpoint_hook.clear()
+    if hook is not None:
+        _checkpoint_hook.append(hook)
+
+
+def checkpoint(point: str, jobs: Sequence[ClaimedJob]) -> None:
+    """Call the installed checkpoint hook, if any (see :func:`set_checkpoint_hook`)."""
+    if _checkpoint_hook:
+        _checkpoint_hook[0](point, jobs)
+
+
 # ----------------------------------------------------------------------- low level (conn)
 
 
@@ -320,6 +345,33 @@ def _locked_rows(conn: Connection) -> Any:
     return _STILL_OURS.with_for_update() if conn.dialect.name == "postgresql" else _STILL_OURS
 
 
+# ----------------------------------------------------------------------------- pruning
+
+# What `atlas prune` may clear on finished jobs: the traceback of a failure (the one large
+# text a finished job keeps besides its result) and the last heartbeat time.  Never the result, status, timings, error
+# type/message, who ran it, or anything in ``polytopes``: those are what `atlas export` reads, and
+# tests/atlas/test_reliability.py checks that an export is byte-identical before and after.
+PRUNABLE_COLUMNS: tuple[str, ...] = ("traceback", "heartbeat_at")
+_PRUNE_WHERE = (
+    _j.status.in_(TERMINAL_STATES),
+    _j.finished_at < bindparam("cutoff"),
+    (_j.traceback.is_not(None) | _j.heartbeat_at.is_not(None)),
+)
+
+
+def prune_finished(conn: Connection, older_than_seconds: float, now: float, *, dry_run: bool = False) -> int:
+    """Clear :data:`PRUNABLE_COLUMNS` of jobs that finished more than ``older_than_seconds`` ago.
+
+    Returns how many jobs were (or, with ``dry_run``, would be) pruned.
+    """
+    cutoff = now - older_than_seconds
+    if dry_run:
+        return int(conn.execute(select(func.count()).where(*_PRUNE_WHERE), {"cutoff": cutoff}).scalar_one())
+    res = conn.execute(update(jobs_table).where(*_PRUNE_WHERE).values(dict.fromkeys(PRUNABLE_COLUMNS)),
+                       {"cutoff": cutoff})
+    return int(res.rowcount or 0)
+
+
 # ----------------------------------------------------------------------------- JobStore
 
 
@@ -343,7 +395,10 @@ class JobStore:
         expired (their worker died).  An expired job that used up its attempts ends ``failed``.
         """
         with self.write_engine.begin() as conn:
-            return claim_jobs(conn, owner, lease_seconds, limit, time.time())
+            jobs = claim_jobs(conn, owner, lease_seconds, limit, time.time())
+            if jobs:
+                checkpoint("claim-uncommitted", jobs)
+            return jobs
 
     def heartbeat(self, jobs: Sequence[ClaimedJob], lease_seconds: float = DEFAULT_LEASE_SECONDS) -> int:
         """Extend the leases of ``jobs`` (still ours); return how many were extended."""
@@ -384,6 +439,11 @@ class JobStore:
         """Record several outcomes in one transaction; per job, whether it was still ours."""
         with self.write_engine.begin() as conn:
             return complete_jobs(conn, items, time.time(), record)
+
+    def prune(self, older_than_seconds: float, *, dry_run: bool = False) -> int:
+        """Clear run diagnostics of old finished jobs (see :func:`prune_finished`)."""
+        with self.write_engine.begin() as conn:
+            return prune_finished(conn, older_than_seconds, time.time(), dry_run=dry_run)
 
     # ------------------------------------------------------------------ read side
 
@@ -448,6 +508,6 @@ class JobStore:
 
 __all__ = [
     "BLOCKED", "DONE", "FAILED", "NOT_APPLICABLE", "PENDING", "RUNNING", "TIMED_OUT",
-    "ClaimedJob", "JobSpec", "JobStore", "Outcome", "claim_jobs", "complete_jobs", "dumps",
-    "insert_jobs", "release_dependents",
+    "ClaimedJob", "JobSpec", "JobStore", "Outcome", "checkpoint", "claim_jobs", "complete_jobs",
+    "dumps", "insert_jobs", "prune_finished", "release_dependents", "set_checkpoint_hook",
 ]

@@ -17,10 +17,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from viterbo.atlas.child import outcome_from_exception, run_in_child, run_inline
 from viterbo.atlas.handlers import (
@@ -32,11 +32,19 @@ from viterbo.atlas.handlers import (
 )
 from viterbo.atlas.kinds import JobKind, get_kind, load_plugins
 from viterbo.atlas.models import FAILED, PENDING, RUNNING, jobs_table
-from viterbo.atlas.store import DEFAULT_LEASE_SECONDS, ClaimedJob, JobStore, Outcome
+from viterbo.atlas.store import DEFAULT_LEASE_SECONDS, ClaimedJob, JobStore, Outcome, checkpoint
 
 log = logging.getLogger("viterbo.atlas.worker")
 
 DEFAULT_MEMORY_LIMIT_MB = 4096.0
+# The database is unreachable (server restart, network) or locked past the busy timeout:
+# these errors are retried for a while; everything else is a bug or a bad job.
+TRANSIENT_DB_ERRORS = (OperationalError, InterfaceError)
+T = TypeVar("T")
+
+
+class DatabaseLostError(RuntimeError):
+    """The database stayed unreachable for longer than ``WorkerOptions.db_retry_seconds``."""
 
 
 @dataclass
@@ -51,6 +59,7 @@ class WorkerOptions:
     poll_seconds: float = 0.5
     forever: bool = False
     max_jobs: int | None = None
+    db_retry_seconds: float = 120.0  # how long to ride out an unreachable database
 
 
 @dataclass
@@ -120,28 +129,21 @@ class Worker:
         preload()
         batch = 1
         idle_sleep = self.options.poll_seconds
-        db_errors = 0
         while not self._stop() and not self.budget.exhausted():
             want = self.budget.take(batch)
             if want == 0:
                 break
             try:
-                jobs = self.store.claim(self.owner, self.options.lease_seconds, want)
-                db_errors = 0
-            except OperationalError as exc:  # locked beyond busy timeout, server restart, ...
+                jobs = self._db("claim", lambda n=want: self.store.claim(self.owner, self.options.lease_seconds, n))
+            except BaseException:
                 self.budget.give_back(want)
-                db_errors += 1
-                if db_errors > 10:
-                    raise
-                log.warning("claim failed (%s); retrying", str(exc).splitlines()[0])
-                time.sleep(min(5.0, 0.2 * 2**db_errors))
-                continue
+                raise
             self.budget.give_back(want - len(jobs))
             if not jobs:
-                if not self._work_in_progress():
+                if not self._db("poll", self._work_in_progress):
                     # Nothing pending or running: any job still blocked has lost its wake-up
                     # call (it cannot happen by design; this makes sure a build never stalls).
-                    if self.store.unblock_ready():
+                    if self._db("unblock", self.store.unblock_ready):
                         log.warning("released blocked jobs whose inputs were all finished")
                         continue
                     if not self.options.forever:
@@ -149,6 +151,7 @@ class Worker:
                 time.sleep(idle_sleep)
                 idle_sleep = min(2.0, idle_sleep * 1.5)
                 continue
+            checkpoint("claimed", jobs)
             idle_sleep = self.options.poll_seconds
             self.stats.claimed += len(jobs)
             all_trivial = self._process(jobs)
@@ -156,6 +159,27 @@ class Worker:
             # that slow jobs spread over the workers.
             batch = min(batch * 2, self.options.max_batch) if all_trivial else 1
         return self.stats
+
+    def _db(self, what: str, call: Callable[[], T]) -> T:
+        """``call()``, retried with back-off while the database is unreachable or locked.
+
+        Every store operation is one transaction that either committed or did not, and the
+        lease token makes completion idempotent, so retrying one is safe.  Gives up with
+        :class:`DatabaseLostError` after ``db_retry_seconds``.
+        """
+        deadline = time.monotonic() + self.options.db_retry_seconds
+        delay = 0.2
+        while True:
+            try:
+                return call()
+            except TRANSIENT_DB_ERRORS as exc:
+                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0:1] or [type(exc).__name__]
+                if time.monotonic() + delay > deadline:
+                    raise DatabaseLostError(
+                        f"database unreachable for {self.options.db_retry_seconds:g} s during {what}: {reason[0]}") from None
+                log.warning("%s failed (%s); retrying in %.1f s", what, reason[0], delay)
+                time.sleep(delay)
+                delay = min(5.0, delay * 2)
 
     def _work_in_progress(self) -> bool:
         j = jobs_table.c
@@ -193,7 +217,10 @@ class Worker:
         finally:
             self._record(inline)
             if held:
-                self.stats.released += self.store.release(held)
+                try:
+                    self.stats.released += self._db("release", lambda: self.store.release(held))
+                except DatabaseLostError as exc:  # their leases run out; someone retries them
+                    log.warning("could not release %d job(s): %s", len(held), exc)
         return all_trivial
 
     # ------------------------------------------------------------------ one job
@@ -244,10 +271,11 @@ class Worker:
         def record_hook(job: ClaimedJob) -> Any:
             return get_kind(job.kind).record
 
+        checkpoint("computed", [job for job, _ in items])
         try:
-            accepted = self.store.complete(items, record=record_hook)
-        except OperationalError:
-            raise  # the database is unreachable/locked: the lease runs out and the job is retried
+            accepted = self._db("record", lambda: self.store.complete(items, record=record_hook))
+        except DatabaseLostError:
+            raise  # the leases run out and the jobs are retried by whoever comes next
         except Exception as exc:
             # A kind's record hook failed (the transaction rolled back): record the failure.
             if len(items) > 1:
@@ -257,7 +285,7 @@ class Worker:
             job, out = items[0]
             failed = Outcome(FAILED, wall_seconds=out.wall_seconds, cpu_seconds=out.cpu_seconds,
                              peak_rss_mb=out.peak_rss_mb, **_error_fields(exc))
-            accepted = self.store.complete([(job, failed)])
+            accepted = self._db("record", lambda: self.store.complete([(job, failed)]))
             items = [(job, failed)]
         for (job, out), ok in zip(items, accepted, strict=True):
             if not ok:
@@ -293,6 +321,10 @@ def _worker_process(url: str, options: WorkerOptions, budget: _JobBudget, stop_f
     try:
         Worker(engine, options, budget=budget,
                stop=lambda: stopping["now"] or bool(stop_flag.value)).run()
+    except DatabaseLostError as exc:
+        # One line, no traceback; the jobs this worker held go back after their lease expires.
+        log.error("worker %d stopped: %s", os.getpid(), exc)
+        raise SystemExit(3) from None
     finally:
         engine.dispose()
 

@@ -11,10 +11,14 @@ start face that follow it.  Because the points are pushed forward, the tube keep
 * ``rotation``: the product of face transition matrices with the lifted angle of ``e1``
   (:mod:`viterbo.invariants.reeb_rotation`).
 
-Pruning rules (each exact): empty domain; action lower bound ``>= bound`` (the incumbent for
-the capacity, the action window for the spectrum); ``r_min > max_rotation`` (the rotation
-interval's minimum only grows along a path, see ``reeb_rotation``).  Each cycle is searched
-once, from its smallest node index (paths never enter a node below their start).
+Pruning rules: empty domain; action lower bound ``>= bound (1 - 1e-10)`` (the incumbent for
+the capacity, the action window for the spectrum; the bound adds the least time needed to
+return to the start point, see ``_lower_bound``); ``r_min > max_rotation`` (the rotation
+interval's minimum only grows along a path, see ``reeb_rotation``); optionally a facet visited
+twice (``facet_once``, Haim-Kislev's normal form).  Each cycle is searched once, from its
+smallest node index (paths never enter a node below their start).  The heap pops the smallest
+lower bound (in buckets of 1e-3 relative, deeper paths first inside a bucket: an ordering
+heuristic only, it never prunes).
 
 Closing: a step into the start node composes a map ``y -> A y + c`` of the start face's
 coordinates; its fixed points inside the closed polygon are the orbits.  ``A - I`` invertible:
