@@ -4,8 +4,9 @@ Run: ``.venv/bin/python benchmarks/reeb.py [--quick] [--profile]``
 
 Prints medians and the ratio to each target (2-core machine):
 cross-polytope (16 facets) <= 1 s, 24-cell <= 0.25 s, random 4D polytopes with 30 facets
-<= 5 s each; then the scaling of time and paths expanded with the facet count, and (with
-``--profile``) where the time goes.
+<= 5 s each; the ``spectrum`` (k = 5, window 3, rotation cap 6) on random 20-facet polytopes
+<= 3 s each (the atlas runs it on hundreds of polytopes); then the scaling of time and paths
+expanded with the facet count, and (with ``--profile``) where the time goes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 import numpy as np
 
 from viterbo.geometry import GeometryError, Polytope
-from viterbo.invariants import reeb
+from viterbo.invariants import reeb, spectrum
 from viterbo.invariants.registry import TimeBudgetExceeded
 
 
@@ -75,6 +76,33 @@ def report_target(name: str, polytope: Polytope, target: float, repeats: int, bu
     )
 
 
+def report_spectrum(seeds: int, budget: float, facets: int = 20, target: float = 3.0) -> None:
+    """Median seconds of ``spectrum.compute`` over random ``facets``-facet polytopes."""
+    print(f"\nspectrum (k=5, window 3, rotation cap 6) on random {facets}-facet polytopes")
+    times, timeouts = [], 0
+    for seed in range(seeds):
+        polytope = random_halfspace_polytope(facets, 20000 + seed)
+        started = time.perf_counter()
+        try:
+            result = spectrum.compute(polytope, time_budget=budget)
+        except TimeBudgetExceeded:
+            timeouts += 1
+            times.append(time.perf_counter() - started)
+            print(f"  seed {seed}: TIMEOUT after {times[-1]:.1f} s")
+            continue
+        times.append(time.perf_counter() - started)
+        actions = ", ".join(f"{a:.10g}" for a in result["value"])
+        print(
+            f"  seed {seed}: {times[-1]:7.3f} s  paths {result['diagnostics']['paths_expanded']}"
+            f"  actions [{actions}]"
+        )
+    median = statistics.median(times)
+    print(
+        f"spectrum median {median:8.3f} s  target {target:5.2f} s  ratio {median / target:6.2f}"
+        f"  timeouts {timeouts}"
+    )
+
+
 def scaling(facet_counts: list[int], seeds: int, budget: float) -> None:
     print("\nscaling (random halfspace polytopes; medians over seeds)")
     print(f"{'facets':>6} {'n':>3} {'seconds':>9} {'paths':>8} {'nodes':>6} {'edges':>6} {'timeouts':>8}")
@@ -125,6 +153,7 @@ def main() -> None:
     for seed in range(1 if args.quick else 3):
         polytope = random_halfspace_polytope(30, seed)
         report_target(f"random 30-facet (seed {seed})", polytope, 5.0, 1, args.budget)
+    report_spectrum(1 if args.quick else 3, args.budget)
     counts = [8, 12, 16, 20] if args.quick else [8, 12, 16, 20, 25, 30]
     scaling(counts, 2 if args.quick else 3, args.budget)
     if args.profile:

@@ -98,6 +98,19 @@ def test_registered() -> None:
         assert isinstance(result["diagnostics"][key], int)
 
 
+def test_default_is_facet_once_without_rotation_cap() -> None:
+    """The default search is exact by Haim-Kislev Thm 1.5 alone: no rotation pruning."""
+    polytope = random_polytope(4)
+    result = reeb.compute(polytope)
+    diagnostics = result["diagnostics"]
+    assert diagnostics["exactness"] == "HK Thm 1.5 (facet-once)"
+    assert diagnostics["facet_once"] is True and diagnostics["max_rotation"] is None
+    assert diagnostics["pruned_rotation"] == 0
+    capped = reeb.compute(polytope, max_rotation=2.0)
+    assert capped["value"] == pytest.approx(result["value"], rel=RTOL)
+    assert capped["diagnostics"]["max_rotation"] == 2.0
+
+
 def test_time_budget_raises() -> None:
     with pytest.raises(TimeBudgetExceeded):
         reeb.compute(cross_polytope(), time_budget=1e-4)
@@ -147,9 +160,10 @@ def test_pure_chaidez_hutchings_search_agrees(seed: int) -> None:
     """Without the facet-once pruning (rotation, action and domain pruning only)."""
     polytope = random_polytope(seed)
     expected = haim_kislev.compute(polytope)["value"]
-    result = reeb.compute(polytope, facet_once=False)
+    result = reeb.compute(polytope, facet_once=False, max_rotation=2.0)
     assert result["value"] == pytest.approx(expected, rel=RTOL)
     assert result["diagnostics"]["pruned_facet_repeat"] == 0
+    assert result["diagnostics"]["exactness"].startswith("CH Cor. 1.13")
 
 
 @pytest.mark.slow
@@ -157,4 +171,5 @@ def test_pure_chaidez_hutchings_search_agrees(seed: int) -> None:
 def test_pure_chaidez_hutchings_sweep(seed: int) -> None:
     polytope = random_polytope(seed)
     expected = haim_kislev.compute(polytope)["value"]
-    assert reeb.compute(polytope, facet_once=False)["value"] == pytest.approx(expected, rel=RTOL)
+    result = reeb.compute(polytope, facet_once=False, max_rotation=2.0)
+    assert result["value"] == pytest.approx(expected, rel=RTOL)

@@ -1,15 +1,26 @@
 """Combinatorial Reeb orbits (Chaidez–Hutchings): algorithm ``reeb`` of quantity ``capacity``.
 
 For a 4D polytope without Lagrangian 2-faces ("symplectic polytope", CH arXiv 2008.10111) the
-EHZ capacity is the minimal action of a closed combinatorial Reeb orbit with rotation number
-``rho <= 2`` (CH Cor. 1.13; MATH.md §3.3).  This module
+EHZ capacity is the minimal action of a closed combinatorial Reeb orbit (MATH.md §3.3).
+
+Exactness of the default search (``facet_once=True, max_rotation=inf``).  Haim-Kislev
+(Thm 1.5) show that the capacity is attained by a closed characteristic that flows on each
+facet at most once (one segment per facet, consecutive facets sharing at least a vertex).
+Every such loop is a path of the flow graph below (degenerate edge/vertex nodes included) that
+enters no facet twice, so a search over facet-once paths alone, with *no* rotation cap, is
+exact by HK Thm 1.5 alone.  Combining facet-once with the CH rotation cap ``rho <= 2``
+(CH Cor. 1.13: *some* minimiser has ``rho <= 2``) is only proven when the minimiser is
+unique (the two theorems might pick different minimisers), so the default leaves the cap off;
+with facet-once it costs nothing measurable (the facet-once tree is already small).  The pure
+CH search (``facet_once=False, max_rotation=2``) is exact by CH Cor. 1.13 alone and stays
+available.  This module
 
 1. translates the polytope so that its Chebyshev centre is the origin (Reeb vectors and
    heights depend on the origin; the capacity does not);
 2. builds the flow graph (:mod:`~viterbo.invariants.reeb_graph`) on transition faces;
 3. runs the best-first tube search (:mod:`~viterbo.invariants.reeb_search`) with incumbent
-   pruning, rotation pruning (product rotation in the universal cover of Sp(2),
-   :mod:`~viterbo.invariants.reeb_rotation`) and empty-domain pruning;
+   pruning, empty-domain pruning, facet-once pruning and (optional) rotation pruning
+   (product rotation in the universal cover of Sp(2), :mod:`~viterbo.invariants.reeb_rotation`);
 4. rebuilds the minimal orbit as a 4D loop and checks it with
    :func:`~viterbo.invariants.certificate.verify_loop`.
 
@@ -123,7 +134,7 @@ def minimal_orbit(
     polytope: Polytope,
     *,
     time_budget: float | None = None,
-    max_rotation: float = 2.0,
+    max_rotation: float = math.inf,
     facet_once: bool = True,
     rtol: float = 1e-9,
 ) -> dict[str, Any]:
@@ -171,12 +182,23 @@ def minimal_orbit(
     return record
 
 
+def exactness(*, facet_once: bool, max_rotation: float) -> str:
+    """Which theorem makes the search with these prunings exact (a diagnostics string)."""
+    if facet_once and not math.isfinite(max_rotation):
+        return "HK Thm 1.5 (facet-once)"
+    if not facet_once and max_rotation >= 2.0:
+        return "CH Cor. 1.13 (rotation <= 2)"
+    if facet_once and max_rotation >= 2.0:
+        return "HK Thm 1.5 + CH Cor. 1.13 (proven for a unique minimiser)"
+    return "not proven (rotation cap below 2)"
+
+
 def compute(
     polytope: Polytope,
     *,
     time_budget: float | None = None,
     inputs: Any = None,
-    max_rotation: float = 2.0,
+    max_rotation: float = math.inf,
     facet_once: bool = True,
     rtol: float = 1e-9,
 ) -> dict[str, Any]:
@@ -191,12 +213,13 @@ def compute(
     inputs : ignored
         Part of the registry signature.
     max_rotation : float
-        Rotation cap of the search (2 is exact by CH Cor. 1.13).
+        Rotation cap of the search (default ``inf``: no cap).  With ``facet_once=False``,
+        ``2`` is exact by CH Cor. 1.13.
     facet_once : bool
-        Also prune paths that flow on a facet twice (about 10x fewer paths).  Haim-Kislev
-        (Thm 1.5) show that some minimiser visits each facet at most once, and CH that some
-        minimiser has ``rho <= 2``; with a unique minimiser (the generic case) both prunings
-        together are exact.  ``False`` gives the pure CH search.
+        Prune paths that flow on a facet twice (about 10x fewer paths).  Exact on its own by
+        Haim-Kislev Thm 1.5 (some minimiser visits each facet at most once).  Together with
+        a finite ``max_rotation`` it is only proven exact when the minimiser is unique.
+        ``False`` (with ``max_rotation=2``) gives the pure CH search.
     rtol : float
         Relative tolerance (geometry and certificate).
 
@@ -224,6 +247,9 @@ def compute(
     diagnostics["lower_dim_faces_on_orbit"] = record.pop("lower_dim_faces")
     diagnostics["closure_gap"] = record.pop("closure_gap")
     diagnostics["degenerate"] = record["degenerate"]
+    diagnostics["facet_once"] = facet_once
+    diagnostics["max_rotation"] = max_rotation if math.isfinite(max_rotation) else None
+    diagnostics["exactness"] = exactness(facet_once=facet_once, max_rotation=max_rotation)
     return {
         "value": record["action"],
         "loop": record["loop"],
@@ -241,7 +267,7 @@ register(
         compute=compute,
         applicability=applicability,
         exact=True,
-        description="Chaidez–Hutchings combinatorial Reeb orbits: best-first tube search, "
-        "rotation <= 2 (4D, no Lagrangian 2-faces)",
+        description="Chaidez–Hutchings combinatorial Reeb orbits: best-first tube search over "
+        "facet-once paths (exact by Haim-Kislev Thm 1.5; 4D, no Lagrangian 2-faces)",
     )
 )

@@ -55,6 +55,39 @@ ORDER_RTOL = 1e-3
 SINGULAR_RTOL = 1e-8  # singular values of A - I below this (times |A|) count as zero
 
 
+SCREEN_CLIP, SCREEN_EMPTY, SCREEN_INSIDE = 0, 1, 2  # outcomes of TubeSearch._screen
+
+
+@dataclass(frozen=True)
+class _EdgeScreen:
+    """The unit half-planes of all proper out-edge domains of one node, stacked."""
+
+    normals: np.ndarray  # (H, 2)
+    offsets: np.ndarray  # (H,)
+    starts: np.ndarray  # (E',) first row of each screened edge (for ``reduceat``)
+    edge_index: np.ndarray  # (E',) position of each screened edge among the node's edges
+
+    @classmethod
+    def build(cls, edges: list[Edge]) -> _EdgeScreen | None:
+        """Stack the half-planes of the edges with a proper domain (``None`` if there are none)."""
+        normals, offsets, starts, index = [], [], [], []
+        rows = 0
+        for position, edge in enumerate(edges):
+            if edge.domain_halfplanes is None:
+                continue
+            edge_normals, edge_offsets = edge.domain_halfplanes
+            normals.append(edge_normals)
+            offsets.append(edge_offsets)
+            starts.append(rows)
+            index.append(position)
+            rows += len(edge_offsets)
+        if not index:
+            return None
+        return cls(
+            np.concatenate(normals), np.concatenate(offsets), np.array(starts), np.array(index)
+        )
+
+
 @dataclass
 class Tube:
     """A path of the flow graph with the points that follow it (see module docstring)."""
@@ -188,6 +221,11 @@ class TubeSearch:
         # paths that circle a vertex with (numerically) zero time.
         self.min_action = math.pi * float(np.min(graph.offsets)) ** 2 * (1.0 - 1e-6)
         self._counter = itertools.count()
+        self._screens: dict[int, _EdgeScreen | None] = {}
+        # Return-time bound data per node: rows <J v, basis> (V, 2) and <J v, origin> (V,).
+        jv = graph.j_vertices
+        self._j_basis = [jv @ node.basis.T for node in graph.nodes]
+        self._j_origin = [jv @ node.origin for node in graph.nodes]
 
     def _initial_tubes(self) -> list[Tube]:
         tubes = []
@@ -209,7 +247,34 @@ class TubeSearch:
             )
         return tubes
 
-    def _extend(self, tube: Tube, edge: Edge, bound: float) -> Tube | None:
+    def _screen(self, node: int, polygon: np.ndarray) -> np.ndarray:
+        """Per out-edge of ``node``: ``SCREEN_EMPTY``, ``SCREEN_INSIDE`` or ``SCREEN_CLIP``.
+
+        One matrix product tests the tube polygon against the half-planes of all out-edge
+        domains at once.  A half-plane that every polygon vertex violates empties the
+        intersection, and a domain whose half-planes every vertex satisfies leaves the polygon
+        unchanged; these are exactly the early exits of
+        :func:`~viterbo.invariants.reeb_polygon.clip_many` (clipped points are convex
+        combinations of the vertices), so the screen changes no result, only the cost.
+        """
+        if node not in self._screens:
+            self._screens[node] = _EdgeScreen.build(self.graph.nodes[node].edges)
+        screen = self._screens[node]
+        count = len(self.graph.nodes[node].edges)
+        status = np.full(count, SCREEN_CLIP, dtype=np.int8)
+        if screen is None:
+            return status
+        values = screen.normals @ polygon.T - screen.offsets[:, None]  # (H, m)
+        tol = self.graph.tol
+        empty = np.logical_or.reduceat(values.min(axis=1) > tol, screen.starts)
+        inside = np.logical_and.reduceat(values.max(axis=1) <= tol, screen.starts)
+        status[screen.edge_index[inside]] = SCREEN_INSIDE
+        status[screen.edge_index[empty]] = SCREEN_EMPTY
+        return status
+
+    def _extend(
+        self, tube: Tube, edge: Edge, bound: float, screened: int = SCREEN_CLIP
+    ) -> Tube | None:
         """The tube followed along ``edge``, or ``None`` when a pruning rule removes it."""
         stats = self.stats
         target = self.graph.nodes[edge.target]
@@ -217,7 +282,13 @@ class TubeSearch:
         if self.facet_once and not closing and target.enter in tube.facets:
             stats.pruned_facet_repeat += 1
             return None
-        domain = intersect(tube.polygon, edge.domain, self.graph.tol, edge.domain_halfplanes)
+        if screened == SCREEN_EMPTY:
+            stats.pruned_empty_domain += 1
+            return None
+        if screened == SCREEN_INSIDE:
+            domain = tube.polygon
+        else:
+            domain = intersect(tube.polygon, edge.domain, self.graph.tol, edge.domain_halfplanes)
         if len(domain) == 0:
             stats.pruned_empty_domain += 1
             return None
@@ -228,13 +299,14 @@ class TubeSearch:
         linear = edge.linear @ tube.linear
         shift = edge.linear @ tube.shift + edge.shift
         inverse = tube.inverse @ edge.linear_inv
-        lower = self._lower_bound(polygon, grad, const, tube.start, edge.target, inverse, shift)
-        if lower >= bound * (1.0 - TIE_RTOL):
-            stats.pruned_action += 1
-            return None
+        # Rotation first: it is cheaper than the action bound and prunes more in the spectrum.
         rotation = tube.rotation.cross(target.transition)
         if rotation.interval()[0] > self.max_rotation + ROTATION_TOL:
             stats.pruned_rotation += 1
+            return None
+        lower = self._lower_bound(polygon, grad, const, tube.start, edge.target, inverse, shift)
+        if lower >= bound * (1.0 - TIE_RTOL):
+            stats.pruned_action += 1
             return None
         return Tube(
             start=tube.start,
@@ -265,15 +337,14 @@ class TubeSearch:
         """
         so_far = polygon @ grad + const  # (m,)
         if not self.return_bound:
-            return float(np.min(so_far))
-        nodes = self.graph.nodes
-        start_node, cur = nodes[start], nodes[node]
-        lift_start = start_node.basis.T @ inverse  # (4, 2)
-        d1 = lift_start - cur.basis.T
-        d0 = start_node.origin - lift_start @ shift - cur.origin
-        jv = self.graph.j_vertices
-        values = (jv @ d0)[:, None] + (jv @ d1) @ polygon.T  # (V, m)
-        return float(np.max(np.min(so_far + 0.5 * values, axis=1)))
+            return float(so_far.min())
+        # d(y) = x_start - x_now = (B_s^T inv - B_n^T) y + (o_s - B_s^T inv shift - o_n); its
+        # pairings with the J v are formed from per-node (V, 2) tables, never in 4D.
+        j_start = self._j_basis[start] @ inverse  # (V, 2)
+        slope = j_start - self._j_basis[node]
+        intercept = self._j_origin[start] - j_start @ shift - self._j_origin[node]
+        values = intercept[:, None] + slope @ polygon.T  # (V, m)
+        return float((so_far + 0.5 * values).min(axis=1).max())
 
     def _close(self, tube: Tube) -> Orbit | None:
         """The minimal-action fixed point of a tube that has returned to its start node."""
@@ -336,10 +407,11 @@ class TubeSearch:
                 stats.seconds = time.perf_counter() - started
                 raise TimeBudgetExceeded(stats.seconds, f"{stats.paths_expanded} paths expanded")
             depth = len(tube.edges) + 1
-            for edge in self.graph.nodes[tube.node].edges:
+            screened = self._screen(tube.node, tube.polygon)
+            for edge, status in zip(self.graph.nodes[tube.node].edges, screened.tolist(), strict=True):
                 if edge.target < tube.start:
                     continue
-                child = self._extend(tube, edge, bound)
+                child = self._extend(tube, edge, bound, status)
                 if child is None:
                     continue
                 if edge.target == tube.start:
