@@ -33,7 +33,7 @@ def test_export_layout_and_load_dataset_round_trip(built: Engine, tmp_path: Path
     assert info["rows"] == 5
     assert (out / "README.md").read_text().startswith("---\nconfigs:")
     assert sorted(p.name for p in (out / "benchmark").iterdir()) == [
-        "jobs.csv", "report.md", "summary.json", "wall_times.png"]
+        "growth.png", "jobs.csv", "report.md", "summary.json", "systolic.png", "wall_times.png"]
     assert (out / "benchmark" / "wall_times.png").read_bytes()[:4] == b"\x89PNG"
     ds = datasets.load_dataset(str(out), split="train")
     assert len(ds) == 5
@@ -72,9 +72,14 @@ def test_export_layout_and_load_dataset_round_trip(built: Engine, tmp_path: Path
 def test_reexport_gives_same_content_hash_and_replaces_snapshot(built: Engine, tmp_path: Path) -> None:
     out = tmp_path / "exports" / "snap"
     first = export_dataset(built, "snap", out)
+    files = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     (out / "stray-file").write_text("from the old snapshot")
     second = export_dataset(built, "snap", out)
     assert first["content_hash"] == second["content_hash"]
+    # Same database, same bytes: everything but the manifest's creation time.
+    again = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert set(again) == set(files)
+    assert [k for k in files if files[k] != again[k]] in ([], [Path("manifest.json")])
     assert not (out / "stray-file").exists()
     assert [p.name for p in out.parent.iterdir()] == ["snap"]  # no temp folders left
 
@@ -118,3 +123,103 @@ def test_export_without_polytopes_is_refused_and_writes_nothing(engine: Engine, 
     with pytest.raises(ExportError, match="nothing to export"):
         export_dataset(engine, "atlas-test-boxes", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------ run policy (issue 6)
+
+
+def test_policy_skips_jobs_visibly_and_passes_time_limits(engine: Engine, isolated_registry: None,
+                                                          tmp_path: Path) -> None:
+    from viterbo.atlas.models import jobs_table
+    from viterbo.atlas.status import status_report
+
+    policy = {"capacity/slow-one": {"max_facets": 6}, "capacity/fast": {"time_limit_s": 5},
+              "spectrum/reeb": {"max_index": 1}}
+    register_preset("test-policy", [PresetItem("test-box", {"dim": 4, "step": 1.0}, 2, policy),
+                                    PresetItem("test-box", {"dim": 3, "step": 1.0}, 1, policy)])
+    JobStore(engine).enqueue(generate_specs(load_preset("test-policy")))
+    Worker(engine, WorkerOptions()).run()
+    with engine.connect() as conn:
+        jobs = {(r.polytope_id, r.algorithm): r for r in conn.execute(
+            jobs_table.select().where(jobs_table.c.quantity == "capacity"))}
+    slow = [r for (_, alg), r in jobs.items() if alg == "slow-one"]
+    # 4D boxes have 8 facets > 6: skipped with the reason; the 3D box (6 facets) is not applicable.
+    assert sorted(r.status for r in slow) == ["not_applicable", "skipped", "skipped"]
+    skipped = next(r for r in slow if r.status == "skipped")
+    assert json.loads(skipped.result) == {
+        "skipped": "policy: capacity/slow-one limited to <= 6 facets (this polytope has 8)"}
+    fast = [r for (_, alg), r in jobs.items() if alg == "fast" and r.status == "done"]
+    assert len(fast) == 2 and all(json.loads(r.params) == {"time_limit_s": 5.0} for r in fast)
+    assert "skipped" in status_report(JobStore(engine)).splitlines()[0]
+    with engine.connect() as conn:
+        spectra = sorted((r.polytope_id, r.status, r.result) for r in conn.execute(
+            jobs_table.select().where(jobs_table.c.quantity == "spectrum")))
+    # Only polytope 0 of each (family, params) item gets a spectrum; the 3D box has none anyway.
+    assert [st for _, st, _ in spectra] == ["done", "skipped", "not_applicable"]
+    assert "only on polytopes 0..0 of each family/params (this is 1)" in spectra[1][2]
+
+    out = tmp_path / "atlas-test-policy"
+    export_dataset(engine, "atlas-test-policy", out)
+    import datasets
+
+    rows = {r["id"]: r for r in datasets.load_dataset(str(out), split="train")}
+    four_d = [r for r in rows.values() if r["dimension"] == 4]
+    assert all(r["status_slow_one"] == "skipped" and r["capacity_slow_one"] is None for r in four_d)
+    assert all(r["capacity"] == r["capacity_fast"] for r in four_d)  # still certified
+    summary = json.loads((out / "benchmark" / "summary.json").read_text())
+    cls, spectrum_cls = summary["status_classes"]["skipped"]
+    assert cls["count"] == 2 and cls["what"] == "capacity/slow-one" and cls["example_id"] in rows
+    assert spectrum_cls["count"] == 1 and spectrum_cls["what"] == "spectrum/reeb"
+    assert summary["policy"] == {"default": policy}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["policy"] == {"default": policy} and manifest["job_status_counts"]["skipped"] == 3
+    report = (out / "benchmark" / "report.md").read_text()
+    assert "## Skipped by policy (3 jobs, 2 classes)" in report
+    assert "policy: capacity/slow-one limited to <= 6 facets" in report
+    with (out / "benchmark" / "jobs.csv").open() as fh:
+        log = list(csv.DictReader(fh))
+    assert sum(r["status"] == "skipped" and r["reason"].startswith("policy:") for r in log) == 3
+
+
+@pytest.mark.parametrize("policy", [
+    {"capacity/x": {"max_facets": -1}}, {"capacity/x": {"time_limit_s": 0}}, {"capacity": {"max_facets": 3}},
+    {"capacity/x": {"oops": 1}},
+    {"capacity/x": {"max_facets": 2.5}}, {"capacity/x": {"time_limit_s": float("nan")}}, {"capacity/x": 3},
+])
+def test_bad_policies_are_refused(policy: dict) -> None:
+    from viterbo.atlas.errors import PresetError
+
+    with pytest.raises(PresetError, match="policy"):
+        PresetItem("test-box", {"dim": 4}, 1, policy)
+
+
+def test_policy_time_limit_sets_the_budget_and_a_hard_alarm(isolated_registry: None) -> None:
+    import time
+
+    from viterbo.atlas import handlers
+    from viterbo.invariants import registry
+
+    seen: dict[str, float] = {}
+
+    def record_budget(p: object, *, time_budget: float | None = None, **_: object) -> dict:
+        seen["budget"] = time_budget
+        return {"value": 1.0, "loop": None, "seconds": 0.0, "diagnostics": {}}
+
+    def ignore_budget(p: object, **_: object) -> dict:
+        while True:  # never checks its budget: only the hard alarm stops it
+            time.sleep(0.01)
+
+    def always(_p: object) -> None:
+        return None
+
+    registry.register(registry.Algorithm("capacity", "budget", record_budget, always))
+    registry.register(registry.Algorithm("capacity", "stuck", ignore_budget, always))
+    box = {"vertices": [], "normals": [], "offsets": [1.0, 1.0, 2.0, 2.0]}
+    payload = {"quantity": "capacity", "algorithm": "budget", "inputs": {}, "polytope": box,
+               "params": {"time_limit_s": 0.2}, "_timeout": 100.0}
+    handlers._run_quantity(payload)
+    assert seen["budget"] == pytest.approx(0.2)
+    handlers._run_quantity({**payload, "params": {"time_limit_s": 500.0}})
+    assert seen["budget"] == pytest.approx(90.0)  # the worker's limit (with margin) is tighter
+    with pytest.raises(registry.TimeBudgetExceeded, match="hard alarm"):
+        handlers._run_quantity({**payload, "algorithm": "stuck"})

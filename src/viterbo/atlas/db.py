@@ -214,8 +214,23 @@ def ensure_schema(engine: Engine) -> str:
     except DatabaseUnusableError:
         raise
     except (SQLAlchemyError, sqlite3.Error) as exc:
-        raise DatabaseUnusableError(f"cannot use database {_describe(engine)}: {_one_line(exc)}") from None
+        raise DatabaseUnusableError(f"cannot use database {_describe(engine)}: {_one_line(exc)}{_access_hint(engine)}") from None
     return head
+
+
+def _access_hint(engine: Engine) -> str:
+    """Why SQLite may have failed: it needs to write the file and, for its WAL, the folder."""
+    if not is_sqlite(engine):
+        return ""
+    path = Path(engine.url.database or "")
+    for what, p in (("file", path), ("folder", path.parent)):
+        if p.exists() and not os.access(p, os.W_OK):
+            return f" (the {what} is read-only; the job store needs write access to the file and its folder)"
+    import shutil
+
+    if path.parent.is_dir() and shutil.disk_usage(path.parent).free < 1 << 20:
+        return f" (the disk is full: {shutil.disk_usage(path.parent).free // 1024} KiB free)"
+    return ""
 
 
 def _enable_wal(engine: Engine) -> None:

@@ -23,7 +23,6 @@ import math
 import os
 import re
 import shutil
-import statistics
 import subprocess
 import time
 import uuid
@@ -38,17 +37,19 @@ from viterbo.atlas.db import REPO_ROOT
 from viterbo.atlas.errors import ExportError
 from viterbo.atlas.handlers import GENERATE, QUANTITY
 from viterbo.atlas.models import DONE, jobs_table, polytopes_table
+from viterbo.atlas.report import AGREEMENT_RTOL, summarise, write_report
+
+__all__ = ["AGREEMENT_RTOL", "build_rows", "export_dataset", "features", "job_log", "summarise", "write_report"]
 
 SCHEMA_VERSION = 1
 DEFAULT_EXPORT_ROOT = REPO_ROOT / "artefacts" / "datasets"
 SHARD_ROWS = 5000
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-AGREEMENT_RTOL = 1e-6
 
 # Quantities that have their own dataset columns (others appear only in the benchmark log).
 VOLUME, CAPACITY, CERTIFIED, SYSTOLIC, SPECTRUM = (
     "volume", "capacity", "certified_capacity", "systolic_ratio", "spectrum")
-DEFAULT_VOLUME_ALGORITHMS = ("lawrence", "qhull")
+DEFAULT_VOLUME_ALGORITHMS = ("cone-decomposition", "qhull")
 DEFAULT_CAPACITY_ALGORITHMS = ("area-2d", "billiard", "haim-kislev", "reeb", "symplectic-product")
 
 
@@ -95,7 +96,7 @@ def _read_jobs(engine: Engine, polytope_ids: list[int], generate_keys: set[str] 
     j = jobs_table.c
     cols = [j.id, j.kind, j.polytope_id, j.family, j.quantity, j.algorithm, j.status, j.attempts,
             j.wall_seconds, j.cpu_seconds, j.peak_rss_mb, j.error_type, j.error_message, j.result,
-            j.idempotency_key]
+            j.idempotency_key, j.started_at, j.finished_at, j.lease_owner]
     out: list[dict[str, Any]] = []
     with engine.connect() as conn:
         for start in range(0, len(polytope_ids), 500):
@@ -120,6 +121,7 @@ def features(volume_algs: list[str], capacity_algs: list[str]) -> Any:
         "id": Value("string"), "family": Value("string"), "params": Value("string"),
         "index": Value("int64"), "seed": Value("int64"), "dimension": Value("int32"),
         "num_vertices": Value("int32"), "num_facets": Value("int32"),
+        "rejections": Value("int64"), "metadata": Value("string"),
         "vertices": matrix, "normals": matrix, "offsets": List(f64), "volume": f64,
     }
     for alg in volume_algs:
@@ -128,7 +130,8 @@ def features(volume_algs: list[str], capacity_algs: list[str]) -> Any:
         spec[f"capacity_{column_name(alg)}"] = f64
         spec[f"status_{column_name(alg)}"] = Value("string")
     spec.update({
-        "capacity": f64, "capacity_algorithm": Value("string"), "systolic_ratio": f64,
+        "capacity": f64, "capacity_algorithm": Value("string"), "capacity_certificate": Value("string"),
+        "systolic_ratio": f64,
         "minimal_action_cycle": matrix, "spectrum": List(f64), "schema_version": Value("int32"),
     })
     return Features(spec)
@@ -160,7 +163,8 @@ def build_rows(polytopes: list[dict[str, Any]], jobs: list[dict[str, Any]],
         row: dict[str, Any] = {
             "id": p["key"], "family": p["family"], "params": p["params"], "index": p["index"],
             "seed": p["seed"], "dimension": p["dimension"], "num_vertices": p["num_vertices"],
-            "num_facets": p["num_facets"], "vertices": json.loads(p["vertices"]),
+            "num_facets": p["num_facets"], "rejections": _rejections(p["metadata"]),
+            "metadata": p["metadata"] or "{}", "vertices": json.loads(p["vertices"]),
             "normals": json.loads(p["normals"]), "offsets": json.loads(p["offsets"]),
         }
         volumes = {a: _value(result(VOLUME, a)) for a in volume_algs}
@@ -175,6 +179,7 @@ def build_rows(polytopes: list[dict[str, Any]], jobs: list[dict[str, Any]],
         certified = result(CERTIFIED, "certify")
         row["capacity"] = _value(certified)
         row["capacity_algorithm"] = certified.get("algorithm") if certified else None
+        row["capacity_certificate"] = certified.get("status") if certified else None
         row["systolic_ratio"] = _value(result(SYSTOLIC, "formula"))
         row["minimal_action_cycle"] = certified.get("loop") if certified else None
         spectrum = next((j["parsed"] for (q, _), j in sorted(qjobs.items()) if q == SPECTRUM and j["parsed"]), None)
@@ -183,6 +188,14 @@ def build_rows(polytopes: list[dict[str, Any]], jobs: list[dict[str, Any]],
         row["schema_version"] = SCHEMA_VERSION
         rows.append(row)
     return rows
+
+
+def _rejections(metadata: str | None) -> int | None:
+    try:
+        value = json.loads(metadata or "{}").get("rejections")
+    except (ValueError, AttributeError):
+        return None
+    return int(value) if isinstance(value, int) else None
 
 
 def content_hash(rows: list[dict[str, Any]], feature_spec: Any) -> str:
@@ -224,7 +237,72 @@ def _write_parquet(rows: list[dict[str, Any]], feats: Any, data_dir: Path) -> li
     return names
 
 
+# What each fixed column holds (per-algorithm columns are described by pattern below).
+COLUMN_DOCS: dict[str, str] = {
+    "id": "stable polytope id `family:paramshash:index` (equal in every database and build)",
+    "family": "generator family (see Families)",
+    "params": "generator parameters, canonical JSON",
+    "index": "index of the polytope within (family, params)",
+    "seed": "the polytope's random seed (SHA-256 of family, params, index)",
+    "rejections": "random draws the generator rejected (unbounded, degenerate, ...) before this one",
+    "metadata": "generator metadata, JSON (e.g. the symplectic matrix of an image, the relative rotation)",
+    "dimension": "ambient dimension (4, or 2 for polygons)",
+    "num_vertices": "number of vertices", "num_facets": "number of facets",
+    "vertices": "vertex coordinates (q1, q2, p1, p2); polygons counter-clockwise",
+    "normals": "unit outer facet normals", "offsets": "facet offsets: the polytope is {x : normals @ x <= offsets}",
+    "volume": "volume (qhull; another volume algorithm if qhull did not finish)",
+    "capacity": "certified EHZ capacity: an exact algorithm's value whose minimal-action loop passed verify_loop",
+    "capacity_algorithm": "the algorithm whose verified loop is published as minimal_action_cycle",
+    "capacity_certificate": "agreement (all verified exact values agree to 1e-9), disagreement, or unverified",
+    "systolic_ratio": "c^n / (n! vol) from the certified capacity and the volume",
+    "minimal_action_cycle": "closed polygonal characteristic of minimal action (its vertices, in order)",
+    "spectrum": "lowest actions of closed Reeb orbits (reeb spectrum search), where it applies and finished",
+    "schema_version": "version of this schema",
+}
+
+CITATIONS = (
+    "- `haim-kislev`: P. Haim-Kislev, *On the symplectic size of convex polytopes*, GAFA 2019, arXiv:1712.03494.",
+    "- `reeb` (capacity and spectrum): J. Chaidez, M. Hutchings, *Computing Reeb dynamics on four-dimensional "
+    "convex polytopes*, J. Comput. Dyn. 2021, arXiv:2008.10111.",
+    "- `billiard`: D. Rudolf, *The Minkowski billiard characterization of the EHZ-capacity of convex Lagrangian "
+    "products*, J. Dyn. Diff. Equations 2022.",
+    "- `symplectic-product`: P. Haim-Kislev, Y. Ostrover, *Remarks on symplectic capacities of p-products*, 2021.",
+    "- `product-ngons` / the counterexample: P. Haim-Kislev, Y. Ostrover, *A counterexample to Viterbo's "
+    "conjecture*, arXiv:2405.16513.",
+    "- Complexity: K. Leipold, F. Vallentin, *Computing the EHZ capacity is NP-hard*, arXiv:2402.09914.",
+    "- Equality cases: A. Balitskiy, *Equality cases in Viterbo's conjecture and isoperimetric billiard "
+    "inequalities*, 2015.",
+)
+
+
+def _families_table(families: Iterable[str]) -> list[str]:
+    try:
+        from viterbo.families import describe
+    except ImportError:  # pragma: no cover - families layer absent
+        return [f"- `{f}`" for f in sorted(families)]
+    wanted = {f"| `{f}` |" for f in families}
+    lines = describe().splitlines()
+    return lines[:2] + [line for line in lines[2:] if any(line.startswith(w) for w in wanted)]
+
+
+def _algorithm_lines(quantities: list[str]) -> list[str]:
+    try:
+        from viterbo.invariants import registry
+    except ImportError:  # pragma: no cover
+        return [f"- `{q}`" for q in quantities]
+    out = []
+    for key in quantities:
+        quantity, _, name = key.partition("/")
+        try:
+            alg = registry.get(quantity, name)
+            out.append(f"- `{key}`{' (exact)' if alg.exact else ''}: {alg.description}")
+        except KeyError:
+            out.append(f"- `{key}`")
+    return out
+
+
 def _dataset_card(name: str, manifest: dict[str, Any], feats: Any) -> str:
+    policy = manifest.get("policy") or {}
     lines = [
         "---",
         "configs:",
@@ -242,30 +320,107 @@ def _dataset_card(name: str, manifest: dict[str, Any], feats: Any) -> str:
         "",
         "Symplectic invariants of convex polytopes computed by `atlas` (viterbo-atlas): one row",
         "per polytope with its geometry (vertices, unit outer normals, offsets; coordinates",
-        "(q1, q2, p1, p2)), volume, EHZ capacity per algorithm with status, the certified capacity,",
-        "the systolic ratio c^n/(n! vol), the minimal-action closed characteristic and the low",
-        "action spectrum.  Missing values are null (see the per-algorithm `status_*` columns).",
+        "(q1, q2, p1, p2), omega(e_q1, e_p1) = +1), volume, EHZ capacity per algorithm with status,",
+        "the certified capacity, the systolic ratio c^n/(n! vol), the minimal-action closed",
+        "characteristic and the low action spectrum.  Missing values are null; the per-algorithm",
+        "`status_*` columns say why (done, failed, timed_out, not_applicable, skipped).",
+        "",
+        "## Load",
         "",
         "```python",
         "import datasets",
-        f'ds = datasets.load_dataset("path/to/{name}", split="train")',
+        f'ds = datasets.load_dataset("artefacts/datasets/{name}", split="train")',
         "```",
         "",
         f"Rows: {manifest['rows']}.  Schema version {SCHEMA_VERSION}.  Content hash `{manifest['content_hash']}`.",
         f"Code version: `{manifest['code_version']}`.  Preset: `{manifest['preset']}`.",
         "",
+        "## Rows per family",
+        "",
+        *[f"- `{f}`: {n}" for f, n in manifest["rows_per_family"].items()],
+        "",
+        "## Families",
+        "",
+        *_families_table(manifest["rows_per_family"]),
+        "",
+        "## Quantities and algorithms",
+        "",
+        *_algorithm_lines(manifest["quantities"]),
+        "",
+        "Every published `capacity` comes from an exact algorithm whose minimal-action loop was",
+        "re-verified (`viterbo.invariants.certificate.verify_loop`); where several exact",
+        "algorithms apply they are all run and compared (see `benchmark/report.md`).",
+        "",
+    ]
+    if policy:
+        lines += ["## Run policy (deliberate deviations)", "",
+                  "Some algorithms were not run on every polytope they apply to; those jobs have status",
+                  "`skipped` (`max_facets`) or `timed_out` (`time_limit_s`):", ""]
+        for scope in sorted(policy, key=lambda k: (k != "default", k)):
+            rules = "; ".join(f"`{k}` " + ", ".join(f"{a} {v:g}" for a, v in sorted(lim.items()))
+                              for k, lim in sorted(policy[scope].items()))
+            lines.append(f"- {'all other polytopes' if scope == 'default' else f'`{scope}`'}: {rules}")
+        lines.append("")
+    lines += [
         "## Columns",
         "",
-        *[f"- `{col}`: {feats[col]!r}" for col in feats],
+        *[f"- `{col}` ({_feature_type(feats[col])}): {COLUMN_DOCS.get(col, _pattern_doc(col))}" for col in feats],
         "",
-        "Per-job timings, failures and algorithm agreement: `benchmark/report.md`.",
+        "## Rebuild",
+        "",
+        "```",
+        f"atlas build {manifest['preset'] or 'PRESET'} --workers 2 --db sqlite:////tmp/atlas.sqlite",
+        "```",
+        "",
+        "gives the same values (content hash equal up to timing-limited jobs).  `manifest.json`",
+        "holds the provenance; `benchmark/` the per-job timing log (`jobs.csv`), `summary.json`,",
+        "`report.md` and plots.",
+        "",
+        "## Cite the algorithms",
+        "",
+        *CITATIONS,
         "",
     ]
     return "\n".join(lines)
 
 
+def _feature_type(feature: Any) -> str:
+    text = repr(feature)
+    if "List(List(" in text:
+        return "list of list of float64"
+    if text.startswith("List("):
+        return "list of float64"
+    match = re.search(r"Value\((?:dtype=)?'(\w+)'", text)
+    return match.group(1) if match else text
+
+
+def _pattern_doc(col: str) -> str:
+    if col.startswith("volume_"):
+        return f"volume by algorithm `{col[7:]}`"
+    if col.startswith("capacity_"):
+        return f"EHZ capacity by algorithm `{col[9:]}` (null unless its status is done)"
+    if col.startswith("status_"):
+        return f"job status of capacity algorithm `{col[7:]}`"
+    return ""
+
+
 JOB_LOG_COLUMNS = ("job_id", "polytope_id", "family", "kind", "quantity", "algorithm", "num_facets",
-                   "status", "attempts", "wall_s", "cpu_s", "peak_mb", "error_type")
+                   "status", "attempts", "wall_s", "cpu_s", "peak_mb", "error_type", "reason",
+                   "started_at", "finished_at", "lease_owner")
+
+
+def job_reason(job: dict[str, Any]) -> str:
+    """One line saying why a job did not finish ``done`` (error, not-applicable or policy reason)."""
+    if job["error_message"]:
+        return job["error_message"].splitlines()[0][:200]
+    if job["status"] in ("not_applicable", "skipped") and job["result"]:
+        try:
+            res = json.loads(job["result"])
+        except ValueError:
+            return ""
+        if isinstance(res, dict):
+            return str(res.get(job["status"], ""))[:200]
+    return ""
 
 
 def job_log(jobs: list[dict[str, Any]], polytopes: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -281,138 +436,11 @@ def job_log(jobs: list[dict[str, Any]], polytopes: list[dict[str, Any]]) -> list
             "num_facets": p["num_facets"] if p else "", "status": job["status"],
             "attempts": job["attempts"], "wall_s": job["wall_seconds"], "cpu_s": job["cpu_seconds"],
             "peak_mb": job["peak_rss_mb"], "error_type": job["error_type"] or "",
-            "error_message": (job["error_message"] or "").splitlines()[0][:200] if job["error_message"] else "",
+            "reason": job_reason(job), "started_at": job.get("started_at"),
+            "finished_at": job.get("finished_at"), "lease_owner": job.get("lease_owner") or "",
         })
     out.sort(key=lambda r: (r["polytope_id"], r["kind"], r["quantity"], r["algorithm"]))
     return out
-
-
-def summarise(log: list[dict[str, Any]], rows: list[dict[str, Any]], capacity_algs: list[str]) -> dict[str, Any]:
-    """Per-algorithm timing and status, slowest jobs, failures, timeouts, agreement."""
-    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for r in log:
-        groups[f"{r['quantity']}/{r['algorithm']}" if r["quantity"] else r["kind"]].append(r)
-    per_algorithm = {}
-    for name, rs in sorted(groups.items()):
-        walls = sorted(r["wall_s"] for r in rs if r["wall_s"] is not None)
-        status_counts: dict[str, int] = defaultdict(int)
-        for r in rs:
-            status_counts[r["status"]] += 1
-        per_algorithm[name] = {
-            "jobs": len(rs), "status": dict(sorted(status_counts.items())),
-            "wall_s_median": statistics.median(walls) if walls else None,
-            "wall_s_p90": walls[min(len(walls) - 1, int(0.9 * len(walls)))] if walls else None,
-            "wall_s_max": walls[-1] if walls else None,
-            "wall_s_total": sum(walls) if walls else 0.0,
-            "peak_mb_max": max((r["peak_mb"] for r in rs if r["peak_mb"] is not None), default=None),
-        }
-    timed = [r for r in log if r["wall_s"] is not None]
-    slowest = sorted(timed, key=lambda r: -r["wall_s"])[:10]
-    failures = [r for r in log if r["status"] == "failed"]
-    timeouts = [r for r in log if r["status"] == "timed_out"]
-    agreement = {}
-    cols = [column_name(a) for a in capacity_algs]
-    for i, a in enumerate(cols):
-        for b in cols[i + 1:]:
-            both = [(r[f"capacity_{a}"], r[f"capacity_{b}"]) for r in rows
-                    if r[f"capacity_{a}"] is not None and r[f"capacity_{b}"] is not None]
-            if not both:
-                continue
-            diffs = [abs(x - y) / max(abs(x), abs(y), 1e-300) for x, y in both]
-            agreement[f"{capacity_algs[i]} vs {capacity_algs[cols.index(b)]}"] = {
-                "polytopes": len(both), "max_relative_difference": max(diffs),
-                "disagreements": sum(d > AGREEMENT_RTOL for d in diffs)}
-    certified_by: dict[str, int] = defaultdict(int)
-    for r in rows:
-        if r["capacity_algorithm"]:
-            certified_by[r["capacity_algorithm"]] += 1
-    brief = ("job_id", "polytope_id", "kind", "quantity", "algorithm", "num_facets", "wall_s", "error_type", "error_message")
-    return {
-        "jobs": len(log), "polytopes": len(rows),
-        "per_algorithm": per_algorithm,
-        "slowest_jobs": [{k: r[k] for k in brief} for r in slowest],
-        "failures": {"count": len(failures), "first": [{k: r[k] for k in brief} for r in failures[:50]]},
-        "timeouts": {"count": len(timeouts), "first": [{k: r[k] for k in brief} for r in timeouts[:50]]},
-        "capacity_agreement": agreement,
-        "certified_capacity_by_algorithm": dict(sorted(certified_by.items())),
-        "polytopes_without_certified_capacity": sum(1 for r in rows if r["capacity"] is None),
-    }
-
-
-def _fmt(x: Any) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, float):
-        return f"{x:.4g}"
-    return str(x)
-
-
-def write_report(benchmark_dir: Path, summary: dict[str, Any], log: list[dict[str, Any]]) -> Path:
-    """Write ``report.md`` from the summary (the hook to extend with plots); returns its path."""
-    lines = [
-        "# Benchmark report", "",
-        f"{summary['polytopes']} polytopes, {summary['jobs']} jobs; "
-        f"{summary['failures']['count']} failed, {summary['timeouts']['count']} timed out; "
-        f"{summary['polytopes_without_certified_capacity']} polytopes without a certified capacity.", "",
-        "## Per algorithm", "",
-        "| quantity/algorithm | jobs | status | median s | p90 s | max s | total s | peak MB |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for name, s in summary["per_algorithm"].items():
-        st = ", ".join(f"{k} {v}" for k, v in s["status"].items())
-        lines.append(f"| {name} | {s['jobs']} | {st} | {_fmt(s['wall_s_median'])} | {_fmt(s['wall_s_p90'])} | "
-                     f"{_fmt(s['wall_s_max'])} | {_fmt(s['wall_s_total'])} | {_fmt(s['peak_mb_max'])} |")
-    lines += ["", "## Slowest jobs", "", "| job | polytope | what | facets | wall s |", "|---|---|---|---|---|"]
-    for r in summary["slowest_jobs"]:
-        what = f"{r['quantity']}/{r['algorithm']}" if r["quantity"] else r["kind"]
-        lines.append(f"| {r['job_id']} | {r['polytope_id']} | {what} | {r['num_facets']} | {_fmt(r['wall_s'])} |")
-    for title, key in (("Failures", "failures"), ("Timeouts", "timeouts")):
-        lines += ["", f"## {title} ({summary[key]['count']})", ""]
-        for r in summary[key]["first"]:
-            what = f"{r['quantity']}/{r['algorithm']}" if r["quantity"] else r["kind"]
-            lines.append(f"- job {r['job_id']} {what} on `{r['polytope_id']}`: {r['error_type']}: {r['error_message']}")
-    lines += ["", "## Agreement between capacity algorithms", ""]
-    if summary["capacity_agreement"]:
-        lines += ["| pair | polytopes | max rel. diff | disagreements |", "|---|---|---|---|"]
-        lines += [f"| {k} | {v['polytopes']} | {v['max_relative_difference']:.3g} | {v['disagreements']} |"
-                  for k, v in summary["capacity_agreement"].items()]
-    else:
-        lines.append("No polytope has two capacity values to compare.")
-    lines += ["", "## Certified capacity by algorithm", ""]
-    lines += [f"- {k}: {v}" for k, v in summary["certified_capacity_by_algorithm"].items()] or ["- none"]
-    plot = plot_wall_times(benchmark_dir, log)
-    if plot is not None:
-        lines += ["", "## Wall time per job", "", f"![wall time per algorithm]({plot.name})"]
-    path = benchmark_dir / "report.md"
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def plot_wall_times(benchmark_dir: Path, log: list[dict[str, Any]]) -> Path | None:
-    """``wall_times.png``: wall seconds per job, one box per quantity/algorithm (log scale)."""
-    groups: dict[str, list[float]] = defaultdict(list)
-    for r in log:
-        if r["wall_s"] is not None and r["wall_s"] > 0:
-            groups[f"{r['quantity']}/{r['algorithm']}" if r["quantity"] else r["kind"]].append(r["wall_s"])
-    if not groups:
-        return None
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")  # no display on workers/CI
-        import matplotlib.pyplot as plt
-    except ImportError:  # pragma: no cover - matplotlib is a dependency, but plots are optional
-        return None
-    names = sorted(groups)
-    fig, ax = plt.subplots(figsize=(8, 0.4 * len(names) + 1.5))
-    ax.boxplot([groups[n] for n in names], orientation="horizontal", tick_labels=names)
-    ax.set_xscale("log")
-    ax.set_xlabel("wall seconds per job")
-    fig.tight_layout()
-    path = benchmark_dir / "wall_times.png"
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
 
 
 def export_dataset(engine: Engine, name: str, out: Path | None = None, *,
@@ -453,6 +481,10 @@ def export_dataset(engine: Engine, name: str, out: Path | None = None, *,
     for r in rows:
         per_family[r["family"]] += 1
     algorithms = sorted({f"{j['quantity']}/{j['algorithm']}" for j in jobs if j["kind"] == QUANTITY})
+    policy = policy_summary(preset_items or [])
+    status_counts: dict[str, int] = defaultdict(int)
+    for j in jobs:
+        status_counts[j["status"]] += 1
     manifest = {
         "name": name, "schema_version": SCHEMA_VERSION, "code_version": _git_commit(),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -462,6 +494,7 @@ def export_dataset(engine: Engine, name: str, out: Path | None = None, *,
             "families": sorted({(r["family"], r["params"]) for r in rows}),
         },
         "quantities": algorithms, "content_hash": digest,
+        "job_status_counts": dict(sorted(status_counts.items())), "policy": policy,
     }
 
     tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
@@ -473,17 +506,40 @@ def export_dataset(engine: Engine, name: str, out: Path | None = None, *,
         bench = tmp / "benchmark"
         bench.mkdir()
         with (bench / "jobs.csv").open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=[*JOB_LOG_COLUMNS, "error_message"])
+            writer = csv.DictWriter(fh, fieldnames=list(JOB_LOG_COLUMNS))
             writer.writeheader()
             writer.writerows(log)
-        summary = summarise(log, rows, capacity_algs)
+        summary = summarise(log, rows, capacity_algs, policy=policy)
         (bench / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-        write_report(bench, summary, log)
+        write_report(bench, summary, log, rows)
         _swap_into_place(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return {"path": str(target), "rows": len(rows), "content_hash": digest}
+
+
+def policy_summary(items: Iterable[Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The run policies of preset items for the manifest and the report.
+
+    ``{"default": <policy of most polytopes>, "<family> <params>": <another policy>, ...}``
+    (an item with no policy counts as the empty policy).
+    """
+    weights: dict[str, int] = defaultdict(int)
+    labels: dict[str, list[str]] = defaultdict(list)
+    for it in items:
+        key = json.dumps(dict(getattr(it, "policy", {}) or {}), sort_keys=True)
+        weights[key] += it.count
+        labels[key].append(f"{it.family} {json.dumps(it.params, sort_keys=True)}")
+    if not weights or set(weights) == {"{}"}:
+        return {}
+    default = max(sorted(weights), key=lambda k: weights[k])
+    out = {"default": json.loads(default)}
+    for key in sorted(weights):
+        if key != default:
+            for label in sorted(set(labels[key])):
+                out[label] = json.loads(key)
+    return out
 
 
 def _swap_into_place(tmp: Path, target: Path) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +23,7 @@ from viterbo.atlas.kinds import JobKind, Payload, family_generator, register_kin
 from viterbo.atlas.models import (
     NOT_APPLICABLE,
     PENDING,
+    SKIPPED,
     dependencies_table,
     jobs_table,
     polytopes_table,
@@ -89,6 +92,61 @@ def quantity_job_key(pkey: str, quantity: str, algorithm: str) -> str:
     return f"quantity:{pkey}:{quantity}/{algorithm}"
 
 
+# ------------------------------------------------------------------------------ policy
+#
+# A preset item may carry a run policy: ``{"capacity/haim-kislev": {"max_facets": 12},
+# "spectrum/reeb": {"time_limit_s": 20, "max_index": 2}}``.
+# * ``max_facets``: on polytopes with more facets the job is born ``skipped`` (the algorithm
+#   applies but is deliberately not run; the reason names the policy, so the report can count
+#   and explain it).
+# * ``max_index``: run only on polytopes ``0 .. max_index - 1`` of each (family, params), a
+#   deterministic subset (0: not at all); the rest are ``skipped`` likewise.
+# * ``time_limit_s``: the job's own time budget (a hard alarm backs it up), so that one slow
+#   polytope becomes a recorded ``timed_out`` instead of holding a worker for the default 600 s.
+
+POLICY_KEYS = {"max_facets": int, "time_limit_s": float, "max_index": int}
+TIME_LIMIT_PARAM = "time_limit_s"
+
+
+def validate_policy(policy: Any, where: str = "policy") -> dict[str, dict[str, float | int]]:
+    """``policy`` checked and normalised; :class:`JobParamsError` naming the bad entry."""
+    if policy is None:
+        return {}
+    if not isinstance(policy, dict):
+        raise JobParamsError(f"{where} must be an object {{'quantity/algorithm': {{limit: value}}}}, got {policy!r}")
+    out: dict[str, dict[str, float | int]] = {}
+    for key, limits in policy.items():
+        if not isinstance(key, str) or key.count("/") != 1 or not isinstance(limits, dict):
+            raise JobParamsError(f"{where}: expected 'quantity/algorithm': {{...}}, got {key!r}: {limits!r}")
+        entry: dict[str, float | int] = {}
+        for name, value in limits.items():
+            kind = POLICY_KEYS.get(name)
+            if kind is None:
+                raise JobParamsError(f"{where}[{key!r}]: unknown limit {name!r} (known: {', '.join(POLICY_KEYS)})")
+            # Integer limits may be 0 ("never run it here"); a time limit must be positive.
+            if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+                    or value < 0 or (kind is float and value == 0)):
+                raise JobParamsError(f"{where}[{key!r}][{name!r}] must be a positive number, got {value!r}")
+            if kind is int and value != int(value):
+                raise JobParamsError(f"{where}[{key!r}][{name!r}] must be an integer, got {value!r}")
+            entry[name] = kind(value)
+        out[key] = entry
+    return out
+
+
+def skip_reason(key: str, limits: dict[str, float | int], num_facets: int, index: int = 0) -> str | None:
+    """Why the policy skips algorithm ``key`` on polytope ``index`` with ``num_facets`` facets (or None)."""
+    max_facets = limits.get("max_facets")
+    if max_facets is not None and num_facets > max_facets:
+        return f"policy: {key} limited to <= {int(max_facets)} facets (this polytope has {num_facets})"
+    max_index = limits.get("max_index")
+    if max_index == 0:
+        return f"policy: {key} not run on this family/params"
+    if max_index is not None and index >= max_index:
+        return f"policy: {key} only on polytopes 0..{int(max_index) - 1} of each family/params (this is {index})"
+    return None
+
+
 # ------------------------------------------------------------------------------ generate
 
 
@@ -100,7 +158,8 @@ def _prepare_generate(conn: Connection, job: ClaimedJob) -> Payload:
         raise JobParamsError(f"job {job.id}: generate params lack {exc.args[0]!r}") from None
     if not isinstance(family, str) or not isinstance(fparams, dict) or not isinstance(index, int) or index < 0:
         raise JobParamsError(f"job {job.id}: generate params need family: str, params: object, index: int >= 0")
-    return {"family": family, "params": fparams, "index": index}
+    policy = validate_policy(params.get("policy"), f"job {job.id}: policy")
+    return {"family": family, "params": fparams, "index": index, "policy": policy}
 
 
 def _run_generate(payload: Payload) -> dict[str, Any]:
@@ -146,28 +205,44 @@ def _record_generate(conn: Connection, job: ClaimedJob, result: dict[str, Any]) 
         ).scalar_one()
     else:  # an earlier attempt recorded it (cannot normally happen: the lease token guards)
         polytope_id = existing
-    specs = quantity_job_specs(int(polytope_id), pkey, family, result["algorithms"])
+    specs = quantity_job_specs(int(polytope_id), pkey, family, result["algorithms"],
+                               policy=payload["policy"], num_facets=int(result["num_facets"]), index=index)
     new = insert_jobs(conn, specs)
     return {"polytope_id": int(polytope_id), "polytope_key": pkey, "jobs": len(new)}
 
 
 def quantity_job_specs(polytope_id: int, pkey: str, family: str,
-                       algorithms: list[dict[str, Any]]) -> list[JobSpec]:
-    """One job per algorithm; not-applicable ones born terminal; dependents blocked on their inputs."""
+                       algorithms: list[dict[str, Any]], *,
+                       policy: dict[str, dict[str, float | int]] | None = None,
+                       num_facets: int = 0, index: int = 0) -> list[JobSpec]:
+    """One job per algorithm; dependents blocked on their inputs.
+
+    Not-applicable algorithms and those the ``policy`` skips are born terminal
+    (``not_applicable`` / ``skipped``, the reason in the result); a policy ``time_limit_s``
+    travels in the job's params.
+    """
+    policy = policy or {}
     keys_by_quantity: dict[str, list[str]] = {}
     for a in algorithms:
         keys_by_quantity.setdefault(a["quantity"], []).append(quantity_job_key(pkey, a["quantity"], a["name"]))
     specs = []
     for a in algorithms:
+        name = f"{a['quantity']}/{a['name']}"
+        limits = policy.get(name, {})
         reason = a.get("not_applicable")
+        skipped = skip_reason(name, limits, num_facets, index) if reason is None else None
+        status, born = PENDING, None
+        if reason is not None:
+            status, born = NOT_APPLICABLE, {"not_applicable": str(reason)}
+        elif skipped is not None:
+            status, born = SKIPPED, {"skipped": skipped}
         deps = tuple(k for q in a.get("depends_on", ()) for k in keys_by_quantity.get(q, ()))
+        params = {TIME_LIMIT_PARAM: limits["time_limit_s"]} if "time_limit_s" in limits and born is None else {}
         specs.append(JobSpec(
             kind=QUANTITY, key=quantity_job_key(pkey, a["quantity"], a["name"]),
             polytope_id=polytope_id, family=family, quantity=a["quantity"], algorithm=a["name"],
-            priority=QUANTITY_PRIORITY,
-            status=NOT_APPLICABLE if reason is not None else PENDING,
-            result={"not_applicable": str(reason)} if reason is not None else None,
-            depends_on_keys=() if reason is not None else deps,
+            priority=QUANTITY_PRIORITY, params=params, status=status, result=born,
+            depends_on_keys=() if born is not None else deps,
         ))
     # Dependencies first so that their ids exist when the dependency rows are written.
     specs.sort(key=lambda s: len(s.depends_on_keys) > 0)
@@ -221,11 +296,32 @@ def _run_quantity(payload: Payload) -> dict[str, Any]:
 
     alg = registry.get(payload["quantity"], payload["algorithm"])
     polytope = _loader[0](payload["polytope"])
+    params = dict(payload["params"])
+    limit = params.pop(TIME_LIMIT_PARAM, None)
     timeout = payload.get("_timeout")
     # Leave the algorithm a margin to stop by itself (timed_out with its own diagnostics).
     budget = 0.9 * timeout if timeout else None
-    result = alg.compute(polytope, time_budget=budget, inputs=payload["inputs"], **payload["params"])
+    armed = isinstance(limit, int | float) and limit > 0
+    if armed:
+        budget = min(budget, float(limit)) if budget is not None else float(limit)
+        _arm_hard_limit(1.5 * float(limit) + 2.0, registry.TimeBudgetExceeded)
+    try:
+        result = alg.compute(polytope, time_budget=budget, inputs=payload["inputs"], **params)
+    finally:
+        if armed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
     return to_jsonable(result)
+
+
+def _arm_hard_limit(seconds: float, error: type[Exception]) -> None:
+    """Raise ``error`` in this (child) process after ``seconds``: backs up a policy time limit
+    for code that does not check its budget often, without waiting for the worker's timeout."""
+
+    def expire(_signum: int, _frame: Any) -> None:
+        raise error(seconds, "policy time limit (hard alarm)")
+
+    signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
 def preload() -> None:

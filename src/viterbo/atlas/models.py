@@ -41,7 +41,10 @@ DONE = "done"
 FAILED = "failed"
 TIMED_OUT = "timed_out"
 NOT_APPLICABLE = "not_applicable"
-TERMINAL_STATES: tuple[str, ...] = (DONE, FAILED, TIMED_OUT, NOT_APPLICABLE)
+# Born terminal by a preset's explicit policy (e.g. haim-kislev limited to <= 12 facets): the
+# algorithm applies but was deliberately not run; the result holds the policy's reason.
+SKIPPED = "skipped"
+TERMINAL_STATES: tuple[str, ...] = (DONE, FAILED, TIMED_OUT, NOT_APPLICABLE, SKIPPED)
 ALL_STATES: tuple[str, ...] = (PENDING, BLOCKED, RUNNING, *TERMINAL_STATES)
 
 

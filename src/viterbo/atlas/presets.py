@@ -1,8 +1,10 @@
 """Presets: named lists of ``(family, params, count)`` specs that ``atlas enqueue`` expands.
 
-Edit ``PRESETS`` to change what ``atlas build tiny`` / ``small`` compute (the real content is
-issue 6's job; these are placeholders with the agreed family names).  A preset may also be a
-JSON file: ``[{"family": "sphere", "params": {"n": 12}, "count": 10}, ...]``.
+``tiny``: one polytope per family (catalog landmarks, one 2D polygon), every algorithm, well
+under a minute.  ``small``: about 1000 polytopes over every family (issue 6).  Both carry the
+explicit run :data:`POLICY` (haim-kislev limited to <= 12 facets except on a profiling subset,
+time limits for the reeb searches).  A preset may also be a JSON file:
+``[{"family": "sphere", "params": {"points": 12}, "count": 10, "policy": {...}}, ...]``.
 
 Polytope ``i`` of a spec is the same in every preset (its seed depends only on family, params
 and ``i``), so presets overlap instead of recomputing, and raising a count only adds jobs.
@@ -11,24 +13,31 @@ and ``i``), so presets overlap instead of recomputing, and raising a count only 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from viterbo.atlas.errors import PresetError
-from viterbo.atlas.handlers import GENERATE, GENERATE_PRIORITY, generate_job_key
+from viterbo.atlas.errors import JobParamsError, PresetError
+from viterbo.atlas.handlers import GENERATE, GENERATE_PRIORITY, generate_job_key, validate_policy
 from viterbo.atlas.kinds import known_families
 from viterbo.atlas.store import JobSpec
 
 
 @dataclass(frozen=True)
 class PresetItem:
-    """``count`` polytopes (indices ``0 .. count-1``) of ``family`` with ``params``."""
+    """``count`` polytopes (indices ``0 .. count-1``) of ``family`` with ``params``.
+
+    ``policy`` limits algorithms on these polytopes (see :func:`viterbo.atlas.handlers.validate_policy`):
+    ``{"capacity/haim-kislev": {"max_facets": 12}, "spectrum/reeb": {"time_limit_s": 20}}``.
+    Jobs it skips are recorded as ``skipped`` with the reason; the report counts them.
+    """
 
     family: str
     params: dict[str, Any] = field(default_factory=dict)
     count: int = 1
+    policy: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.family, str) or not self.family:
@@ -37,35 +46,137 @@ class PresetItem:
             raise PresetError(f"params of family {self.family!r} must be a JSON object, got {self.params!r}")
         if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 0:
             raise PresetError(f"count of family {self.family!r} must be an integer >= 0, got {self.count!r}")
+        try:
+            validate_policy(self.policy, f"policy of family {self.family!r}")
+        except JobParamsError as exc:
+            raise PresetError(str(exc)) from None
 
 
-PRESETS: dict[str, list[PresetItem]] = {
-    # A minute on a laptop: landmarks plus a few of each random family.
-    "tiny": [
-        *[PresetItem("catalog", {"name": name}, 1)
-          for name in ("tesseract", "cross-polytope", "24-cell", "hko-pentagon-product")],
-        PresetItem("product-ngons", {"k_P": 5, "k_Q": 5, "r": 1, "s": 20}, 1),
-        PresetItem("halfspace", {"facets": 8}, 2),
-        PresetItem("sphere", {"points": 10}, 2),
-        PresetItem("lagrangian-product", {"points": 5}, 2),
-        PresetItem("symplectic-product", {"points": 5}, 2),
-    ],
-    # Hundreds of polytopes: what `atlas build small` publishes (real content: issue 6).
-    "small": [
-        *[PresetItem("catalog", {"name": name}, 1)
-          for name in ("tesseract", "cross-polytope", "standard-simplex", "regular-simplex", "24-cell",
-                       "hko-pentagon-product", "square-x-diamond", "triangle-x-triangle",
-                       "ch-6-vertex", "permutahedron")],
-        *[PresetItem("product-ngons", {"k_P": 5, "k_Q": 5, "r": r, "s": 40}, 1) for r in range(5)],
-        PresetItem("halfspace", {"facets": 8}, 40),
-        PresetItem("halfspace-tangent", {"facets": 10}, 40),
-        PresetItem("sphere", {"points": 12}, 40),
-        PresetItem("ball", {"points": 12}, 40),
-        PresetItem("lagrangian-product", {"points": 6}, 40),
-        PresetItem("symplectic-product", {"points": 6}, 40),
-        PresetItem("polygon", {"points": 8}, 20),
-    ],
+# ------------------------------------------------------------------------- run policy
+#
+# Where an algorithm cannot finish on every polytope, the presets say so explicitly instead of
+# letting a job run into the worker's 600 s limit: the jobs the policy skips are recorded as
+# `skipped` (with the reason) and the report counts them as a deliberate deviation.
+#
+# * haim-kislev enumerates facet cycles: fast up to ~12 facets on random polytopes and products,
+#   then it blows up (seconds at 13-17 facets, "more than 5000000 facet cycles" on dense facet
+#   graphs).  It runs on <= 12 facets everywhere, and on a documented profiling subset
+#   (HK_PROFILE_POLICY: up to 24 facets, 20 s each) that measures the blow-up.
+# * reeb (capacity and spectrum) are the only exact algorithms for large non-product polytopes;
+#   they get time limits so that a slow polytope becomes a recorded `timed_out`.
+# * the spectrum search costs seconds per polytope: it runs on polytopes 0 and 1 of each
+#   (family, params) item (`max_index`), and on the symplectic images of catalog landmarks only.
+# The same policy is used by `tiny` and `small`, so a database that holds both presets agrees.
+
+HK_MAX_FACETS = 12
+POLICY: dict[str, dict[str, Any]] = {
+    "capacity/haim-kislev": {"max_facets": HK_MAX_FACETS, "time_limit_s": 60},
+    "capacity/billiard": {"time_limit_s": 60},
+    "capacity/reeb": {"time_limit_s": 20},
+    "spectrum/reeb": {"time_limit_s": 10, "max_index": 2},
 }
+IMAGE_POLICY: dict[str, dict[str, Any]] = {**POLICY, "spectrum/reeb": {"max_index": 0}}
+HK_PROFILE_POLICY: dict[str, dict[str, Any]] = {
+    **POLICY, "capacity/haim-kislev": {"max_facets": 24, "time_limit_s": 20},
+}
+
+TINY_CATALOG = ("tesseract", "cross-polytope", "24-cell", "hko-pentagon-product")
+SMALL_CATALOG = ("tesseract", "cross-polytope", "standard-simplex", "regular-simplex", "24-cell",
+                 "hko-pentagon-product", "square-x-diamond", "ngon-x-ngon", "triangle-x-triangle",
+                 "ch-6-vertex", "permutahedron")
+
+
+def _item(family: str, params: dict[str, Any], count: int = 1,
+          policy: dict[str, dict[str, Any]] = POLICY) -> PresetItem:
+    return PresetItem(family, params, count, dict(policy))
+
+
+def ngon_angle_sample(k_p: int, k_q: int, per_pair: int) -> list[tuple[int, int]]:
+    """``per_pair`` relative rotations ``(r, s)`` of the (k_P, k_Q) product, spread evenly over
+    the distinct ones that ``product_ngon_angles`` enumerates, both ends included; for 5/5 the
+    HK-O angle 1/20 as well.
+
+    The denominators go up to ``max(2L + 1, sqrt(300 L))`` (L = lcm(k_P, k_Q)): enough for
+    about 20-50 distinct angles per pair while the enumeration (quadratic in the bound) stays
+    cheap enough to run when the presets are imported.
+    """
+    from viterbo.families import product_ngon_angles
+
+    lcm = math.lcm(k_p, k_q)
+    angles = product_ngon_angles(k_p, k_q, max(2 * lcm + 1, math.ceil(math.sqrt(300 * lcm))))
+    if len(angles) <= per_pair:
+        chosen = list(angles)
+    else:
+        step = (len(angles) - 1) / (per_pair - 1)
+        chosen = [angles[round(i * step)] for i in range(per_pair)]
+    if (k_p, k_q) == (5, 5) and (1, 20) not in chosen:
+        chosen.append((1, 20))  # the Haim-Kislev-Ostrover counterexample
+    return sorted(set(chosen), key=lambda rs: rs[0] / rs[1])
+
+
+def _tiny() -> list[PresetItem]:
+    """One polytope per family (catalog landmarks, one 2D polygon): every algorithm, < 1 min."""
+    return [
+        *[_item("catalog", {"name": name}) for name in TINY_CATALOG],
+        _item("product-ngons", {"k_P": 5, "k_Q": 5, "r": 1, "s": 20}),  # HK-O counterexample
+        _item("polygon", {"points": 8}),
+        _item("halfspace", {"facets": 8}),
+        _item("halfspace-tangent", {"facets": 8}),
+        _item("sphere", {"points": 6}),
+        _item("ball", {"points": 8}),
+        _item("lagrangian-product", {"points": 5}),
+        _item("symplectic-product", {"points": 5}),
+        _item("symplectic-image", {"base_family": "halfspace", "base_params": {"facets": 8}}),
+    ]
+
+
+# (family, params, count) of the random part of `small`: facet counts spread over 6-40.
+SMALL_RANDOM: tuple[tuple[str, dict[str, Any], int], ...] = (
+    *[("halfspace", {"facets": f}, 15) for f in (6, 8, 10, 12, 14, 20, 26, 32, 40)],
+    *[("halfspace-tangent", {"facets": f}, 12) for f in (8, 10, 12, 16, 24, 32)],
+    *[("sphere", {"points": n}, 12) for n in (6, 7, 8)],
+    *[("ball", {"points": n}, 15) for n in (8, 12)],
+    ("ball", {"points": 16}, 4),  # 40-50 facets: where the reeb search reaches its time limit
+    *[("lagrangian-product", {"points": n}, 15) for n in (4, 5, 6, 8, 10, 12)],
+    *[("symplectic-product", {"points": n}, 12) for n in (4, 5, 6, 8, 10)],
+    *[("polygon", {"points": n}, 4) for n in (3, 5, 8, 12, 20)],
+)
+# Bases of the symplectic images (the image keeps every invariant but no product structure).
+SMALL_IMAGE_BASES: tuple[tuple[str, dict[str, Any], int], ...] = (
+    ("halfspace", {"facets": 10}, 20),
+    ("halfspace-tangent", {"facets": 12}, 10),
+    ("lagrangian-product", {"points": 5}, 20),
+    ("symplectic-product", {"points": 5}, 10),
+    ("product-ngons", {"k_P": 5, "k_Q": 5, "r": 1, "s": 20}, 5),
+    *[("catalog", {"name": name}, 3) for name in ("cross-polytope", "24-cell", "tesseract")],
+)
+# The haim-kislev profiling subset (HK_PROFILE_POLICY): polytopes just above 12 facets.
+SMALL_HK_PROFILE: tuple[tuple[str, dict[str, Any], int], ...] = (
+    *[("halfspace", {"facets": f}, 3) for f in (15, 17, 19, 22)],
+    ("ball", {"points": 10}, 4),
+    *[("product-ngons", {"k_P": a, "k_Q": b, "r": 1, "s": 1000}, 1) for a, b in ((6, 7), (7, 7), (6, 8), (7, 8), (8, 8))],
+    ("lagrangian-product", {"points": 9}, 4),
+)
+
+
+def _small() -> list[PresetItem]:
+    """About 1000 polytopes over every family (issue 6); see the module docs for the policy."""
+    items = [_item("catalog", {"name": name}) for name in SMALL_CATALOG]
+    for k_p in range(3, 9):
+        for k_q in range(k_p, 9):
+            items += [_item("product-ngons", {"k_P": k_p, "k_Q": k_q, "r": r, "s": s_})
+                      for r, s_ in ngon_angle_sample(k_p, k_q, 14)]
+    items += [_item(f, p, n) for f, p, n in SMALL_RANDOM]
+    for base_family, base_params, n in SMALL_IMAGE_BASES:
+        # One image of each base polytope 0..n-1 (the image's own index picks the map).
+        policy = POLICY if base_family == "catalog" else IMAGE_POLICY
+        items += [_item("symplectic-image", {"base_family": base_family, "base_params": base_params,
+                                             "base_index": i}, 1, policy) for i in range(n)]
+    items += [_item(f, p, n, HK_PROFILE_POLICY) for f, p, n in SMALL_HK_PROFILE]
+    return items
+
+
+PRESETS: dict[str, list[PresetItem]] = {"tiny": _tiny(), "small": _small()}
 
 
 def register_preset(name: str, items: Iterable[PresetItem]) -> None:
@@ -108,9 +219,10 @@ def _load_preset_file(path: Path) -> list[PresetItem]:
         raise PresetError(f"preset file {str(path)!r} must hold a JSON list of {{family, params, count}} objects")
     items = []
     for i, entry in enumerate(raw):
-        if not isinstance(entry, dict) or set(entry) - {"family", "params", "count"}:
-            raise PresetError(f"preset file {str(path)!r}, item {i}: expected keys family, params, count")
-        items.append(PresetItem(entry.get("family"), entry.get("params", {}), entry.get("count", 1)))
+        if not isinstance(entry, dict) or set(entry) - {"family", "params", "count", "policy"}:
+            raise PresetError(f"preset file {str(path)!r}, item {i}: expected keys family, params, count (policy)")
+        items.append(PresetItem(entry.get("family"), entry.get("params", {}), entry.get("count", 1),
+                                entry.get("policy") or {}))
     return items
 
 
@@ -134,14 +246,17 @@ def validate_families(items: Iterable[PresetItem]) -> None:
 
 
 def generate_specs(items: Iterable[PresetItem]) -> list[JobSpec]:
-    """One generate job per polytope of ``items`` (duplicates across items collapse)."""
+    """One generate job per polytope of ``items`` (duplicates across items collapse; the first
+    item's policy wins, and a polytope already queued keeps the policy it was queued with)."""
     specs: dict[str, JobSpec] = {}
     for it in items:
         for index in range(it.count):
             key = generate_job_key(it.family, it.params, index)
+            params: dict[str, Any] = {"family": it.family, "params": it.params, "index": index}
+            if it.policy:
+                params["policy"] = it.policy
             specs.setdefault(key, JobSpec(
-                kind=GENERATE, key=key, family=it.family, priority=GENERATE_PRIORITY,
-                params={"family": it.family, "params": it.params, "index": index},
+                kind=GENERATE, key=key, family=it.family, priority=GENERATE_PRIORITY, params=params,
             ))
     return list(specs.values())
 

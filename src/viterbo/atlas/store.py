@@ -250,6 +250,15 @@ _TAKE = (update(jobs_table).where(_j.id.in_(bindparam("ids", expanding=True))).v
 _CLAIMED = (select(_j.id, _j.kind, _j.polytope_id, _j.family, _j.quantity, _j.algorithm, _j.params,
                    _j.idempotency_key, _j.attempts, _j.max_attempts)
             .where(_j.id.in_(bindparam("ids", expanding=True))).order_by(_j.priority, _j.id))
+_PENDING_HEAD = (select(_j.id).where(_j.status == PENDING).order_by(_j.priority, _j.id)
+                 .limit(bindparam("plimit")).with_for_update(skip_locked=True))
+_TAKE_RETURNING = (update(jobs_table)
+                   .where(_j.id.in_(bindparam("ids", expanding=True)) | _j.id.in_(_PENDING_HEAD))
+                   .values(status=RUNNING, lease_owner=bindparam("owner"), lease_token=bindparam("token"),
+                           lease_expires_at=bindparam("expires"), heartbeat_at=bindparam("now"),
+                           started_at=bindparam("now"), attempts=_j.attempts + 1)
+                   .returning(_j.id, _j.kind, _j.polytope_id, _j.family, _j.quantity, _j.algorithm,
+                              _j.params, _j.idempotency_key, _j.attempts, _j.max_attempts, _j.priority))
 _STILL_OURS = select(_j.id, _j.lease_token).where(_j.id.in_(bindparam("ids", expanding=True)),
                                   _j.lease_token.in_(bindparam("tokens", expanding=True)),
                                   _j.status == RUNNING)
@@ -282,11 +291,20 @@ def claim_jobs(conn: Connection, owner: str, lease_seconds: float, limit: int, n
              "b_message": f"lease expired on all {attempts} attempts (worker crashed or was killed); giving up"}
             for job_id, attempts in exhausted])
         release_dependents(conn, finished=[e[0] for e in exhausted])
+    token = uuid.uuid4().hex
+    if conn.dialect.name == "postgresql":
+        # One round trip: lock the head of the queue (skipping rows other claimers hold), take
+        # it and return it.  (SQLite's writers are serialised; its three short statements cost
+        # less than a RETURNING round trip matters there.)
+        rows = conn.execute(_TAKE_RETURNING, {
+            "ids": ids, "plimit": limit - len(ids), "owner": owner, "token": token,
+            "expires": now + lease_seconds, "now": now}).all()
+        rows.sort(key=lambda r: (r[-1], r[0]))  # priority, id: the order claim promises
+        return [ClaimedJob(*(r[:10]), lease_token=token, lease_owner=owner) for r in rows]
     if len(ids) < limit:
         ids += [int(r[0]) for r in conn.execute(_locked(conn, _PENDING_Q), {"limit": limit - len(ids)})]
     if not ids:
         return []
-    token = uuid.uuid4().hex
     conn.execute(_TAKE, {"ids": ids, "owner": owner, "token": token, "expires": now + lease_seconds, "now": now})
     rows = conn.execute(_CLAIMED, {"ids": ids}).all()
     return [ClaimedJob(*(r[:10]), lease_token=token, lease_owner=owner) for r in rows]

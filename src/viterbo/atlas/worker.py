@@ -173,6 +173,8 @@ class Worker:
             try:
                 return call()
             except TRANSIENT_DB_ERRORS as exc:
+                if not _transient(exc):
+                    raise
                 reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0:1] or [type(exc).__name__]
                 if time.monotonic() + delay > deadline:
                     raise DatabaseLostError(
@@ -299,6 +301,18 @@ class Worker:
                 log.info("job %s (%s) %s: %s: %s", job.id, what, out.status, out.error_type, out.error_message)
 
 
+def _transient(exc: BaseException) -> bool:
+    """Whether waiting can cure ``exc``: a lost/refused connection or a busy SQLite file.
+
+    A read-only or full SQLite file, or a corrupt one, does not heal by waiting: the worker
+    stops at once with the reason instead of retrying for ``db_retry_seconds``.
+    """
+    if getattr(exc, "orig", None).__class__.__module__.startswith("sqlite3"):
+        text = str(exc.orig).lower()  # type: ignore[attr-defined]
+        return "locked" in text or "busy" in text
+    return True
+
+
 def _error_fields(exc: BaseException) -> dict[str, Any]:
     msg = outcome_from_exception(exc)
     return {"error_type": msg["error_type"], "error_message": msg["error_message"], "traceback": msg["traceback"]}
@@ -324,6 +338,10 @@ def _worker_process(url: str, options: WorkerOptions, budget: _JobBudget, stop_f
     except DatabaseLostError as exc:
         # One line, no traceback; the jobs this worker held go back after their lease expires.
         log.error("worker %d stopped: %s", os.getpid(), exc)
+        raise SystemExit(3) from None
+    except SQLAlchemyError as exc:  # read-only / full / corrupt database: same, with the reason
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0:1] or [type(exc).__name__]
+        log.error("worker %d stopped: database error: %s", os.getpid(), reason[0])
         raise SystemExit(3) from None
     finally:
         engine.dispose()

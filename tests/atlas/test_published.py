@@ -1,0 +1,151 @@
+"""The committed snapshots `artefacts/datasets/atlas-tiny` and `atlas-small` (issue 6).
+
+They must load with `datasets.load_dataset`, match their manifest and today's code (schema,
+preset, content hash), carry a verified minimal-action loop for every certified capacity, and
+`atlas-tiny` must be reproducible: a fresh build (temporary database, 2 workers) gives the same
+values to 1e-9 relative.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from viterbo.atlas.export import column_name, content_hash, features
+from viterbo.atlas.handlers import polytope_key
+from viterbo.atlas.presets import PRESETS
+from viterbo.geometry import Polytope
+from viterbo.invariants import registry
+from viterbo.invariants.certificate import verify_loop
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SNAPSHOTS = {"atlas-tiny": "tiny", "atlas-small": "small"}
+RTOL = 1e-9
+# Statuses that depend on the machine's speed (a time limit), not on the mathematics.
+TIMING_STATUSES = {"timed_out"}
+
+
+def snapshot_dir(name: str) -> Path:
+    path = REPO_ROOT / "artefacts" / "datasets" / name
+    if not (path / "manifest.json").exists():
+        pytest.fail(f"snapshot {name} is missing: run `atlas build {SNAPSHOTS[name]} --workers 2 --db sqlite:////tmp/x.sqlite`")
+    return path
+
+
+def load(path: Path) -> tuple[Any, dict[str, Any]]:
+    import datasets
+
+    ds = datasets.load_dataset(str(path), split="train")
+    return ds, json.loads((path / "manifest.json").read_text())
+
+
+def current_features() -> Any:
+    return features(sorted(a.name for a in registry.algorithms("volume")),
+                    sorted(a.name for a in registry.algorithms("capacity")))
+
+
+@pytest.fixture(scope="module", params=sorted(SNAPSHOTS))
+def snapshot(request: pytest.FixtureRequest) -> tuple[str, Any, dict[str, Any]]:
+    name = request.param
+    ds, manifest = load(snapshot_dir(name))
+    return name, ds, manifest
+
+
+def test_schema_rows_and_hash_match_manifest_and_code(snapshot: tuple[str, Any, dict[str, Any]]) -> None:
+    name, ds, manifest = snapshot
+    feats = current_features()
+    assert ds.features == feats, "snapshot schema differs from today's export schema: rebuild it"
+    assert manifest["name"] == name and manifest["preset"] == SNAPSHOTS[name]
+    assert len(ds) == manifest["rows"]
+    per_family: dict[str, int] = {}
+    for family in ds["family"]:
+        per_family[family] = per_family.get(family, 0) + 1
+    assert per_family == manifest["rows_per_family"]
+    # Every polytope of the preset is in the snapshot (and nothing else).
+    items = PRESETS[SNAPSHOTS[name]]
+    expected = {polytope_key(it.family, it.params, i) for it in items for i in range(it.count)}
+    assert set(ds["id"]) == expected
+    rows = ds.to_list()
+    assert content_hash(rows, feats) == manifest["content_hash"]
+
+
+def test_every_certified_capacity_has_a_verified_loop(snapshot: tuple[str, Any, dict[str, Any]]) -> None:
+    _, ds, _ = snapshot
+    certified = 0
+    for row in ds:
+        if row["capacity"] is None:
+            continue
+        certified += 1
+        polytope = Polytope.from_vertices(row["vertices"])
+        assert row["minimal_action_cycle"], row["id"]
+        verify_loop(polytope, row["minimal_action_cycle"], row["capacity"])  # raises if it fails
+        assert row[f"capacity_{column_name(row['capacity_algorithm'])}"] == row["capacity"]
+        if row["systolic_ratio"] is not None:
+            n = row["dimension"] // 2
+            assert row["systolic_ratio"] == pytest.approx(row["capacity"] ** n / (math.factorial(n) * row["volume"]), rel=1e-12)
+    assert certified >= 0.9 * len(ds)
+
+
+def test_tiny_snapshot_is_complete() -> None:
+    ds, _ = load(snapshot_dir("atlas-tiny"))
+    # tiny is the smoke test of the whole stack: every polytope certified, with a systolic ratio.
+    assert all(r["capacity"] is not None and r["systolic_ratio"] is not None and r["volume"] is not None for r in ds), \
+        [r["id"] for r in ds if r["capacity"] is None]
+    assert ds.features == current_features()
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs(a - b) <= RTOL * max(abs(a), abs(b), 1e-300)
+
+
+def _compare(fresh: dict[str, Any], committed: dict[str, Any], capacity_cols: list[str]) -> list[str]:
+    problems = []
+    rid = committed["id"]
+    for col in ("family", "params", "index", "seed", "dimension", "num_vertices", "num_facets", "rejections"):
+        if fresh[col] != committed[col]:
+            problems.append(f"{rid} {col}: {fresh[col]!r} != {committed[col]!r}")
+    for col in ("vertices", "normals"):
+        a, b = fresh[col], committed[col]
+        if len(a) != len(b) or not all(_close(x, y) for ra, rb in zip(a, b, strict=True) for x, y in zip(ra, rb, strict=True)):
+            problems.append(f"{rid} {col} differ")
+    if not all(_close(x, y) for x, y in zip(fresh["offsets"], committed["offsets"], strict=True)):
+        problems.append(f"{rid} offsets differ")
+    for col in ("volume", "volume_qhull", "volume_cone_decomposition", "capacity", "systolic_ratio"):
+        if not _close(fresh[col], committed[col]):
+            problems.append(f"{rid} {col}: {fresh[col]!r} != {committed[col]!r}")
+    for alg in capacity_cols:
+        sa, sb = fresh[f"status_{alg}"], committed[f"status_{alg}"]
+        if TIMING_STATUSES & {sa, sb}:
+            continue  # a time limit hit on one machine only: nothing to compare
+        if sa != sb or not _close(fresh[f"capacity_{alg}"], committed[f"capacity_{alg}"]):
+            problems.append(f"{rid} {alg}: {sa} {fresh[f'capacity_{alg}']!r} != {sb} {committed[f'capacity_{alg}']!r}")
+    a, b = fresh["spectrum"], committed["spectrum"]
+    if a is not None and b is not None and not (len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))):
+        problems.append(f"{rid} spectrum: {a} != {b}")
+    return problems
+
+
+def test_rebuilding_tiny_from_scratch_gives_the_committed_values(tmp_path: Path) -> None:
+    committed_ds, manifest = load(snapshot_dir("atlas-tiny"))
+    out = tmp_path / "atlas-tiny"
+    proc = subprocess.run(
+        [sys.executable, "-m", "viterbo.atlas", "build", "tiny", "--workers", "2",
+         "--db", f"sqlite:///{tmp_path / 'rebuild.sqlite'}", "--out", str(out)],
+        capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    fresh_ds, fresh_manifest = load(out)
+    assert fresh_manifest["rows"] == manifest["rows"]
+    committed = {r["id"]: r for r in committed_ds}
+    fresh = {r["id"]: r for r in fresh_ds}
+    assert set(fresh) == set(committed)
+    capacity_cols = [column_name(a.name) for a in registry.algorithms("capacity")]
+    problems = [p for rid in sorted(committed) for p in _compare(fresh[rid], committed[rid], capacity_cols)]
+    assert not problems, "\n".join(problems[:20])
