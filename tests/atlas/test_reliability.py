@@ -72,6 +72,12 @@ def assert_recorded_exactly_once(engine: Engine, side: Path, may_repeat: set[str
     assert {k for k, n in runs.items() if n > 1} <= set(may_repeat)
 
 
+def rescue(engine: Engine) -> None:
+    """A fresh worker in this process (no CLI start-up) runs until nothing is left."""
+    stats = Worker(engine, WorkerOptions(poll_seconds=0.1)).run()
+    assert stats.stale == 0
+
+
 def wait_for(path: Path, timeout: float = 60.0) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while not path.exists():
@@ -159,8 +165,7 @@ def test_sigkill_at_each_point_then_restart_records_every_job_once(
     else:
         assert set(paused["jobs"]) <= held
 
-    rescuer = run_atlas(["work", "--workers", "2"], db_url, timeout=120)
-    assert rescuer.returncode == 0, rescuer.stderr
+    rescue(engine)
     # Re-execution is possible only for jobs the dead worker held, and only when their
     # computation had already run (an inline batch computes several jobs before recording).
     may_repeat = held if point in ("compute", "computed") else set()
@@ -176,13 +181,17 @@ def test_random_sigkills_of_workers_lose_nothing(engine: Engine, db_url: str, tm
     side = tmp_path / "side.txt"
     store = JobStore(engine)
     store.enqueue(record_jobs(side, "test-record-inline", 600, "i"))
-    store.enqueue([JobSpec("test-record", f"c{i}", params={"path": str(side), "tag": f"c{i}", "sleep": 0.05})
+    store.enqueue([JobSpec("test-record", f"c{i}", params={"path": str(side), "tag": f"c{i}", "sleep": 0.1})
                    for i in range(60)])
     rng = random.Random(7)  # the kill schedule is fixed; only the interleaving varies
     proc = start_atlas(["work", "--workers", "4", "--batch", "16", "--lease-seconds", "1.5"], db_url)
+    deadline = time.monotonic() + 60
+    while len(executions(side)) < 20:  # the kill schedule starts once the workers are busy
+        assert time.monotonic() < deadline and proc.poll() is None, "workers made no progress"
+        time.sleep(0.02)
     killed = 0
     for _ in range(3):
-        time.sleep(rng.uniform(0.3, 1.2))
+        time.sleep(rng.uniform(0.1, 0.6))
         workers = child_pids(proc.pid)
         if not workers:
             break
@@ -190,9 +199,9 @@ def test_random_sigkills_of_workers_lose_nothing(engine: Engine, db_url: str, tm
         killed += 1
     _, err = proc.communicate(timeout=300)
     assert "Traceback" not in err
-    assert proc.returncode == (2 if killed else 0), err  # "N worker process(es) exited abnormally"
-    rescuer = run_atlas(["work", "--workers", "2"], db_url, timeout=120)
-    assert rescuer.returncode == 0, rescuer.stderr
+    assert killed >= 1  # the child jobs alone take seconds: the first kill always finds a worker
+    assert proc.returncode == 2, err  # "N worker process(es) exited abnormally"
+    rescue(engine)
     rows = job_rows(engine)
     retried = {k for k, (_, a, _) in rows.items() if a > 1}
     assert_recorded_exactly_once(engine, side, may_repeat=retried)

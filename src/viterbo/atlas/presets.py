@@ -64,8 +64,8 @@ class PresetItem:
 #   (HK_PROFILE_POLICY: up to 24 facets, 20 s each) that measures the blow-up.
 # * reeb (capacity and spectrum) are the only exact algorithms for large non-product polytopes;
 #   they get time limits so that a slow polytope becomes a recorded `timed_out`.
-# * the spectrum search costs seconds per polytope: it runs on polytopes 0 and 1 of each
-#   (family, params) item (`max_index`), and on the symplectic images of catalog landmarks only.
+# * the spectrum search costs seconds per polytope: it runs on polytope 0 of each (family,
+#   params) item (`max_index`), not on the symplectic images (their spectrum is the base's).
 # The same policy is used by `tiny` and `small`, so a database that holds both presets agrees.
 
 HK_MAX_FACETS = 12
@@ -73,9 +73,13 @@ POLICY: dict[str, dict[str, Any]] = {
     "capacity/haim-kislev": {"max_facets": HK_MAX_FACETS, "time_limit_s": 60},
     "capacity/billiard": {"time_limit_s": 60},
     "capacity/reeb": {"time_limit_s": 20},
-    "spectrum/reeb": {"time_limit_s": 10, "max_index": 2},
+    "spectrum/reeb": {"time_limit_s": 10, "max_index": 1},
 }
 IMAGE_POLICY: dict[str, dict[str, Any]] = {**POLICY, "spectrum/reeb": {"max_index": 0}}
+# Symplectic products have their own closed form; haim-kislev (a cross-check there) needs ~10 s
+# at 12 facets on them, so it stops at 10.
+SYMPLECTIC_PRODUCT_POLICY: dict[str, dict[str, Any]] = {
+    **POLICY, "capacity/haim-kislev": {"max_facets": 10, "time_limit_s": 60}}
 HK_PROFILE_POLICY: dict[str, dict[str, Any]] = {
     **POLICY, "capacity/haim-kislev": {"max_facets": 24, "time_limit_s": 20},
 }
@@ -125,7 +129,7 @@ def _tiny() -> list[PresetItem]:
         _item("sphere", {"points": 6}),
         _item("ball", {"points": 8}),
         _item("lagrangian-product", {"points": 5}),
-        _item("symplectic-product", {"points": 5}),
+        _item("symplectic-product", {"points": 5}, 1, SYMPLECTIC_PRODUCT_POLICY),
         _item("symplectic-image", {"base_family": "halfspace", "base_params": {"facets": 8}}),
     ]
 
@@ -135,11 +139,11 @@ SMALL_RANDOM: tuple[tuple[str, dict[str, Any], int], ...] = (
     *[("halfspace", {"facets": f}, 15) for f in (6, 8, 10, 12, 14, 20, 26, 32, 40)],
     *[("halfspace-tangent", {"facets": f}, 12) for f in (8, 10, 12, 16, 24, 32)],
     *[("sphere", {"points": n}, 12) for n in (6, 7, 8)],
-    *[("ball", {"points": n}, 15) for n in (8, 12)],
-    ("ball", {"points": 16}, 4),  # 40-50 facets: where the reeb search reaches its time limit
-    *[("lagrangian-product", {"points": n}, 15) for n in (4, 5, 6, 8, 10, 12)],
+    ("ball", {"points": 8}, 10),
+    ("ball", {"points": 12}, 2),  # 30-35 facets, simplicial: where the reeb search hits its limit
+    *[("lagrangian-product", {"points": n}, 18) for n in (4, 5, 6, 8, 10, 12)],
     *[("symplectic-product", {"points": n}, 12) for n in (4, 5, 6, 8, 10)],
-    *[("polygon", {"points": n}, 4) for n in (3, 5, 8, 12, 20)],
+    *[("polygon", {"points": n}, 8) for n in (3, 5, 8, 12, 20)],
 )
 # Bases of the symplectic images (the image keeps every invariant but no product structure).
 SMALL_IMAGE_BASES: tuple[tuple[str, dict[str, Any], int], ...] = (
@@ -153,9 +157,9 @@ SMALL_IMAGE_BASES: tuple[tuple[str, dict[str, Any], int], ...] = (
 # The haim-kislev profiling subset (HK_PROFILE_POLICY): polytopes just above 12 facets.
 SMALL_HK_PROFILE: tuple[tuple[str, dict[str, Any], int], ...] = (
     *[("halfspace", {"facets": f}, 3) for f in (15, 17, 19, 22)],
-    ("ball", {"points": 10}, 4),
+    ("ball", {"points": 10}, 2),
     *[("product-ngons", {"k_P": a, "k_Q": b, "r": 1, "s": 1000}, 1) for a, b in ((6, 7), (7, 7), (6, 8), (7, 8), (8, 8))],
-    ("lagrangian-product", {"points": 9}, 4),
+    ("lagrangian-product", {"points": 9}, 3),
 )
 
 
@@ -165,13 +169,13 @@ def _small() -> list[PresetItem]:
     for k_p in range(3, 9):
         for k_q in range(k_p, 9):
             items += [_item("product-ngons", {"k_P": k_p, "k_Q": k_q, "r": r, "s": s_})
-                      for r, s_ in ngon_angle_sample(k_p, k_q, 14)]
-    items += [_item(f, p, n) for f, p, n in SMALL_RANDOM]
+                      for r, s_ in ngon_angle_sample(k_p, k_q, 16)]
+    items += [_item(f, p, n, SYMPLECTIC_PRODUCT_POLICY if f == "symplectic-product" else POLICY)
+              for f, p, n in SMALL_RANDOM]
     for base_family, base_params, n in SMALL_IMAGE_BASES:
         # One image of each base polytope 0..n-1 (the image's own index picks the map).
-        policy = POLICY if base_family == "catalog" else IMAGE_POLICY
         items += [_item("symplectic-image", {"base_family": base_family, "base_params": base_params,
-                                             "base_index": i}, 1, policy) for i in range(n)]
+                                             "base_index": i}, 1, IMAGE_POLICY) for i in range(n)]
     items += [_item(f, p, n, HK_PROFILE_POLICY) for f, p, n in SMALL_HK_PROFILE]
     return items
 

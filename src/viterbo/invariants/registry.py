@@ -30,7 +30,7 @@ Result = dict[str, Any]
 Inputs = Mapping[str, Mapping[str, Any]]
 
 
-class TimeBudgetExceeded(Exception):  # noqa: N818 -- reads as an event, like StopIteration
+class TimeBudgetExceeded(Exception):
     """An algorithm ran out of its time budget before finishing (reported as ``timed_out``)."""
 
     def __init__(self, seconds: float, detail: str = "") -> None:
