@@ -38,10 +38,11 @@ def snapshot_dir(name: str) -> Path:
     return path
 
 
-def load(path: Path) -> tuple[Any, dict[str, Any]]:
+def load(path: Path, cache: Path) -> tuple[Any, dict[str, Any]]:
     import datasets
 
-    ds = datasets.load_dataset(str(path), split="train")
+    # A fresh cache: the datasets cache may hold an older snapshot of the same folder.
+    ds = datasets.load_dataset(str(path), split="train", cache_dir=str(cache))
     return ds, json.loads((path / "manifest.json").read_text())
 
 
@@ -51,9 +52,9 @@ def current_features() -> Any:
 
 
 @pytest.fixture(scope="module", params=sorted(SNAPSHOTS))
-def snapshot(request: pytest.FixtureRequest) -> tuple[str, Any, dict[str, Any]]:
+def snapshot(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Any, dict[str, Any]]:
     name = request.param
-    ds, manifest = load(snapshot_dir(name))
+    ds, manifest = load(snapshot_dir(name), tmp_path_factory.mktemp("hf-cache"))
     return name, ds, manifest
 
 
@@ -92,8 +93,8 @@ def test_every_certified_capacity_has_a_verified_loop(snapshot: tuple[str, Any, 
     assert certified >= 0.9 * len(ds)
 
 
-def test_tiny_snapshot_is_complete() -> None:
-    ds, _ = load(snapshot_dir("atlas-tiny"))
+def test_tiny_snapshot_is_complete(tmp_path: Path) -> None:
+    ds, _ = load(snapshot_dir("atlas-tiny"), tmp_path / "cache")
     # tiny is the smoke test of the whole stack: every polytope certified, with a systolic ratio.
     assert all(r["capacity"] is not None and r["systolic_ratio"] is not None and r["volume"] is not None for r in ds), \
         [r["id"] for r in ds if r["capacity"] is None]
@@ -134,14 +135,14 @@ def _compare(fresh: dict[str, Any], committed: dict[str, Any], capacity_cols: li
 
 
 def test_rebuilding_tiny_from_scratch_gives_the_committed_values(tmp_path: Path) -> None:
-    committed_ds, manifest = load(snapshot_dir("atlas-tiny"))
+    committed_ds, manifest = load(snapshot_dir("atlas-tiny"), tmp_path / "cache")
     out = tmp_path / "atlas-tiny"
     proc = subprocess.run(
         [sys.executable, "-m", "viterbo.atlas", "build", "tiny", "--workers", "2",
          "--db", f"sqlite:///{tmp_path / 'rebuild.sqlite'}", "--out", str(out)],
         capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    fresh_ds, fresh_manifest = load(out)
+    fresh_ds, fresh_manifest = load(out, tmp_path / "cache")
     assert fresh_manifest["rows"] == manifest["rows"]
     committed = {r["id"]: r for r in committed_ds}
     fresh = {r["id"]: r for r in fresh_ds}

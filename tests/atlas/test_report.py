@@ -145,8 +145,9 @@ def test_write_report_has_every_section_and_plots(tmp_path: Path) -> None:
 def test_policy_summary_names_the_default_and_the_exceptions() -> None:
     base = {"capacity/x": {"max_facets": 12}}
     wide = {"capacity/x": {"max_facets": 24}}
-    items = [PresetItem("a", {}, 10, base), PresetItem("b", {"n": 1}, 3, base), PresetItem("b", {"n": 2}, 2, wide)]
-    assert policy_summary(items) == {"default": base, 'b {"n": 2}': wide}
+    items = [PresetItem("a", {}, 10, base), PresetItem("b", {"n": 1}, 3, base), PresetItem("b", {"n": 2}, 2, wide),
+             PresetItem("c", {"n": 1}, 1, wide), PresetItem("c", {"n": 2}, 1, wide)]
+    assert policy_summary(items) == {"default": base, 'b {"n": 2}': wide, "c": wide}
     assert policy_summary([PresetItem("a", {}, 3)]) == {}
 
 

@@ -37,7 +37,7 @@ from viterbo.atlas.db import REPO_ROOT
 from viterbo.atlas.errors import ExportError
 from viterbo.atlas.handlers import GENERATE, QUANTITY
 from viterbo.atlas.models import DONE, jobs_table, polytopes_table
-from viterbo.atlas.report import AGREEMENT_RTOL, summarise, write_report
+from viterbo.atlas.report import AGREEMENT_RTOL, policy_lines, summarise, write_report
 
 __all__ = ["AGREEMENT_RTOL", "build_rows", "export_dataset", "features", "job_log", "summarise", "write_report"]
 
@@ -353,14 +353,7 @@ def _dataset_card(name: str, manifest: dict[str, Any], feats: Any) -> str:
         "",
     ]
     if policy:
-        lines += ["## Run policy (deliberate deviations)", "",
-                  "Some algorithms were not run on every polytope they apply to; those jobs have status",
-                  "`skipped` (`max_facets`) or `timed_out` (`time_limit_s`):", ""]
-        for scope in sorted(policy, key=lambda k: (k != "default", k)):
-            rules = "; ".join(f"`{k}` " + ", ".join(f"{a} {v:g}" for a, v in sorted(lim.items()))
-                              for k, lim in sorted(policy[scope].items()))
-            lines.append(f"- {'all other polytopes' if scope == 'default' else f'`{scope}`'}: {rules}")
-        lines.append("")
+        lines += ["## Run policy", "", *policy_lines(policy), ""]
     lines += [
         "## Columns",
         "",
@@ -522,23 +515,30 @@ def export_dataset(engine: Engine, name: str, out: Path | None = None, *,
 def policy_summary(items: Iterable[Any]) -> dict[str, dict[str, dict[str, Any]]]:
     """The run policies of preset items for the manifest and the report.
 
-    ``{"default": <policy of most polytopes>, "<family> <params>": <another policy>, ...}``
-    (an item with no policy counts as the empty policy).
+    ``{"default": <policy of most polytopes>, "<family>": <its policy>, "<family> <params>":
+    ...}``: a family whose items all share a non-default policy is named once; otherwise each
+    item with a non-default policy is listed (an item with no policy has the empty policy).
     """
     weights: dict[str, int] = defaultdict(int)
-    labels: dict[str, list[str]] = defaultdict(list)
+    by_family: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for it in items:
         key = json.dumps(dict(getattr(it, "policy", {}) or {}), sort_keys=True)
         weights[key] += it.count
-        labels[key].append(f"{it.family} {json.dumps(it.params, sort_keys=True)}")
+        by_family[it.family].append((json.dumps(it.params, sort_keys=True), key))
     if not weights or set(weights) == {"{}"}:
         return {}
     default = max(sorted(weights), key=lambda k: weights[k])
     out = {"default": json.loads(default)}
-    for key in sorted(weights):
-        if key != default:
-            for label in sorted(set(labels[key])):
-                out[label] = json.loads(key)
+    for family, entries in sorted(by_family.items()):
+        keys = {key for _, key in entries}
+        if keys == {default}:
+            continue
+        if len(keys) == 1:
+            out[family] = json.loads(keys.pop())
+            continue
+        for params, key in sorted(set(entries)):
+            if key != default:
+                out[f"{family} {params}"] = json.loads(key)
     return out
 
 

@@ -238,17 +238,22 @@ def _timing_table(rows: dict[str, dict[str, Any]], first: str) -> list[str]:
     return lines
 
 
-def _policy_lines(policy: dict[str, Any]) -> list[str]:
+def policy_lines(policy: dict[str, Any]) -> list[str]:
     if not policy:
         return ["No run policy: every applicable algorithm ran on every polytope."]
     lines = ["Deliberate deviations from \"every applicable algorithm on every polytope\" (the preset's",
              "run policy; jobs it skips are recorded with status `skipped` and counted below):", ""]
+    default = policy.get("default", {})
     for scope in sorted(policy, key=lambda k: (k != "default", k)):
         rules = policy[scope]
+        # Besides the default, show only what differs from it.
+        shown = rules if scope == "default" else {k: v for k, v in rules.items() if default.get(k) != v}
+        dropped = [] if scope == "default" else sorted(set(default) - set(rules))
         text = "; ".join(f"`{key}`: " + ", ".join(f"{k} {v:g}" for k, v in sorted(lim.items()))
-                         for key, lim in sorted(rules.items())) or "none"
-        label = "every other polytope" if scope == "default" else f"`{_md(scope)}`"
-        lines.append(f"- {label}: {text}")
+                         for key, lim in sorted(shown.items()))
+        text += "".join(f"; `{key}`: no limits" for key in dropped)
+        label = "default" if scope == "default" else f"`{_md(scope)}` (instead)"
+        lines.append(f"- {label}: {text or 'same as default'}")
     lines += ["", "`max_facets`: on polytopes with more facets the job is recorded `skipped`; "
               "`time_limit_s`: the job's time budget (then `timed_out`)."]
     return lines
@@ -269,7 +274,7 @@ def report_markdown(summary: dict[str, Any], plots: dict[str, str]) -> str:
         f"- workers: {b['workers']}; summed job wall time {_fmt(b['busy_seconds'])} s; "
         f"utilisation {_fmt(None if b['utilisation'] is None else 100 * b['utilisation'])} %",
         "  (job wall time / (build time x workers); the rest is claiming, recording and forking)", "",
-        "## Run policy", "", *_policy_lines(summary.get("policy") or {}), "",
+        "## Run policy", "", *policy_lines(summary.get("policy") or {}), "",
         "## Time per algorithm", "", *_timing_table(summary["per_algorithm"], "quantity/algorithm"), "",
     ]
     if "growth" in plots:
