@@ -5,8 +5,10 @@ Run: ``.venv/bin/python benchmarks/reeb.py [--quick] [--profile]``
 Prints medians and the ratio to each target (2-core machine):
 cross-polytope (16 facets) <= 1 s, 24-cell <= 0.25 s, random 4D polytopes with 30 facets
 <= 5 s each; the ``spectrum`` (k = 5, window 3, rotation cap 6) on random 20-facet polytopes
-<= 3 s each (the atlas runs it on hundreds of polytopes); then the scaling of time and paths
-expanded with the facet count, and (with ``--profile``) where the time goes.
+<= 3 s each (the atlas runs it on hundreds of polytopes); the compiled engine against the
+pure-Python reference; then the scaling of time and paths expanded with the facet count, and
+(with ``--profile``) where the spectrum's time goes.  The kernel's compile (or cache load) is
+timed separately first.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 
 from viterbo.geometry import GeometryError, Polytope
 from viterbo.invariants import reeb, spectrum
+from viterbo.invariants.reeb_kernel import warm_up
 from viterbo.invariants.registry import TimeBudgetExceeded
 
 
@@ -74,6 +77,21 @@ def report_target(name: str, polytope: Polytope, target: float, repeats: int, bu
         f"{name:<28} facets {polytope.num_facets:>3}  median {median:8.3f} s  target {target:5.2f} s"
         f"  ratio {median / target:6.2f}  paths {paths}  {status}"
     )
+
+
+def report_engines(polytopes: list[tuple[str, Polytope]], budget: float) -> None:
+    """Compiled vs pure-Python engine on the same polytopes (same search, same tubes)."""
+    print("\nengines (reeb capacity, one run each): compiled vs python reference")
+    for name, polytope in polytopes:
+        seconds = {}
+        for engine in ("compiled", "python"):
+            started = time.perf_counter()
+            result = reeb.compute(polytope, time_budget=budget, engine=engine)
+            seconds[engine] = time.perf_counter() - started
+        print(
+            f"  {name:<26} compiled {seconds['compiled']:7.3f} s  python {seconds['python']:7.3f} s"
+            f"  speed-up {seconds['python'] / seconds['compiled']:6.1f}x  value {result['value']:.12g}"
+        )
 
 
 def report_spectrum(seeds: int, budget: float, facets: int = 20, target: float = 3.0) -> None:
@@ -132,7 +150,7 @@ def med(values: list[float]) -> float:
 def profile(polytope: Polytope) -> None:
     profiler = cProfile.Profile()
     profiler.enable()
-    reeb.compute(polytope)
+    spectrum.compute(polytope)
     profiler.disable()
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)
@@ -148,16 +166,21 @@ def main() -> None:
     args = parser.parse_args()
     repeats = 1 if args.quick else 3
     print("reeb capacity benchmark (targets from issue 5; 2-core machine)")
+    print(f"kernel compile or cache load: {warm_up():.2f} s (excluded from the timings below)")
     report_target("cross-polytope", cross_polytope(), 1.0, repeats, args.budget)
     report_target("24-cell", cell_24(), 0.25, 1, args.budget)
     for seed in range(1 if args.quick else 3):
         polytope = random_halfspace_polytope(30, seed)
         report_target(f"random 30-facet (seed {seed})", polytope, 5.0, 1, args.budget)
+    report_engines(
+        [("cross-polytope", cross_polytope()), ("random 20-facet", random_halfspace_polytope(20, 5))],
+        args.budget,
+    )
     report_spectrum(1 if args.quick else 3, args.budget)
     counts = [8, 12, 16, 20] if args.quick else [8, 12, 16, 20, 25, 30]
     scaling(counts, 2 if args.quick else 3, args.budget)
     if args.profile:
-        profile(random_halfspace_polytope(16, 7))
+        profile(random_halfspace_polytope(20, 20001))
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ import numpy as np
 from viterbo.invariants.reeb_graph import Edge, FlowGraph
 from viterbo.invariants.reeb_polygon import distance_to, intersect, line_section
 from viterbo.invariants.reeb_rotation import RotationTracker
-from viterbo.invariants.registry import TimeBudgetExceeded
+from viterbo.invariants.registry import Deadline
 
 ROTATION_TOL = 1e-9
 # Paths whose lower bound is within this relative gap of the bound are pruned: they could
@@ -191,8 +191,8 @@ class TubeSearch:
         Keep extending a path after it closes at its start node (needed for covers).
     max_depth : int
         Hard cap on path length (a guard; counted in ``pruned_depth``).
-    deadline : float or None
-        ``time.perf_counter()`` value after which :class:`TimeBudgetExceeded` is raised.
+    deadline : Deadline or None
+        Time budget; :class:`~viterbo.invariants.registry.TimeBudgetExceeded` once spent.
     return_bound : bool
         Add the least time needed to return to the start point to the action lower bound.
     """
@@ -205,7 +205,7 @@ class TubeSearch:
         facet_once: bool = False,
         through_start: bool = False,
         max_depth: int = 64,
-        deadline: float | None = None,
+        deadline: Deadline | None = None,
         return_bound: bool = True,
     ) -> None:
         self.graph = graph
@@ -360,6 +360,11 @@ class TubeSearch:
         if action < self.min_action:
             stats.closures_below_inradius_bound += 1
             return None
+        return self._orbit_at(tube, point, action)
+
+    def _orbit_at(self, tube: Tube, point: np.ndarray, action: float) -> Orbit | None:
+        """The orbit through the fixed ``point`` unless the rotation cap removes it."""
+        stats = self.stats
         rho = tube.rotation.rotation_number()
         if rho > self.max_rotation + ROTATION_TOL:
             stats.closures_rotation_above_cap += 1
@@ -399,13 +404,9 @@ class TubeSearch:
             if tube.lower >= bound * (1.0 - TIE_RTOL):
                 break
             stats.paths_expanded += 1
-            if (
-                self.deadline is not None
-                and stats.paths_expanded % 64 == 0
-                and time.perf_counter() > self.deadline
-            ):
+            if self.deadline is not None and stats.paths_expanded % 64 == 0:
                 stats.seconds = time.perf_counter() - started
-                raise TimeBudgetExceeded(stats.seconds, f"{stats.paths_expanded} paths expanded")
+                self.deadline.check(f"{stats.paths_expanded} paths expanded")
             depth = len(tube.edges) + 1
             screened = self._screen(tube.node, tube.polygon)
             for edge, status in zip(self.graph.nodes[tube.node].edges, screened.tolist(), strict=True):

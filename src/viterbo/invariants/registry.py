@@ -16,6 +16,7 @@ Conventions for a result dict (JSON-serialisable floats/lists only):
 from __future__ import annotations
 
 import importlib
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,40 @@ class TimeBudgetExceeded(Exception):
         super().__init__(f"time budget exceeded after {seconds:.3g} s" + (f": {detail}" if detail else ""))
         self.seconds = seconds
         self.detail = detail
+
+
+class Deadline:
+    """A wall-clock time budget shared by every algorithm (``None``: no limit).
+
+    ``check`` is cheap (one ``perf_counter`` call) and raises :class:`TimeBudgetExceeded`
+    with the elapsed time and what was being done, so hot loops call it every few hundred
+    iterations and a caller reports ``timed_out`` instead of hanging.
+    """
+
+    __slots__ = ("budget", "end", "start")
+
+    def __init__(self, budget: float | None) -> None:
+        self.start = time.perf_counter()
+        self.budget = None if budget is None else float(budget)
+        self.end = None if budget is None else self.start + float(budget)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the deadline was set."""
+        return time.perf_counter() - self.start
+
+    def remaining(self) -> float | None:
+        """Seconds left (may be negative), ``None`` without a budget."""
+        return None if self.end is None else self.end - time.perf_counter()
+
+    def expired(self) -> bool:
+        """Whether the budget is spent."""
+        return self.end is not None and time.perf_counter() > self.end
+
+    def check(self, detail: str = "") -> None:
+        """Raise :class:`TimeBudgetExceeded` once the budget is spent."""
+        if self.end is not None and time.perf_counter() > self.end:
+            raise TimeBudgetExceeded(self.elapsed, detail)
 
 
 @dataclass(frozen=True)

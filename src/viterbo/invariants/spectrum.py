@@ -26,9 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from viterbo.invariants.reeb import ReebError, applicability, flow_graph, orbit_record
-from viterbo.invariants.reeb_search import Orbit, TubeSearch
-from viterbo.invariants.registry import Algorithm, register
+from viterbo.invariants.reeb import (
+    ReebError,
+    applicability,
+    flow_graph,
+    orbit_record,
+    search_engine,
+)
+from viterbo.invariants.reeb_search import Orbit
+from viterbo.invariants.registry import Algorithm, Deadline, register
 
 if TYPE_CHECKING:
     from viterbo.geometry import Polytope
@@ -70,6 +76,7 @@ def low_spectrum(
     max_rotation: float = 6.0,
     time_budget: float | None = None,
     rtol: float = 1e-9,
+    engine: str = "compiled",
 ) -> dict[str, Any]:
     """The lowest actions of closed characteristics with their orbits.
 
@@ -87,6 +94,8 @@ def low_spectrum(
         Seconds before :class:`~viterbo.invariants.registry.TimeBudgetExceeded`.
     rtol : float
         Relative tolerance (geometry, certificates, action ties).
+    engine : str
+        Tube-search engine: ``compiled`` (default) or ``python`` (reference).
 
     Returns
     -------
@@ -99,10 +108,11 @@ def low_spectrum(
         raise ReebError(f"k must be a positive integer, got {k!r}")
     if not (window >= 1.0 and math.isfinite(window)):
         raise ReebError(f"window must be a finite number >= 1, got {window!r}")
+    search_class = search_engine(engine)
     started = time.perf_counter()
-    deadline = None if time_budget is None else started + float(time_budget)
+    deadline = Deadline(time_budget)
     graph, shift = flow_graph(polytope, rtol=rtol)
-    search = TubeSearch(
+    search = search_class(
         graph, max_rotation=max_rotation, through_start=True, deadline=deadline
     )
     found: dict[tuple[int, ...], tuple[Orbit, int]] = {}
@@ -169,6 +179,7 @@ def low_spectrum(
             "orbits_rejected_by_certificate": len(rejected),
             "max_rotation": max_rotation,
             "action_limit": limit,
+            "engine": engine,
         }
     )
     orbits = [
@@ -201,6 +212,7 @@ def compute(
     window: float = 3.0,
     max_rotation: float = 6.0,
     rtol: float = 1e-9,
+    engine: str = "compiled",
 ) -> dict[str, Any]:
     """Registry entry: see :func:`low_spectrum` (``inputs`` is ignored)."""
     del inputs
@@ -209,7 +221,7 @@ def compute(
         raise ReebError(reason)
     return low_spectrum(
         polytope, k=k, window=window, max_rotation=max_rotation, time_budget=time_budget,
-        rtol=rtol,
+        rtol=rtol, engine=engine,
     )
 
 

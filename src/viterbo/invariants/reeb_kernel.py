@@ -1,0 +1,623 @@
+"""Compiled (numba) engine of the Chaidez–Hutchings tube search.
+
+The search of :class:`viterbo.invariants.reeb_search.TubeSearch` spends its time in tens of
+thousands of tiny steps (clip a polygon of a handful of vertices, compose 2x2 maps, advance the
+rotation, evaluate the return-time bound over the vertices), where the per-call overhead of
+numpy dominates: about 0.15 ms per tube in Python.  This module runs the same loop compiled:
+the same tubes, the same prunings in the same order, the same heap key, the same statistics.
+Only rare events leave the compiled loop:
+
+* a tube that returns to its start node (``CLOSE``): the Python side finds the fixed point,
+  verifies the orbit and returns the new pruning bound (``TubeSearch._close`` / ``on_orbit``);
+* every ``chunk`` expansions (``YIELD``): the Python side checks the time budget;
+* when the tube arrays are nearly full (``GROW``): the Python side enlarges them.
+
+The kernel is a resumable state machine: everything it needs between calls lives in arrays
+(the tubes, the heap and a small cursor), so a ``CLOSE`` in the middle of an expansion resumes
+with the next out-edge exactly where Python would have continued.
+
+Tube columns (``ti``: ints, ``tf``: floats) are listed below; a tube's polygon lives in the
+shared ``pool`` at rows ``PSTART : PSTART + PLEN``.  Tubes are append-only: a child keeps its
+parent's index, which is all that is needed to rebuild the path (edges, visited facets).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numba import njit
+
+from viterbo.invariants.reeb_graph import Edge, FlowGraph
+from viterbo.invariants.reeb_polygon_jit import clip_many, distance_to, intersect, line_section
+from viterbo.invariants.reeb_rotation import RotationTracker
+from viterbo.invariants.reeb_search import (
+    ORDER_RTOL,
+    ROTATION_TOL,
+    SINGULAR_RTOL,
+    TIE_RTOL,
+    Orbit,
+    Tube,
+    TubeSearch,
+)
+
+# Integer tube columns.
+T_START, T_NODE, T_PARENT, T_EDGE, T_DEPTH, T_PSTART, T_PLEN = range(7)
+INT_COLUMNS = 7
+# Float tube columns: linear (4, row-major), shift (2), inverse (4), action gradient (2),
+# action constant, rotation matrix (4, row-major), lifted angle of e1, lower bound.
+F_LIN, F_SHIFT, F_INV, F_GRAD, F_CONST, F_ROT, F_THETA, F_LOWER = 0, 4, 6, 10, 12, 13, 17, 18
+FLOAT_COLUMNS = 19
+
+# Cursor (``state``) entries.
+S_TUBES, S_POOL, S_HEAP, S_COUNTER, S_CURRENT, S_POSITION, S_PENDING = range(7)
+STATE_SIZE = 7
+
+# Statistics entries (names as in ``SearchStats``).
+STAT_NAMES = (
+    "paths_expanded",
+    "paths_generated",
+    "pruned_empty_domain",
+    "pruned_action",
+    "pruned_rotation",
+    "pruned_facet_repeat",
+    "pruned_depth",
+    "max_depth",
+    "closures_tried",
+    "closures_without_fixed_point",
+    "closures_below_inradius_bound",
+)
+(
+    ST_EXPANDED, ST_GENERATED, ST_EMPTY, ST_ACTION, ST_ROTATION, ST_FACET, ST_DEPTH, ST_MAXDEPTH,
+    ST_CLOSE_TRIED, ST_CLOSE_NOFIX, ST_CLOSE_BELOW,
+) = range(11)
+
+# Return codes of :func:`advance`.
+DONE, YIELD, CLOSE, GROW = 0, 1, 2, 3
+
+TWO_PI = 2.0 * math.pi
+
+
+@njit(cache=True)
+def _heap_less(hkey: np.ndarray, hdep: np.ndarray, hcnt: np.ndarray, i: int, j: int) -> bool:
+    if hkey[i] != hkey[j]:
+        return hkey[i] < hkey[j]
+    if hdep[i] != hdep[j]:
+        return hdep[i] < hdep[j]
+    return hcnt[i] < hcnt[j]
+
+
+@njit(cache=True)
+def _heap_swap(hkey: np.ndarray, hdep: np.ndarray, hcnt: np.ndarray, hid: np.ndarray,
+               i: int, j: int) -> None:
+    hkey[i], hkey[j] = hkey[j], hkey[i]
+    hdep[i], hdep[j] = hdep[j], hdep[i]
+    hcnt[i], hcnt[j] = hcnt[j], hcnt[i]
+    hid[i], hid[j] = hid[j], hid[i]
+
+
+@njit(cache=True)
+def heap_push(hkey: np.ndarray, hdep: np.ndarray, hcnt: np.ndarray, hid: np.ndarray,
+              size: int, key: int, depth_key: int, count: int, tube: int) -> int:
+    """Push ``(key, depth_key, count) -> tube``; returns the new size (min-heap, like heapq)."""
+    i = size
+    hkey[i], hdep[i], hcnt[i], hid[i] = key, depth_key, count, tube
+    while i > 0:
+        parent = (i - 1) // 2
+        if _heap_less(hkey, hdep, hcnt, i, parent):
+            _heap_swap(hkey, hdep, hcnt, hid, i, parent)
+            i = parent
+        else:
+            break
+    return size + 1
+
+
+@njit(cache=True)
+def heap_pop(hkey: np.ndarray, hdep: np.ndarray, hcnt: np.ndarray, hid: np.ndarray,
+             size: int) -> int:
+    """Remove the smallest entry (read it from index 0 first); returns the new size."""
+    size -= 1
+    _heap_swap(hkey, hdep, hcnt, hid, 0, size)
+    i = 0
+    while True:
+        left, right, best = 2 * i + 1, 2 * i + 2, i
+        if left < size and _heap_less(hkey, hdep, hcnt, left, best):
+            best = left
+        if right < size and _heap_less(hkey, hdep, hcnt, right, best):
+            best = right
+        if best == i:
+            return size
+        _heap_swap(hkey, hdep, hcnt, hid, i, best)
+        i = best
+
+
+@njit(cache=True)
+def _wrap_angle(angle: float) -> float:
+    return angle - TWO_PI * math.ceil((angle - math.pi) / TWO_PI)
+
+
+@njit(cache=True)
+def _rotation_min(m00: float, m01: float, m10: float, m11: float, theta: float) -> float:
+    """``r_min`` of ``reeb_rotation.rotation_interval`` (turns)."""
+    p00 = m00 * m00 + m10 * m10
+    p10 = m00 * m01 + m10 * m11
+    p11 = m01 * m01 + m11 * m11
+    h0 = math.atan2(p10, p00 + 1.0)
+    frob = p00 + p11
+    sigma = 0.5 * (math.sqrt(frob + 2.0) + math.sqrt(max(frob - 2.0, 0.0)))
+    width = math.pi / 2.0 - 2.0 * math.atan(1.0 / sigma)
+    return (theta - h0 - width) / TWO_PI
+
+
+@njit(cache=True)
+def _lower_bound(pool: np.ndarray, p0: int, m: int, g0: float, g1: float, const: float,
+                 jb: np.ndarray, jo: np.ndarray, start: int, node: int, inv: np.ndarray,
+                 s0: float, s1: float, return_bound: bool) -> float:
+    """``TubeSearch._lower_bound``: action so far plus the least time to return to the start."""
+    so_far = np.empty(m)
+    lowest = np.inf
+    for i in range(m):
+        so_far[i] = pool[p0 + i, 0] * g0 + pool[p0 + i, 1] * g1 + const
+        lowest = min(lowest, so_far[i])
+    if not return_bound:
+        return lowest
+    best = -np.inf
+    for v in range(jb.shape[1]):
+        a, b = jb[start, v, 0], jb[start, v, 1]
+        js0 = a * inv[0] + b * inv[2]
+        js1 = a * inv[1] + b * inv[3]
+        sl0 = js0 - jb[node, v, 0]
+        sl1 = js1 - jb[node, v, 1]
+        intercept = jo[start, v] - (js0 * s0 + js1 * s1) - jo[node, v]
+        worst = np.inf
+        for i in range(m):
+            value = so_far[i] + 0.5 * (intercept + sl0 * pool[p0 + i, 0] + sl1 * pool[p0 + i, 1])
+            worst = min(worst, value)
+        best = max(best, worst)
+    return best
+
+
+@njit(cache=True)
+def _extend(
+    tube: int, e: int, bound: float,
+    ti: np.ndarray, tf: np.ndarray, pool: np.ndarray, state: np.ndarray, stats: np.ndarray,
+    scratch: np.ndarray,
+    node_enter: np.ndarray, node_trans: np.ndarray, jb: np.ndarray, jo: np.ndarray,
+    edge_target: np.ndarray, lin: np.ndarray, shift: np.ndarray, linv: np.ndarray,
+    tgrad: np.ndarray, t0: np.ndarray, dom_start: np.ndarray, dom: np.ndarray,
+    hp_start: np.ndarray, hpn: np.ndarray, hpo: np.ndarray,
+    tol: float, max_rotation: float, rotation_tol: float, tie_rtol: float,
+    facet_once: bool, return_bound: bool,
+) -> int:
+    """``TubeSearch._extend``: the child tube's index, or -1 when a pruning rule removes it."""
+    target = edge_target[e]
+    start = ti[tube, T_START]
+    if facet_once and target != start:
+        facet = node_enter[target]
+        walk = tube
+        while walk >= 0:
+            if node_enter[ti[walk, T_NODE]] == facet:
+                stats[ST_FACET] += 1
+                return -1
+            walk = ti[walk, T_PARENT]
+    p0, m = ti[tube, T_PSTART], ti[tube, T_PLEN]
+    if hp_start[e + 1] > hp_start[e]:
+        k = clip_many(pool[p0:p0 + m], m, hpn, hpo, hp_start[e], hp_start[e + 1], tol, scratch)
+    else:
+        d0, d1 = dom_start[e], dom_start[e + 1]
+        k = intersect(pool[p0:p0 + m], m, dom[d0:d1], d1 - d0, tol, scratch)
+    if k == 0:
+        stats[ST_EMPTY] += 1
+        return -1
+    child = state[S_TUBES]
+    q0 = state[S_POOL]
+    a00, a01, a10, a11 = lin[e, 0], lin[e, 1], lin[e, 2], lin[e, 3]
+    e0, e1 = shift[e, 0], shift[e, 1]
+    for i in range(k):
+        x, y = scratch[i, 0], scratch[i, 1]
+        pool[q0 + i, 0] = x * a00 + y * a01 + e0
+        pool[q0 + i, 1] = x * a10 + y * a11 + e1
+    row = tf[tube]
+    new = tf[child]
+    i00, i01, i10, i11 = linv[e, 0], linv[e, 1], linv[e, 2], linv[e, 3]
+    gp0 = row[F_GRAD] + tgrad[e, 0]
+    gp1 = row[F_GRAD + 1] + tgrad[e, 1]
+    g0 = i00 * gp0 + i10 * gp1
+    g1 = i01 * gp0 + i11 * gp1
+    const = row[F_CONST] + t0[e] - (gp0 * (i00 * e0 + i01 * e1) + gp1 * (i10 * e0 + i11 * e1))
+    l00, l01, l10, l11 = row[F_LIN], row[F_LIN + 1], row[F_LIN + 2], row[F_LIN + 3]
+    new[F_LIN] = a00 * l00 + a01 * l10
+    new[F_LIN + 1] = a00 * l01 + a01 * l11
+    new[F_LIN + 2] = a10 * l00 + a11 * l10
+    new[F_LIN + 3] = a10 * l01 + a11 * l11
+    ts0, ts1 = row[F_SHIFT], row[F_SHIFT + 1]
+    sh0 = a00 * ts0 + a01 * ts1 + e0
+    sh1 = a10 * ts0 + a11 * ts1 + e1
+    new[F_SHIFT], new[F_SHIFT + 1] = sh0, sh1
+    v00, v01, v10, v11 = row[F_INV], row[F_INV + 1], row[F_INV + 2], row[F_INV + 3]
+    new[F_INV] = v00 * i00 + v01 * i10
+    new[F_INV + 1] = v00 * i01 + v01 * i11
+    new[F_INV + 2] = v10 * i00 + v11 * i10
+    new[F_INV + 3] = v10 * i01 + v11 * i11
+    new[F_GRAD], new[F_GRAD + 1], new[F_CONST] = g0, g1, const
+    # Rotation (RotationTracker.cross): turn of e1's image, then the product matrix.
+    r00, r01, r10, r11 = row[F_ROT], row[F_ROT + 1], row[F_ROT + 2], row[F_ROT + 3]
+    f00, f01, f10, f11 = (
+        node_trans[target, 0], node_trans[target, 1], node_trans[target, 2], node_trans[target, 3]
+    )
+    ix = f00 * r00 + f01 * r10
+    iy = f10 * r00 + f11 * r10
+    turn = _wrap_angle(math.atan2(iy, ix) - math.atan2(r10, r00))
+    m00 = f00 * r00 + f01 * r10
+    m01 = f00 * r01 + f01 * r11
+    m10 = f10 * r00 + f11 * r10
+    m11 = f10 * r01 + f11 * r11
+    theta = row[F_THETA] + turn
+    if _rotation_min(m00, m01, m10, m11, theta) > max_rotation + rotation_tol:
+        stats[ST_ROTATION] += 1
+        return -1
+    lower = _lower_bound(pool, q0, k, g0, g1, const, jb, jo, start, target, new[F_INV:F_INV + 4],
+                         sh0, sh1, return_bound)
+    if lower >= bound * (1.0 - tie_rtol):
+        stats[ST_ACTION] += 1
+        return -1
+    new[F_ROT], new[F_ROT + 1], new[F_ROT + 2], new[F_ROT + 3] = m00, m01, m10, m11
+    new[F_THETA], new[F_LOWER] = theta, lower
+    ti[child, T_START] = start
+    ti[child, T_NODE] = target
+    ti[child, T_PARENT] = tube
+    ti[child, T_EDGE] = e
+    ti[child, T_DEPTH] = ti[tube, T_DEPTH] + 1
+    ti[child, T_PSTART] = q0
+    ti[child, T_PLEN] = k
+    state[S_TUBES] = child + 1
+    state[S_POOL] = q0 + k
+    return child
+
+
+@njit(cache=True)
+def fixed_point(linear: np.ndarray, sh0: float, sh1: float, poly: np.ndarray, m: int, g0: float,
+                g1: float, const: float, tol: float, singular_rtol: float,
+                point: np.ndarray) -> bool:
+    """Twin of ``reeb_search._fixed_point``: writes the minimal-action fixed point of
+    ``y -> linear y + shift`` in the closed polygon to ``point``; ``False`` if there is none."""
+    diff = linear.copy()
+    diff[0, 0] -= 1.0
+    diff[1, 1] -= 1.0
+    u, sig, vt = np.linalg.svd(diff)
+    scale = max(1.0, np.max(np.abs(linear)))
+    if sig[1] > singular_rtol * scale:
+        solution = np.linalg.solve(diff, np.array([-sh0, -sh1]))
+        if distance_to(poly, m, solution[0], solution[1]) <= tol * scale:
+            point[0], point[1] = solution[0], solution[1]
+            return True
+        return False
+    rhs0 = -(u[0, 0] * sh0 + u[1, 0] * sh1)
+    rhs1 = -(u[0, 1] * sh0 + u[1, 1] * sh1)
+    candidates = np.empty((m + 8, 2))
+    if sig[0] > singular_rtol * scale:
+        if abs(rhs1) > tol * scale:
+            return False
+        k = line_section(poly, m, vt[0, 0], vt[0, 1], rhs0 / sig[0], tol * scale, candidates)
+        if k == 0:
+            return False
+    else:
+        if max(abs(sh0), abs(sh1)) > tol * scale:
+            return False
+        k = m
+        candidates[:m] = poly[:m]
+    best, best_value = 0, np.inf
+    for i in range(k):
+        value = candidates[i, 0] * g0 + candidates[i, 1] * g1 + const
+        if value < best_value:
+            best, best_value = i, value
+    point[0], point[1] = candidates[best, 0], candidates[best, 1]
+    return True
+
+
+@njit(cache=True)
+def _closes(child: int, ti: np.ndarray, tf: np.ndarray, pool: np.ndarray, stats: np.ndarray,
+            found: np.ndarray, tol: float, singular_rtol: float, min_action: float) -> bool:
+    """``TubeSearch._close`` up to the rotation number: a fixed point with a plausible action.
+
+    Writes ``(y0, y1, action)`` to ``found``.  Closures without a fixed point, or below the
+    inradius bound, are counted and dropped here (they are most closures in the spectrum).
+    """
+    stats[ST_CLOSE_TRIED] += 1
+    row = tf[child]
+    linear = row[F_LIN:F_LIN + 4].copy().reshape(2, 2)
+    p0, m = ti[child, T_PSTART], ti[child, T_PLEN]
+    g0, g1, const = row[F_GRAD], row[F_GRAD + 1], row[F_CONST]
+    if not fixed_point(linear, row[F_SHIFT], row[F_SHIFT + 1], pool[p0:p0 + m], m, g0, g1,
+                       const, tol, singular_rtol, found):
+        stats[ST_CLOSE_NOFIX] += 1
+        return False
+    found[2] = found[0] * g0 + found[1] * g1 + const
+    if found[2] < min_action:
+        stats[ST_CLOSE_BELOW] += 1
+        return False
+    return True
+
+
+@njit(cache=True)
+def _push(child: int, ti: np.ndarray, tf: np.ndarray, state: np.ndarray, stats: np.ndarray,
+          hkey: np.ndarray, hdep: np.ndarray, hcnt: np.ndarray, hid: np.ndarray,
+          quantum: float, max_depth: int) -> None:
+    """Queue a child (``TubeSearch.run``'s depth guard, counters and heap key)."""
+    depth = ti[child, T_DEPTH]
+    if depth >= max_depth:
+        stats[ST_DEPTH] += 1
+        return
+    stats[ST_GENERATED] += 1
+    stats[ST_MAXDEPTH] = max(stats[ST_MAXDEPTH], depth)
+    lower = tf[child, F_LOWER]
+    key = np.int64(math.floor(lower / quantum)) if quantum > 0 else np.int64(0)
+    count = state[S_COUNTER]
+    state[S_COUNTER] = count + 1
+    state[S_HEAP] = heap_push(hkey, hdep, hcnt, hid, state[S_HEAP], key, -depth, count, child)
+
+
+@njit(cache=True)
+def advance(
+    bound: float, chunk: int,
+    ti: np.ndarray, tf: np.ndarray, pool: np.ndarray, state: np.ndarray, stats: np.ndarray,
+    hkey: np.ndarray, hdep: np.ndarray, hcnt: np.ndarray, hid: np.ndarray, scratch: np.ndarray,
+    node_enter: np.ndarray, node_trans: np.ndarray, jb: np.ndarray, jo: np.ndarray,
+    edge_start: np.ndarray, edge_target: np.ndarray, lin: np.ndarray, shift: np.ndarray,
+    linv: np.ndarray, tgrad: np.ndarray, t0: np.ndarray, dom_start: np.ndarray,
+    dom: np.ndarray, hp_start: np.ndarray, hpn: np.ndarray, hpo: np.ndarray,
+    tol: float, max_rotation: float, rotation_tol: float, tie_rtol: float, quantum: float,
+    facet_once: bool, through_start: bool, return_bound: bool, max_depth: int,
+    max_hp: int, found: np.ndarray, singular_rtol: float, min_action: float,
+) -> int:
+    """Run the search until it is done or needs Python (see module docstring).
+
+    Returns ``DONE``, ``YIELD``, ``CLOSE`` (the closing child is ``state[S_PENDING]``, its
+    fixed point and action are in ``found``; it is queued on the next call when
+    ``through_start``) or ``GROW``.
+    """
+    expanded = 0
+    if state[S_PENDING] >= 0:
+        pending = state[S_PENDING]
+        state[S_PENDING] = -1
+        if through_start:
+            _push(pending, ti, tf, state, stats, hkey, hdep, hcnt, hid, quantum, max_depth)
+    while True:
+        tube = state[S_CURRENT]
+        if tube < 0:
+            if state[S_HEAP] == 0:
+                return DONE
+            top = hid[0]
+            if tf[top, F_LOWER] >= bound * (1.0 - tie_rtol):
+                return DONE
+            if expanded >= chunk:
+                return YIELD
+            node = ti[top, T_NODE]
+            degree = edge_start[node + 1] - edge_start[node]
+            need = ti[top, T_PLEN] + max_hp + 8
+            if (
+                state[S_TUBES] + degree + 1 > ti.shape[0]
+                or state[S_POOL] + degree * need > pool.shape[0]
+                or state[S_HEAP] + degree + 1 > hkey.shape[0]
+                or need > scratch.shape[0]
+            ):
+                return GROW
+            state[S_HEAP] = heap_pop(hkey, hdep, hcnt, hid, state[S_HEAP])
+            stats[ST_EXPANDED] += 1
+            expanded += 1
+            tube = top
+            state[S_CURRENT] = top
+            state[S_POSITION] = edge_start[node]
+        node = ti[tube, T_NODE]
+        start = ti[tube, T_START]
+        end = edge_start[node + 1]
+        while state[S_POSITION] < end:
+            e = state[S_POSITION]
+            state[S_POSITION] = e + 1
+            if edge_target[e] < start:
+                continue
+            child = _extend(
+                tube, e, bound, ti, tf, pool, state, stats, scratch, node_enter, node_trans,
+                jb, jo, edge_target, lin, shift, linv, tgrad, t0, dom_start, dom, hp_start, hpn,
+                hpo, tol, max_rotation, rotation_tol, tie_rtol, facet_once, return_bound,
+            )
+            if child < 0:
+                continue
+            if edge_target[e] == start:
+                if _closes(child, ti, tf, pool, stats, found, tol, singular_rtol, min_action):
+                    state[S_PENDING] = child
+                    return CLOSE
+                if not through_start:
+                    continue
+            _push(child, ti, tf, state, stats, hkey, hdep, hcnt, hid, quantum, max_depth)
+        state[S_CURRENT] = -1
+
+
+class PackedGraph:
+    """A :class:`~viterbo.invariants.reeb_graph.FlowGraph` as flat arrays for :func:`advance`.
+
+    Edges are numbered node by node in the graph's own order (``edges[k]`` is the ``Edge``
+    object of kernel edge ``k``), so kernel paths map back to the Python objects.
+    """
+
+    def __init__(self, graph: FlowGraph, search: TubeSearch) -> None:
+        nodes = graph.nodes
+        edges = [edge for node in nodes for edge in node.edges]
+        self.edges = edges
+        self.node_enter = np.array([node.enter for node in nodes], dtype=np.int64)
+        self.node_trans = np.array([node.transition.ravel() for node in nodes]).reshape(-1, 4)
+        self.node_polygons = [np.ascontiguousarray(node.polygon, dtype=float) for node in nodes]
+        self.jb = np.ascontiguousarray(np.stack(search._j_basis))  # (N, V, 2)
+        self.jo = np.ascontiguousarray(np.stack(search._j_origin))  # (N, V)
+        self.edge_start = np.cumsum([0] + [len(node.edges) for node in nodes]).astype(np.int64)
+        count = len(edges)
+        self.edge_target = np.array([e.target for e in edges], dtype=np.int64)
+        self.lin = np.array([e.linear.ravel() for e in edges]).reshape(count, 4)
+        self.shift = np.array([e.shift for e in edges]).reshape(count, 2)
+        self.linv = np.array([e.linear_inv.ravel() for e in edges]).reshape(count, 4)
+        self.tgrad = np.array([e.time_grad for e in edges]).reshape(count, 2)
+        self.t0 = np.array([e.time0 for e in edges], dtype=float)
+        self.dom_start = np.cumsum([0] + [len(e.domain) for e in edges]).astype(np.int64)
+        self.dom = _stack_rows([e.domain for e in edges])
+        planes = [e.domain_halfplanes for e in edges]
+        self.hp_start = np.cumsum([0] + [0 if p is None else len(p[1]) for p in planes]).astype(
+            np.int64
+        )
+        self.hpn = _stack_rows([p[0] for p in planes if p is not None])
+        self.hpo = np.concatenate([p[1] for p in planes if p is not None] or [np.zeros(0)])
+        self.max_hp = int(np.max(np.diff(self.hp_start), initial=0)) + int(
+            np.max(np.diff(self.dom_start), initial=0)
+        )
+
+
+def _stack_rows(blocks: list[np.ndarray]) -> np.ndarray:
+    """``(sum k_i, 2)`` contiguous float array of 2D point blocks (``(0, 2)`` when empty)."""
+    if not blocks:
+        return np.zeros((0, 2))
+    return np.ascontiguousarray(np.concatenate([np.asarray(b, dtype=float).reshape(-1, 2)
+                                                for b in blocks]))
+
+
+class CompiledTubeSearch(TubeSearch):
+    """:class:`TubeSearch` with the loop compiled (same constructor, statistics and results).
+
+    Tubes, heap and pool grow by doubling when the kernel asks (``GROW``); the time budget is
+    checked every ``CHUNK`` expansions.
+    """
+
+    CHUNK = 256
+
+    def __init__(self, graph: FlowGraph, *, initial_capacity: int = 1024, **kwargs: Any) -> None:
+        super().__init__(graph, **kwargs)
+        self.packed = PackedGraph(graph, self)
+        nodes = len(graph.nodes)
+        capacity = max(initial_capacity, 4 * nodes)
+        self.ti = np.zeros((capacity, INT_COLUMNS), dtype=np.int64)
+        self.tf = np.zeros((capacity, FLOAT_COLUMNS))
+        polygon_rows = sum(len(p) for p in self.packed.node_polygons)
+        self.pool = np.zeros((max(8 * capacity, 2 * polygon_rows), 2))
+        self.heap = [np.zeros(capacity, dtype=np.int64) for _ in range(4)]
+        self.scratch = np.zeros((64 + self.packed.max_hp, 2))
+        self.state = np.zeros(STATE_SIZE, dtype=np.int64)
+        self.state[S_CURRENT] = -1
+        self.state[S_PENDING] = -1
+        self.kernel_stats = np.zeros(len(STAT_NAMES), dtype=np.int64)
+        self.found = np.zeros(3)
+        self._seed_initial_tubes()
+
+    def _seed_initial_tubes(self) -> None:
+        """One tube per node (identity maps), queued with key ``(0, 0, counter)``."""
+        ti, tf, pool, state = self.ti, self.tf, self.pool, self.state
+        hkey, hdep, hcnt, hid = self.heap
+        for index, polygon in enumerate(self.packed.node_polygons):
+            row = state[S_POOL]
+            pool[row:row + len(polygon)] = polygon
+            ti[index] = (index, index, -1, -1, 0, row, len(polygon))
+            tf[index, F_LIN:F_LIN + 4] = (1.0, 0.0, 0.0, 1.0)
+            tf[index, F_INV:F_INV + 4] = (1.0, 0.0, 0.0, 1.0)
+            tf[index, F_ROT:F_ROT + 4] = (1.0, 0.0, 0.0, 1.0)
+            state[S_POOL] = row + len(polygon)
+            state[S_HEAP] = heap_push(hkey, hdep, hcnt, hid, int(state[S_HEAP]), 0, 0,
+                                      int(state[S_COUNTER]), index)
+            state[S_COUNTER] += 1
+        state[S_TUBES] = len(self.packed.node_polygons)
+
+    def _grow(self) -> None:
+        """Double every store (tubes, heap, pool, scratch)."""
+        self.ti = np.concatenate([self.ti, np.zeros_like(self.ti)])
+        self.tf = np.concatenate([self.tf, np.zeros_like(self.tf)])
+        self.pool = np.concatenate([self.pool, np.zeros_like(self.pool)])
+        self.heap = [np.concatenate([h, np.zeros_like(h)]) for h in self.heap]
+        self.scratch = np.concatenate([self.scratch, np.zeros_like(self.scratch)])
+
+    def tube(self, index: int) -> Tube:
+        """The Python :class:`Tube` of kernel tube ``index`` (for closing and tests)."""
+        ints, row = self.ti[index], self.tf[index]
+        edges: list[Edge] = []
+        walk = index
+        while self.ti[walk, T_PARENT] >= 0:
+            edges.append(self.packed.edges[int(self.ti[walk, T_EDGE])])
+            walk = int(self.ti[walk, T_PARENT])
+        p0, m = int(ints[T_PSTART]), int(ints[T_PLEN])
+        return Tube(
+            start=int(ints[T_START]),
+            node=int(ints[T_NODE]),
+            polygon=self.pool[p0:p0 + m].copy(),
+            linear=row[F_LIN:F_LIN + 4].reshape(2, 2).copy(),
+            shift=row[F_SHIFT:F_SHIFT + 2].copy(),
+            inverse=row[F_INV:F_INV + 4].reshape(2, 2).copy(),
+            action_grad=row[F_GRAD:F_GRAD + 2].copy(),
+            action0=float(row[F_CONST]),
+            rotation=RotationTracker(row[F_ROT:F_ROT + 4].reshape(2, 2).copy(),
+                                     float(row[F_THETA])),
+            edges=tuple(reversed(edges)),
+            facets=frozenset(int(self.graph.nodes[e.target].enter) for e in edges)
+            | {int(self.graph.nodes[int(ints[T_START])].enter)},
+            lower=float(row[F_LOWER]),
+        )
+
+    def run(self, on_orbit: Callable[[Orbit], float], bound: float = math.inf) -> None:
+        """Search until no tube can beat the bound (see :meth:`TubeSearch.run`)."""
+        started = time.perf_counter()
+        g = self.packed
+        quantum = ORDER_RTOL * self.min_action
+        max_rotation = float(self.max_rotation)
+        while True:
+            code = advance(
+                float(bound), self.CHUNK, self.ti, self.tf, self.pool, self.state,
+                self.kernel_stats, *self.heap, self.scratch, g.node_enter, g.node_trans, g.jb,
+                g.jo, g.edge_start, g.edge_target, g.lin, g.shift, g.linv, g.tgrad, g.t0,
+                g.dom_start, g.dom, g.hp_start, g.hpn, g.hpo, float(self.graph.tol),
+                max_rotation, ROTATION_TOL, TIE_RTOL, quantum, self.facet_once,
+                self.through_start, self.return_bound, self.max_depth, g.max_hp, self.found,
+                SINGULAR_RTOL, self.min_action,
+            )
+            self._sync_stats()
+            if code == DONE:
+                break
+            if code == GROW:
+                self._grow()
+            elif code == CLOSE:
+                orbit = self._orbit(self.tube(int(self.state[S_PENDING])))
+                if orbit is not None:
+                    bound = on_orbit(orbit)
+            if self.deadline is not None:
+                self.stats.seconds = time.perf_counter() - started
+                self.deadline.check(f"{self.stats.paths_expanded} paths expanded")
+        self.stats.seconds = time.perf_counter() - started
+
+    def _orbit(self, tube: Tube) -> Orbit | None:
+        """The orbit of a closing tube whose fixed point the kernel found (``self.found``)."""
+        point = self.found[:2].copy()
+        return self._orbit_at(tube, point, float(self.found[2]))
+
+    def _sync_stats(self) -> None:
+        for name, value in zip(STAT_NAMES, self.kernel_stats.tolist(), strict=True):
+            setattr(self.stats, name, value)
+
+
+def warm_up() -> float:
+    """Compile the kernel (or load it from numba's on-disk cache); returns the seconds taken.
+
+    The first call in a fresh checkout compiles for about half a minute; later processes load
+    the cache in tens of milliseconds.  A worker calls this once before it forks job children,
+    so every child inherits the compiled code.
+    """
+    started = time.perf_counter()
+    from viterbo.geometry import Polytope
+    from viterbo.invariants.reeb_graph import build_graph
+
+    # The cross-polytope: small, and its graph has proper and degenerate (vertex) nodes.
+    polytope = Polytope.from_vertices([s * e for e in np.eye(4) for s in (1.0, -1.0)])
+    graph = build_graph(
+        np.asarray(polytope.normals, dtype=float),
+        np.asarray(polytope.offsets, dtype=float),
+        np.asarray(polytope.vertices, dtype=float),
+        np.asarray(polytope.incidence, dtype=bool),
+        set(polytope.two_faces()),
+    )
+    CompiledTubeSearch(graph, facet_once=True, max_rotation=math.inf).run(lambda orbit: orbit.action)
+    return time.perf_counter() - started

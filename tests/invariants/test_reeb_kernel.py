@@ -1,0 +1,264 @@
+"""The compiled tube search against the pure-Python reference (routine by routine, then whole
+searches): same polygons, same heap order, same values, statistics and verified loops."""
+
+from __future__ import annotations
+
+import heapq
+import math
+
+import numpy as np
+import pytest
+
+from viterbo.geometry import GeometryError, Polytope, random_symplectic_matrix
+from viterbo.invariants import reeb, reeb_polygon, reeb_polygon_jit, spectrum
+from viterbo.invariants.certificate import verify_loop
+from viterbo.invariants.reeb_kernel import (
+    CompiledTubeSearch,
+    fixed_point,
+    heap_pop,
+    heap_push,
+    warm_up,
+)
+from viterbo.invariants.reeb_search import TubeSearch, _fixed_point
+from viterbo.invariants.registry import TimeBudgetExceeded
+
+TOL = 1e-9
+
+
+def random_polygon(rng: np.random.Generator) -> np.ndarray:
+    """A proper ccw polygon, a segment or a point (the shapes tube domains take)."""
+    kind = rng.integers(0, 6)
+    if kind == 0:
+        return rng.normal(size=(1, 2))
+    if kind == 1:
+        return rng.normal(size=(2, 2))
+    angles = np.sort(rng.uniform(0, 2 * np.pi, size=rng.integers(3, 9)))
+    radius = rng.uniform(0.5, 2.0)
+    return reeb_polygon.convex_hull(
+        radius * np.stack([np.cos(angles), np.sin(angles)], axis=1) + rng.normal(size=2) * 0.3,
+        TOL,
+    )
+
+
+def jit_result(function, *args) -> np.ndarray:
+    out = np.zeros((64, 2))
+    count = function(*args, out)
+    return out[:count]
+
+
+def same_polygon(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and np.allclose(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compiled() -> None:
+    warm_up()
+
+
+def test_convex_hull_and_dedupe_match_python() -> None:
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        points = rng.normal(size=(rng.integers(1, 9), 2))
+        if rng.random() < 0.3:  # collinear and duplicated points
+            points = np.outer(rng.normal(size=len(points)), rng.normal(size=2))
+            points = np.concatenate([points, points[:2]])
+        expected = reeb_polygon.convex_hull(points, TOL)
+        assert same_polygon(jit_result(reeb_polygon_jit.convex_hull, points, len(points), TOL),
+                            expected)
+        sliver = np.concatenate([points, points[:1] + 1e-12])
+        assert same_polygon(
+            jit_result(reeb_polygon_jit.dedupe, sliver, len(sliver), 1e-6),
+            reeb_polygon._dedupe(sliver.tolist(), 1e-6),
+        )
+
+
+def test_clip_intersect_distance_section_match_python() -> None:
+    rng = np.random.default_rng(2)
+    clipped_to_nothing = changed = 0
+    for _ in range(400):
+        a, b = random_polygon(rng), random_polygon(rng)
+        normal, offset = rng.normal(size=2), float(rng.normal())
+        expected = reeb_polygon.clip(a, normal, offset, TOL)
+        got = jit_result(reeb_polygon_jit.clip, a, len(a), normal[0], normal[1], offset, TOL)
+        assert same_polygon(got, expected)
+        clipped_to_nothing += len(expected) == 0
+        changed += 0 < len(expected) and not same_polygon(expected, a)
+        expected = reeb_polygon.intersect(a, b, TOL)
+        assert same_polygon(jit_result(reeb_polygon_jit.intersect, a, len(a), b, len(b), TOL),
+                            expected)
+        if len(b) >= 3:
+            normals, offsets = reeb_polygon.unit_halfplanes(b)
+            expected = reeb_polygon.clip_many(a, normals, offsets, TOL)
+            got = jit_result(reeb_polygon_jit.clip_many, a, len(a), normals, offsets, 0,
+                             len(offsets), TOL)
+            assert same_polygon(got, expected)
+        point = rng.normal(size=2)
+        assert reeb_polygon_jit.distance_to(a, len(a), point[0], point[1]) == pytest.approx(
+            reeb_polygon.distance_to(a, point), abs=1e-12
+        )
+        expected = reeb_polygon.line_section(a, normal, offset, 1e-3)
+        got = jit_result(reeb_polygon_jit.line_section, a, len(a), normal[0], normal[1],
+                         offset, 1e-3)
+        assert same_polygon(got, expected)
+    assert clipped_to_nothing > 20 and changed > 50  # the cases are really exercised
+
+
+def test_fixed_point_matches_python_in_all_three_rank_cases() -> None:
+    square = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+    grad, const = np.array([0.3, -0.2]), 1.0
+    rotation = np.array([[0.0, -1.0], [1.0, 0.0]])
+    shear = np.array([[1.0, 0.7], [0.0, 1.0]])  # A - I has rank one
+    cases = [(rotation, np.array([0.3, -0.2])), (rotation, np.array([5.0, 5.0])),
+             (shear, np.array([0.4, 0.0])), (shear, np.array([0.0, 0.4])),
+             (np.eye(2), np.zeros(2)), (np.eye(2), np.array([0.1, 0.0]))]
+    found_cases = 0
+    for linear, shift in cases:
+        expected = _fixed_point(linear, shift, square, grad, const, TOL)
+        point = np.zeros(2)
+        ok = fixed_point(linear, shift[0], shift[1], square, 4, grad[0], grad[1], const, TOL,
+                         1e-8, point)
+        assert ok == (expected is not None)
+        if ok:
+            found_cases += 1
+            assert np.allclose(point, expected, atol=1e-12)
+    assert found_cases == 3
+
+
+def test_heap_pops_in_heapq_order_with_ties() -> None:
+    rng = np.random.default_rng(4)
+    size, entries = 0, []
+    arrays = [np.zeros(500, dtype=np.int64) for _ in range(4)]
+    for count in range(500):
+        key, depth = int(rng.integers(0, 20)), -int(rng.integers(0, 4))
+        size = heap_push(*arrays, size, key, depth, count, 1000 + count)
+        heapq.heappush(entries, (key, depth, count, 1000 + count))
+    popped = []
+    while size:
+        popped.append(int(arrays[3][0]))
+        size = heap_pop(*arrays, size)
+    assert popped == [heapq.heappop(entries)[3] for _ in range(500)]
+
+
+def random_polytope(seed: int, facets: int) -> Polytope:
+    """Random halfspaces around the unit ball (redrawn until bounded and without Lagrangian
+    2-faces; a draw may keep fewer than ``facets`` facets)."""
+    rng = np.random.default_rng(seed)
+    while True:
+        normals = rng.normal(size=(facets, 4))
+        try:
+            polytope = Polytope.from_halfspaces(normals, rng.uniform(0.8, 1.2, size=facets))
+        except GeometryError:
+            continue
+        if reeb.applicability(polytope) is None:
+            return polytope
+
+
+def searches(polytope: Polytope, **options) -> tuple[dict, dict]:
+    return (
+        reeb.compute(polytope, engine="compiled", **options),
+        reeb.compute(polytope, engine="python", **options),
+    )
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_compiled_search_equals_python_search(seed: int) -> None:
+    polytope = random_polytope(500 + seed, 8 + seed % 7)
+    if seed % 3 == 2:
+        polytope = polytope.linear_image(random_symplectic_matrix(np.random.default_rng(seed), 2))
+    options = {} if seed % 4 else {"facet_once": False, "max_rotation": 2.0}
+    compiled, python = searches(polytope, **options)
+    assert compiled["value"] == pytest.approx(python["value"], rel=1e-12)
+    ours, theirs = compiled["diagnostics"], python["diagnostics"]
+    assert ours["engine"] == "compiled" and theirs["engine"] == "python"
+    # Rounding differs in the last bits (FMA in BLAS), so near-ties may order differently.
+    for name in ("paths_expanded", "paths_generated", "pruned_empty_domain", "pruned_action"):
+        assert abs(ours[name] - theirs[name]) <= max(2, 0.01 * theirs[name]), name
+    assert compiled["rotation"] == pytest.approx(python["rotation"], abs=1e-9)
+    loop = np.asarray(compiled["loop"])
+    verify_loop(polytope, loop, compiled["value"])
+
+
+def test_degenerate_landmarks_equal_python() -> None:
+    cross = Polytope.from_vertices([s * e for e in np.eye(4) for s in (1, -1)])
+    compiled, python = searches(cross)
+    assert compiled["value"] == pytest.approx(1.0, rel=1e-12)
+    assert python["value"] == pytest.approx(1.0, rel=1e-12)
+    assert compiled["diagnostics"]["paths_expanded"] == pytest.approx(
+        python["diagnostics"]["paths_expanded"], rel=0.01
+    )
+
+
+def test_growth_from_a_tiny_store_changes_nothing() -> None:
+    polytope = random_polytope(77, 14)
+    graph, _ = reeb.flow_graph(polytope)
+    results = []
+    for capacity in (1, 100_000):
+        search = CompiledTubeSearch(graph, facet_once=True, max_rotation=math.inf,
+                                    initial_capacity=capacity)
+        best = [math.inf]
+
+        def on_orbit(orbit, best=best) -> float:
+            best[0] = min(best[0], orbit.action)
+            return best[0]
+
+        search.run(on_orbit)
+        results.append((best[0], search.stats.as_dict()))
+    assert results[0][0] == results[1][0]
+    small, large = results[0][1], results[1][1]
+    assert {k: v for k, v in small.items() if k != "seconds"} == {
+        k: v for k, v in large.items() if k != "seconds"
+    }
+
+
+def test_compiled_tubes_equal_python_tubes() -> None:
+    """Replay every compiled tube's edge sequence with the Python ``_extend``: same tube.
+
+    Polygons agree to rounding (median ~1e-16); a cut through an edge nearly parallel to the
+    clipping line amplifies the last-bit differences of the maps (BLAS uses FMA), hence the
+    looser maximum.
+    """
+    polytope = random_polytope(91, 12)
+    graph, _ = reeb.flow_graph(polytope)
+    compiled = CompiledTubeSearch(graph, facet_once=True, max_rotation=math.inf)
+    compiled.run(lambda orbit: orbit.action)
+    python = TubeSearch(graph, facet_once=True, max_rotation=math.inf)
+    initial = python._initial_tubes()
+    deviations = []
+    for index in range(len(graph.nodes), int(compiled.state[0])):
+        tube = compiled.tube(index)
+        replay = initial[tube.start]
+        for edge in tube.edges:
+            replay = python._extend(replay, edge, math.inf)
+            assert replay is not None
+        assert tube.polygon.shape == replay.polygon.shape
+        deviations.append(float(np.max(np.abs(tube.polygon - replay.polygon))))
+        for name in ("linear", "shift", "inverse", "action_grad"):
+            assert np.allclose(getattr(tube, name), getattr(replay, name), rtol=1e-10,
+                               atol=1e-12), name
+        assert tube.action0 == pytest.approx(replay.action0, rel=1e-10, abs=1e-12)
+        assert tube.lower == pytest.approx(replay.lower, abs=1e-6)
+        assert tube.rotation.theta == pytest.approx(replay.rotation.theta, abs=1e-10)
+        assert tube.facets == replay.facets
+    assert len(deviations) > 100
+    assert np.median(deviations) <= 1e-13 and max(deviations) <= 1e-6
+
+
+def test_spectrum_engines_agree() -> None:
+    polytope = random_polytope(31, 11)
+    compiled = spectrum.compute(polytope, engine="compiled")
+    python = spectrum.compute(polytope, engine="python")
+    assert np.allclose(compiled["value"], python["value"], rtol=1e-10)
+    assert [o["multiplicity"] for o in compiled["orbits"]] == [
+        o["multiplicity"] for o in python["orbits"]
+    ]
+
+
+def test_time_budget_raises_in_the_compiled_engine() -> None:
+    polytope = random_polytope(5, 30)
+    with pytest.raises(TimeBudgetExceeded):
+        spectrum.compute(polytope, time_budget=1e-4)
+
+
+def test_unknown_engine_is_a_clear_error() -> None:
+    with pytest.raises(reeb.ReebError, match="unknown search engine 'rust'"):
+        reeb.compute(random_polytope(1, 8), engine="rust")
