@@ -668,9 +668,24 @@ class Polytope:
         """Facet pairs ``(i, j)``, ``i < j``, meeting in a (d-2)-face (a 2-face in d = 4)."""
         return list(self._two_faces)
 
+    @cached_property
+    def _normal_omegas(self) -> np.ndarray | None:
+        """``omega(n_i, n_j)`` for all facet pairs (``None`` in odd dimension).
+
+        Computed with :func:`~viterbo.geometry.symplectic.omega` itself, broadcast over the
+        pairs, so every entry is exactly the value of the scalar call.
+        """
+        if self.dim % 2:
+            return None
+        normals = self.normals
+        return np.asarray(omega(normals[:, None, :], normals[None, :, :]))
+
     def is_lagrangian_two_face(self, i: int, j: int, *, atol: float = 1e-9) -> bool:
         """Whether ``|omega(n_i, n_j)| <= atol`` (the 2-face ``F_i ∩ F_j`` is Lagrangian)."""
-        return abs(float(omega(self.normals[i], self.normals[j]))) <= atol
+        omegas = self._normal_omegas
+        if omegas is None:  # odd dimension: let omega raise its error
+            return abs(float(omega(self.normals[i], self.normals[j]))) <= atol
+        return abs(float(omegas[i, j])) <= atol
 
     # ---------------------------------------------------------------- transformations
 

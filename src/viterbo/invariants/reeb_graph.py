@@ -14,6 +14,13 @@ Each node has 2D coordinates on the plane ``{<n_a, x> = h_a, <n_b, x> = h_b}``: 
 flow on facet ``b`` for the affine time ``t(x) = (h_c - <n_c, x>) / <n_c, R_b>``; its domain is
 the set of points of the closed face ``F_a ∩ F_b`` whose flow line reaches ``F_c``'s
 hyperplane while still inside the polytope (by convexity only the end point needs checking).
+
+The build is batched: node bases, transition matrices and every candidate edge's maps, times
+and constraint rows are computed for all nodes / edges at once, and all domains are clipped in
+one :func:`~viterbo.invariants.reeb_polygon.clip_batch` (bit for bit the per-edge
+``clip_many``).  Only the constraints that can cut a domain are clipped with, and domains that
+no constraint cuts or that one constraint empties are decided from the source polygon alone
+(with a rounding margin, see :func:`_edge_batch`), so the graph is the per-edge one.
 """
 
 from __future__ import annotations
@@ -22,8 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from viterbo.invariants.reeb_polygon import EMPTY, clip_many, convex_hull, unit_halfplanes
-from viterbo.invariants.reeb_rotation import transition_matrix
+from viterbo.invariants.reeb_polygon import EMPTY, clip_batch, convex_hull, unit_halfplanes_many
+from viterbo.invariants.reeb_rotation import QUAT_J, QUAT_K
 
 J4 = np.array([[0.0, 0, -1, 0], [0, 0, 0, -1], [1, 0, 0, 0], [0, 1, 0, 0]])
 
@@ -86,13 +93,81 @@ def _plane_basis(n_a: np.ndarray, n_b: np.ndarray) -> np.ndarray:
 
     The plane is symplectic when ``omega(n_a, n_b) != 0``; the flow maps between such planes
     preserve omega, so with this orientation every map is orientation preserving and
-    counter-clockwise polygons stay counter-clockwise.
+    counter-clockwise polygons stay counter-clockwise.  (Scalar form of
+    :func:`_plane_bases`.)
     """
-    _, _, vt = np.linalg.svd(np.stack([n_a, n_b]))
-    basis = vt[2:].copy()
-    if float((J4 @ basis[0]) @ basis[1]) < 0:
-        basis[1] = -basis[1]
-    return basis
+    return _plane_bases(n_a[None], n_b[None])[0]
+
+
+def _plane_bases(n_a: np.ndarray, n_b: np.ndarray) -> np.ndarray:
+    """:func:`_plane_basis` for ``(N, 4)`` stacks of normals: ``(N, 2, 4)`` bases."""
+    return _orient(_complement_bases(n_a, n_b))
+
+
+def _complement_bases(n_a: np.ndarray, n_b: np.ndarray) -> np.ndarray:
+    """Orthonormal ``(N, 2, 4)`` bases of ``{n_a, n_b}^perp`` (SVD, as in ``reeb_rotation``).
+
+    One batched SVD; LAPACK runs the same routine per matrix, so each basis equals the one
+    ``numpy.linalg.svd`` gives for that pair alone.
+    """
+    _, _, vt = np.linalg.svd(np.stack([n_a, n_b], axis=1))
+    return vt[:, 2:]
+
+
+def _orient(bases: np.ndarray) -> np.ndarray:
+    """Flip the second vector of each basis where ``omega(u1, u2) < 0``."""
+    oriented = bases.copy()
+    orientation = np.einsum("ni,ni->n", bases[:, 0] @ J4.T, bases[:, 1])
+    oriented[orientation < 0, 1] *= -1.0
+    return oriented
+
+
+def transition_matrices(n_a: np.ndarray, n_b: np.ndarray) -> np.ndarray:
+    """Batched :func:`~viterbo.invariants.reeb_rotation.transition_matrix`.
+
+    Parameters
+    ----------
+    n_a, n_b : numpy.ndarray
+        ``(N, 4)`` unit normals of the facets left and entered.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, 2, 2)``: entry ``k`` equals ``transition_matrix(n_a[k], n_b[k])`` (to rounding).
+    """
+    return _transitions(n_a, n_b, _complement_bases(n_a, n_b))
+
+
+def _transitions(n_a: np.ndarray, n_b: np.ndarray, bases: np.ndarray) -> np.ndarray:
+    """Transition matrices given the (unoriented) SVD bases of the face planes.
+
+    Same steps as ``reeb_rotation.transition_path`` at ``s = 1``: the trivialisation at
+    ``n_a`` restricted to the face plane, inverted, followed by the one at ``n_b``.
+    """
+    bases_t = np.swapaxes(bases, 1, 2)  # (N, 4, 2)
+    start = np.stack([n_a @ QUAT_J.T, n_a @ QUAT_K.T], axis=1) @ bases_t  # (N, 2, 2)
+    end_normals = n_b / np.linalg.norm(n_b, axis=1, keepdims=True)
+    end = np.stack([end_normals @ QUAT_J.T, end_normals @ QUAT_K.T], axis=1) @ bases_t
+    return end @ np.linalg.inv(start)
+
+
+def _vertex_means(
+    vertices: np.ndarray, mask: np.ndarray
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Mean of ``vertices[mask[k]]`` per row ``k`` and the rows' vertex index arrays.
+
+    Rows are grouped by their vertex count so that each group is one numpy reduction.
+    """
+    means = np.zeros((len(mask), vertices.shape[1]))
+    counts = mask.sum(axis=1)
+    members: list[np.ndarray] = [np.zeros(0, dtype=np.intp)] * len(mask)
+    for count in np.unique(counts).tolist():
+        rows = np.flatnonzero(counts == count)
+        columns = np.nonzero(mask[rows])[1].reshape(len(rows), count)
+        means[rows] = vertices[columns].mean(axis=1)
+        for row, cols in zip(rows.tolist(), columns, strict=True):
+            members[row] = cols
+    return means, members
 
 
 def build_nodes(
@@ -120,72 +195,260 @@ def build_nodes(
     """
     omega = (normals @ J4.T) @ normals.T  # omega[a, b] = <J n_a, n_b>
     shared = incidence.astype(np.int32) @ incidence.T.astype(np.int32)
+    leave, enter = np.nonzero((omega > omega_tol) & (shared > 0))
+    if len(leave) == 0:
+        return []
+    n_a, n_b = normals[leave], normals[enter]
+    unoriented = _complement_bases(n_a, n_b)
+    bases = _orient(unoriented)
+    transitions = _transitions(n_a, n_b, unoriented)
+    origins, members = _vertex_means(vertices, incidence[leave] & incidence[enter])
     nodes: list[Node] = []
-    for a, b in zip(*np.nonzero((omega > omega_tol) & (shared > 0)), strict=True):
-        a, b = int(a), int(b)
-        common = vertices[incidence[a] & incidence[b]]
-        basis = _plane_basis(normals[a], normals[b])
-        origin = common.mean(axis=0)
-        polygon = convex_hull((common - origin) @ basis.T, tol)
+    for k, (a, b) in enumerate(zip(leave.tolist(), enter.tolist(), strict=True)):
+        basis, origin = bases[k], origins[k]
+        polygon = convex_hull((vertices[members[k]] - origin) @ basis.T, tol)
         face_dim = 2 if (min(a, b), max(a, b)) in two_faces else min(len(polygon) - 1, 1)
         nodes.append(
             Node(
-                index=len(nodes),
+                index=k,
                 leave=a,
                 enter=b,
                 face_dim=face_dim,
                 origin=origin,
                 basis=basis,
                 polygon=polygon,
-                transition=transition_matrix(normals[a], normals[b]),
+                transition=transitions[k],
             )
         )
     return nodes
 
 
-def _edge(graph_nodes: list[Node], src: Node, dst: Node, normals: np.ndarray, offsets: np.ndarray,
-          reeb: np.ndarray, tol: float) -> Edge | None:
-    """The edge ``src -> dst`` (flow on facet ``src.enter``), or ``None`` if its domain is empty."""
-    b, c = src.enter, dst.enter
-    r_b = reeb[b]
-    speed = float(normals[c] @ r_b)  # > 0 because omega(n_b, n_c) > 0
-    # t(y) = (h_c - <n_c, o + U^T y>) / speed
-    time_grad = -(src.basis @ normals[c]) / speed
-    time0 = float(offsets[c] - normals[c] @ src.origin) / speed
-    # End point x'(y) = o + U^T y + t(y) R_b; every facet inequality at x' is affine in y.
-    n_dot_r = normals @ r_b
-    cons_normals = normals @ src.basis.T + np.outer(n_dot_r, time_grad)
-    cons_offsets = offsets - normals @ src.origin - time0 * n_dot_r
+def _candidate_edges(nodes: list[Node]) -> tuple[np.ndarray, np.ndarray]:
+    """All pairs ``(src, dst)`` with ``dst.leave == src.enter``, in the graph's edge order.
+
+    The order is by source node, then by target node index: the order in which
+    :func:`build_graph` appends each node's edges.
+    """
+    by_leave: dict[int, list[int]] = {}
+    for node in nodes:
+        by_leave.setdefault(node.leave, []).append(node.index)
+    sources: list[int] = []
+    targets: list[int] = []
+    for node in nodes:
+        following = by_leave.get(node.enter, [])
+        sources.extend([node.index] * len(following))
+        targets.extend(following)
+    return np.array(sources, dtype=np.intp), np.array(targets, dtype=np.intp)
+
+
+def _padded_polygons(nodes: list[Node]) -> np.ndarray:
+    """``(N, M, 2)`` node polygons padded to a common length by repeating their first point.
+
+    Repeated points change no maximum or minimum of a linear function over the polygon.
+    """
+    size = max(len(node.polygon) for node in nodes)
+    padded = np.empty((len(nodes), size, 2))
+    for k, node in enumerate(nodes):
+        m = len(node.polygon)
+        padded[k, :m] = node.polygon
+        padded[k, m:] = node.polygon[0]
+    return padded
+
+
+@dataclass
+class _EdgeBatch:
+    """Data of all candidate edges at once (leading axis: candidate, in graph edge order)."""
+
+    sources: np.ndarray  # (E,) source node
+    targets: np.ndarray  # (E,) target node
+    facets: np.ndarray  # (E,) facet b flowed on (= source.enter)
+    next_facets: np.ndarray  # (E,) facet c reached (= target.enter)
+    speed: np.ndarray  # (E,) <n_c, R_b> > 0
+    time_grad: np.ndarray  # (E, 2)
+    time0: np.ndarray  # (E,)
+    clip_x: np.ndarray  # (E, F) unit normals of the end-point constraints, x part
+    clip_y: np.ndarray  # (E, F) and y part
+    clip_offsets: np.ndarray  # (E, F)
+    active: np.ndarray  # (E, F) bool: constraints clip_many must see (none: uncut)
+    empty: np.ndarray  # (E,) bool: domain empty, decided on the source polygon
+
+
+def _edge_batch(
+    nodes: list[Node],
+    bases: np.ndarray,
+    origins: np.ndarray,
+    normals: np.ndarray,
+    offsets: np.ndarray,
+    reeb: np.ndarray,
+    tol: float,
+) -> _EdgeBatch:
+    """Times and domain constraints of every candidate edge, batched over edges.
+
+    The flow on facet ``b`` from node ``src`` reaches facet ``c``'s hyperplane at time
+    ``t(y) = (h_c - <n_c, o + U^T y>) / <n_c, R_b>``, at the end point
+    ``x'(y) = o + U^T y + t(y) R_b``.  Every facet inequality at ``x'`` is affine in ``y``:
+    the rows ``(clip_x, clip_y) . y <= clip_offsets``.
+    """
+    sources, targets = _candidate_edges(nodes)
+    enter = np.array([node.enter for node in nodes], dtype=np.intp)
+    facets, next_facets = enter[sources], enter[targets]
+    r_b, n_c = reeb[facets], normals[next_facets]
+    src_bases, src_origins = bases[sources], origins[sources]
+    speed = np.einsum("ej,ej->e", n_c, r_b)  # > 0 because omega(n_b, n_c) > 0
+    time_grad = -np.einsum("eij,ej->ei", src_bases, n_c) / speed[:, None]
+    time0 = (offsets[next_facets] - np.einsum("ej,ej->e", n_c, src_origins)) / speed
+    n_dot_r = r_b @ normals.T  # (E, F)
+    # Constraint gradients U n_f + (n_f . R_b) time_grad, x and y parts: one gemm for all U n_f.
+    basis_normals = (src_bases.reshape(-1, 4) @ normals.T).reshape(len(sources), 2, len(normals))
+    grad_x = basis_normals[:, 0] + n_dot_r * time_grad[:, 0, None]
+    grad_y = basis_normals[:, 1] + n_dot_r * time_grad[:, 1, None]
+    cons_offsets = offsets - src_origins @ normals.T - time0[:, None] * n_dot_r
     # Facets b and c (and any facet parallel to the flow's image) give constant constraints:
     # the end point lies on them by construction.  Dividing by their ~0 gradient would be noise.
-    scale = np.sqrt(np.einsum("ij,ij->i", cons_normals, cons_normals))
+    scale = np.sqrt(grad_x * grad_x + grad_y * grad_y)
     constant = scale <= 1e-12
-    if np.any(cons_offsets[constant] < -tol):
-        return None
-    keep = ~constant
-    domain = clip_many(
-        src.polygon, cons_normals[keep] / scale[keep, None], cons_offsets[keep] / scale[keep], tol
+    safe_scale = np.where(constant, 1.0, scale)
+    unit_x, unit_y = grad_x / safe_scale, grad_y / safe_scale
+    unit_offsets = cons_offsets / safe_scale
+    # Largest and smallest value of every constraint over the source polygon's vertices.
+    polygons = _padded_polygons(nodes)[sources]  # (E, M, 2)
+    highest = np.full(unit_x.shape, -np.inf)
+    lowest = np.full(unit_x.shape, np.inf)
+    for m in range(polygons.shape[1]):
+        value = polygons[:, m, 0, None] * unit_x + polygons[:, m, 1, None] * unit_y - unit_offsets
+        np.maximum(highest, value, out=highest)
+        np.minimum(lowest, value, out=lowest)
+    # clip_many cuts with a constraint when its largest value on the *current* (partly
+    # clipped) polygon exceeds tol.  Clipped points are convex combinations of the source
+    # vertices up to rounding, so a constraint whose largest source value is below
+    # tol - margin is skipped by clip_many at every step, and one whose smallest source value
+    # exceeds tol + margin empties the domain whenever clip_many reaches it.  The margin
+    # (1e-12 relative to the magnitudes involved, thousands of rounding errors) makes both
+    # decisions safe; constraints in between are handed to clip_many, which decides them
+    # itself, so the domains are those of clipping with all constraints in order.
+    radius = np.abs(polygons).max(axis=(1, 2))  # (E,)
+    margin = 1e-12 * (radius[:, None] + np.abs(unit_offsets) + tol)
+    active = ~constant & (highest > tol - margin)
+    empty = np.any(constant & (cons_offsets < -tol), axis=1) | np.any(
+        ~constant & (lowest > tol + margin), axis=1
     )
-    if len(domain) == 0:
-        return None
-    # Affine map between the two planes' coordinates: x' = x + t(x) R_b.
-    linear = dst.basis @ src.basis.T - np.outer(dst.basis @ r_b, src.basis @ normals[c]) / speed
-    end_origin = src.origin + r_b * (offsets[c] - normals[c] @ src.origin) / speed
-    shift = dst.basis @ (end_origin - dst.origin)
-    det = linear[0, 0] * linear[1, 1] - linear[0, 1] * linear[1, 0]
-    linear_inv = np.array([[linear[1, 1], -linear[0, 1]], [-linear[1, 0], linear[0, 0]]]) / det
-    return Edge(
-        source=src.index,
-        target=dst.index,
-        facet=b,
-        linear=linear,
-        shift=shift,
-        linear_inv=linear_inv,
+    return _EdgeBatch(
+        sources=sources,
+        targets=targets,
+        facets=facets,
+        next_facets=next_facets,
+        speed=speed,
         time_grad=time_grad,
         time0=time0,
-        domain=domain,
-        domain_halfplanes=unit_halfplanes(domain),
+        clip_x=unit_x,
+        clip_y=unit_y,
+        clip_offsets=unit_offsets,
+        active=active,
+        empty=empty,
     )
+
+
+def _edge_maps(
+    batch: _EdgeBatch,
+    bases: np.ndarray,
+    origins: np.ndarray,
+    normals: np.ndarray,
+    offsets: np.ndarray,
+    reeb: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(linear, shift, linear_inv)`` of every candidate edge, from ``x' = x + t(x) R_b``.
+
+    In 2D coordinates ``y_target = linear @ y_source + shift``.
+    """
+    r_b, n_c, speed = reeb[batch.facets], normals[batch.next_facets], batch.speed
+    src_bases, dst_bases = bases[batch.sources], bases[batch.targets]
+    src_origins, dst_origins = origins[batch.sources], origins[batch.targets]
+    along = np.einsum("eij,ej->ei", dst_bases, r_b)  # dst.basis @ r_b
+    across = np.einsum("eij,ej->ei", src_bases, n_c)  # src.basis @ n_c
+    linear = dst_bases @ np.swapaxes(src_bases, 1, 2) - (
+        along[:, :, None] * across[:, None, :] / speed[:, None, None]
+    )
+    heights = offsets[batch.next_facets] - np.einsum("ej,ej->e", n_c, src_origins)
+    end_origins = src_origins + r_b * heights[:, None] / speed[:, None]
+    shift = np.einsum("eij,ej->ei", dst_bases, end_origins - dst_origins)
+    det = linear[:, 0, 0] * linear[:, 1, 1] - linear[:, 0, 1] * linear[:, 1, 0]
+    adjugate = np.empty_like(linear)
+    adjugate[:, 0, 0], adjugate[:, 0, 1] = linear[:, 1, 1], -linear[:, 0, 1]
+    adjugate[:, 1, 0], adjugate[:, 1, 1] = -linear[:, 1, 0], linear[:, 0, 0]
+    return linear, shift, adjugate / det[:, None, None]
+
+
+def build_edges(
+    nodes: list[Node],
+    normals: np.ndarray,
+    offsets: np.ndarray,
+    reeb: np.ndarray,
+    tol: float,
+) -> None:
+    """Append every non-empty edge to its source node's ``edges`` (see module docstring).
+
+    Everything runs batched over all candidate edges; each domain is clipped only by the
+    constraints that can cut it (see :func:`_edge_batch`), all domains in one
+    :func:`~viterbo.invariants.reeb_polygon.clip_batch`.
+    """
+    if not nodes:
+        return
+    bases = np.stack([node.basis for node in nodes])
+    origins = np.stack([node.origin for node in nodes])
+    batch = _edge_batch(nodes, bases, origins, normals, offsets, reeb, tol)
+    linear, shift, linear_inv = _edge_maps(batch, bases, origins, normals, offsets, reeb)
+    # Clip all cut domains in one batch (rows of batch.active, grouped by edge in order).
+    candidates = np.flatnonzero(~batch.empty)
+    edge_rows, facet_columns = np.nonzero(batch.active[candidates])
+    bounds = np.searchsorted(edge_rows, np.arange(len(candidates) + 1))
+    rows = candidates[edge_rows]
+    polygons = [nodes[src].polygon for src in batch.sources[candidates].tolist()]
+    clipped = clip_batch(
+        polygons,
+        np.stack([batch.clip_x[rows, facet_columns], batch.clip_y[rows, facet_columns]], axis=1),
+        batch.clip_offsets[rows, facet_columns],
+        bounds,
+        tol,
+    )
+    kept: list[int] = []
+    domains: list[np.ndarray] = []
+    for e, domain in zip(candidates.tolist(), clipped, strict=True):
+        if len(domain):
+            kept.append(e)
+            domains.append(domain)
+    halfplanes = _domain_halfplanes(domains)
+    targets, facets = batch.targets.tolist(), batch.facets.tolist()
+    time0 = batch.time0.tolist()
+    sources = batch.sources.tolist()
+    for e, domain, domain_halfplanes in zip(kept, domains, halfplanes, strict=True):
+        nodes[sources[e]].edges.append(
+            Edge(
+                source=sources[e],
+                target=targets[e],
+                facet=facets[e],
+                linear=linear[e],
+                shift=shift[e],
+                linear_inv=linear_inv[e],
+                time_grad=batch.time_grad[e],
+                time0=time0[e],
+                domain=domain,
+                domain_halfplanes=domain_halfplanes,
+            )
+        )
+
+
+def _domain_halfplanes(
+    domains: list[np.ndarray],
+) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """Unit half-planes of the domains; domains that share one array share one result."""
+    unique: dict[int, int] = {}
+    distinct: list[np.ndarray] = []
+    for domain in domains:
+        if id(domain) not in unique:
+            unique[id(domain)] = len(distinct)
+            distinct.append(domain)
+    planes = unit_halfplanes_many(distinct)
+    return [planes[unique[id(domain)]] for domain in domains]
 
 
 def build_graph(
@@ -222,18 +485,20 @@ def build_graph(
     nodes = build_nodes(
         normals, offsets, vertices, incidence, omega_tol=rtol, tol=tol, two_faces=two_faces
     )
-    by_leave: dict[int, list[Node]] = {}
-    for node in nodes:
-        by_leave.setdefault(node.leave, []).append(node)
-    for node in nodes:
-        for nxt in by_leave.get(node.enter, []):
-            edge = _edge(nodes, node, nxt, normals, offsets, reeb, tol)
-            if edge is not None:
-                node.edges.append(edge)
+    build_edges(nodes, normals, offsets, reeb, tol)
     return FlowGraph(
         normals=normals, offsets=offsets, reeb=reeb, nodes=nodes, tol=tol,
         j_vertices=vertices @ J4.T,
     )
 
 
-__all__ = ["EMPTY", "Edge", "FlowGraph", "Node", "build_graph", "build_nodes"]
+__all__ = [
+    "EMPTY",
+    "Edge",
+    "FlowGraph",
+    "Node",
+    "build_edges",
+    "build_graph",
+    "build_nodes",
+    "transition_matrices",
+]
