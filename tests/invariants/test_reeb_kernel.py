@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 
 from viterbo.geometry import GeometryError, Polytope, random_symplectic_matrix
-from viterbo.invariants import reeb, reeb_polygon, reeb_polygon_jit, spectrum
+from viterbo.invariants import (
+    haim_kislev,
+    reeb,
+    reeb_polygon,
+    reeb_polygon_jit,
+    reeb_search,
+    spectrum,
+)
 from viterbo.invariants.certificate import verify_loop
 from viterbo.invariants.reeb_kernel import (
     CompiledTubeSearch,
@@ -82,7 +89,7 @@ def test_clip_intersect_distance_section_match_python() -> None:
         got = jit_result(reeb_polygon_jit.clip, a, len(a), normal[0], normal[1], offset, TOL)
         assert same_polygon(got, expected)
         clipped_to_nothing += len(expected) == 0
-        changed += 0 < len(expected) and not same_polygon(expected, a)
+        changed += len(expected) > 0 and not same_polygon(expected, a)
         expected = reeb_polygon.intersect(a, b, TOL)
         assert same_polygon(jit_result(reeb_polygon_jit.intersect, a, len(a), b, len(b), TOL),
                             expected)
@@ -239,6 +246,7 @@ def test_compiled_tubes_equal_python_tubes() -> None:
         assert tube.lower == pytest.approx(replay.lower, abs=1e-6)
         assert tube.rotation.theta == pytest.approx(replay.rotation.theta, abs=1e-10)
         assert tube.facets == replay.facets
+        assert np.allclose(tube.moves, replay.moves, rtol=1e-8, atol=1e-9)
     assert len(deviations) > 100
     assert np.median(deviations) <= 1e-13 and max(deviations) <= 1e-6
 
@@ -262,3 +270,32 @@ def test_time_budget_raises_in_the_compiled_engine() -> None:
 def test_unknown_engine_is_a_clear_error() -> None:
     with pytest.raises(reeb.ReebError, match="unknown search engine 'rust'"):
         reeb.compute(random_polytope(1, 8), engine="rust")
+
+
+def sphere_polytope(index: int) -> Polytope:
+    """Convex hull of 6 random points on the sphere: simplicial, with edge nodes."""
+    from viterbo.families import generate
+
+    return generate("sphere", {"points": 6}, index).polytope
+
+
+@pytest.mark.parametrize("engine", ["compiled", "python"])
+def test_zero_time_cycle_rule_keeps_the_value(engine: str, monkeypatch) -> None:
+    """Pure CH search (no facet-once) on a simplicial polytope: same value with the rule off."""
+    polytope = sphere_polytope(3)
+    with_rule = reeb.compute(polytope, facet_once=False, max_rotation=2.0, engine=engine)
+    monkeypatch.setattr(reeb_search, "ZERO_RUN_RTOL", 0.0)
+    without = reeb.compute(polytope, facet_once=False, max_rotation=2.0, engine=engine)
+    assert with_rule["value"] == pytest.approx(without["value"], rel=1e-12)
+    assert with_rule["diagnostics"]["pruned_zero_time_cycle"] > 0
+    assert without["diagnostics"]["paths_expanded"] > with_rule["diagnostics"]["paths_expanded"]
+
+
+def test_spectrum_of_a_simplicial_polytope_finishes_and_starts_at_the_capacity() -> None:
+    """Without the zero-time rule this spectrum search spins at the vertices for minutes."""
+    polytope = sphere_polytope(0)
+    result = spectrum.compute(polytope, time_budget=60)
+    capacity = haim_kislev.compute(polytope)["value"]
+    assert result["value"][0] == pytest.approx(capacity, rel=1e-9)
+    assert result["value"] == sorted(result["value"])
+    assert result["diagnostics"]["pruned_zero_time_cycle"] > 1000

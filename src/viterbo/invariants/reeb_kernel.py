@@ -48,9 +48,12 @@ from viterbo.invariants.reeb_search import (
 T_START, T_NODE, T_PARENT, T_EDGE, T_DEPTH, T_PSTART, T_PLEN = range(7)
 INT_COLUMNS = 7
 # Float tube columns: linear (4, row-major), shift (2), inverse (4), action gradient (2),
-# action constant, rotation matrix (4, row-major), lifted angle of e1, lower bound.
-F_LIN, F_SHIFT, F_INV, F_GRAD, F_CONST, F_ROT, F_THETA, F_LOWER = 0, 4, 6, 10, 12, 13, 17, 18
-FLOAT_COLUMNS = 19
+# action constant, rotation matrix (4, row-major), lifted angle of e1, lower bound, how far the
+# step into this tube moved its points at most (``Tube.moves``).
+F_LIN, F_SHIFT, F_INV, F_GRAD, F_CONST, F_ROT, F_THETA, F_LOWER, F_MOVE = (
+    0, 4, 6, 10, 12, 13, 17, 18, 19
+)
+FLOAT_COLUMNS = 20
 
 # Cursor (``state``) entries.
 S_TUBES, S_POOL, S_HEAP, S_COUNTER, S_CURRENT, S_POSITION, S_PENDING = range(7)
@@ -69,11 +72,12 @@ STAT_NAMES = (
     "closures_tried",
     "closures_without_fixed_point",
     "closures_below_inradius_bound",
+    "pruned_zero_time_cycle",
 )
 (
     ST_EXPANDED, ST_GENERATED, ST_EMPTY, ST_ACTION, ST_ROTATION, ST_FACET, ST_DEPTH, ST_MAXDEPTH,
-    ST_CLOSE_TRIED, ST_CLOSE_NOFIX, ST_CLOSE_BELOW,
-) = range(11)
+    ST_CLOSE_TRIED, ST_CLOSE_NOFIX, ST_CLOSE_BELOW, ST_ZERO_CYCLE,
+) = range(12)
 
 # Return codes of :func:`advance`.
 DONE, YIELD, CLOSE, GROW = 0, 1, 2, 3
@@ -187,10 +191,10 @@ def _extend(
     scratch: np.ndarray,
     node_enter: np.ndarray, node_trans: np.ndarray, jb: np.ndarray, jo: np.ndarray,
     edge_target: np.ndarray, lin: np.ndarray, shift: np.ndarray, linv: np.ndarray,
-    tgrad: np.ndarray, t0: np.ndarray, dom_start: np.ndarray, dom: np.ndarray,
+    tgrad: np.ndarray, t0: np.ndarray, speed: np.ndarray, dom_start: np.ndarray, dom: np.ndarray,
     hp_start: np.ndarray, hpn: np.ndarray, hpo: np.ndarray,
     tol: float, max_rotation: float, rotation_tol: float, tie_rtol: float,
-    facet_once: bool, return_bound: bool,
+    facet_once: bool, return_bound: bool, zero_run: float,
 ) -> int:
     """``TubeSearch._extend``: the child tube's index, or -1 when a pruning rule removes it."""
     target = edge_target[e]
@@ -212,6 +216,19 @@ def _extend(
     if k == 0:
         stats[ST_EMPTY] += 1
         return -1
+    # TubeSearch._closes_zero_time_cycle: back at ``target`` without having moved.
+    longest = 0.0
+    for i in range(k):
+        longest = max(longest, abs(scratch[i, 0] * tgrad[e, 0] + scratch[i, 1] * tgrad[e, 1] + t0[e]))
+    move = longest * speed[e]
+    total = move
+    walk = tube
+    while walk >= 0 and total <= zero_run:
+        if ti[walk, T_NODE] == target:
+            stats[ST_ZERO_CYCLE] += 1
+            return -1
+        total += tf[walk, F_MOVE]
+        walk = ti[walk, T_PARENT]
     child = state[S_TUBES]
     q0 = state[S_POOL]
     a00, a01, a10, a11 = lin[e, 0], lin[e, 1], lin[e, 2], lin[e, 3]
@@ -273,6 +290,7 @@ def _extend(
     ti[child, T_DEPTH] = ti[tube, T_DEPTH] + 1
     ti[child, T_PSTART] = q0
     ti[child, T_PLEN] = k
+    new[F_MOVE] = move
     state[S_TUBES] = child + 1
     state[S_POOL] = q0 + k
     return child
@@ -367,11 +385,12 @@ def advance(
     hkey: np.ndarray, hdep: np.ndarray, hcnt: np.ndarray, hid: np.ndarray, scratch: np.ndarray,
     node_enter: np.ndarray, node_trans: np.ndarray, jb: np.ndarray, jo: np.ndarray,
     edge_start: np.ndarray, edge_target: np.ndarray, lin: np.ndarray, shift: np.ndarray,
-    linv: np.ndarray, tgrad: np.ndarray, t0: np.ndarray, dom_start: np.ndarray,
-    dom: np.ndarray, hp_start: np.ndarray, hpn: np.ndarray, hpo: np.ndarray,
+    linv: np.ndarray, tgrad: np.ndarray, t0: np.ndarray, speed: np.ndarray,
+    dom_start: np.ndarray, dom: np.ndarray, hp_start: np.ndarray, hpn: np.ndarray,
+    hpo: np.ndarray,
     tol: float, max_rotation: float, rotation_tol: float, tie_rtol: float, quantum: float,
     facet_once: bool, through_start: bool, return_bound: bool, max_depth: int,
-    max_hp: int, found: np.ndarray, singular_rtol: float, min_action: float,
+    max_hp: int, found: np.ndarray, singular_rtol: float, min_action: float, zero_run: float,
 ) -> int:
     """Run the search until it is done or needs Python (see module docstring).
 
@@ -421,8 +440,8 @@ def advance(
                 continue
             child = _extend(
                 tube, e, bound, ti, tf, pool, state, stats, scratch, node_enter, node_trans,
-                jb, jo, edge_target, lin, shift, linv, tgrad, t0, dom_start, dom, hp_start, hpn,
-                hpo, tol, max_rotation, rotation_tol, tie_rtol, facet_once, return_bound,
+                jb, jo, edge_target, lin, shift, linv, tgrad, t0, speed, dom_start, dom, hp_start, hpn,
+                hpo, tol, max_rotation, rotation_tol, tie_rtol, facet_once, return_bound, zero_run,
             )
             if child < 0:
                 continue
@@ -460,6 +479,7 @@ class PackedGraph:
         self.linv = np.array([e.linear_inv.ravel() for e in edges]).reshape(count, 4)
         self.tgrad = np.array([e.time_grad for e in edges]).reshape(count, 2)
         self.t0 = np.array([e.time0 for e in edges], dtype=float)
+        self.speed = np.ascontiguousarray(search._speed[[e.facet for e in edges]], dtype=float)
         self.dom_start = np.cumsum([0] + [len(e.domain) for e in edges]).astype(np.int64)
         self.dom = _stack_rows([e.domain for e in edges])
         planes = [e.domain_halfplanes for e in edges]
@@ -537,9 +557,11 @@ class CompiledTubeSearch(TubeSearch):
         """The Python :class:`Tube` of kernel tube ``index`` (for closing and tests)."""
         ints, row = self.ti[index], self.tf[index]
         edges: list[Edge] = []
+        moves: list[float] = []
         walk = index
         while self.ti[walk, T_PARENT] >= 0:
             edges.append(self.packed.edges[int(self.ti[walk, T_EDGE])])
+            moves.append(float(self.tf[walk, F_MOVE]))
             walk = int(self.ti[walk, T_PARENT])
         p0, m = int(ints[T_PSTART]), int(ints[T_PLEN])
         return Tube(
@@ -557,6 +579,7 @@ class CompiledTubeSearch(TubeSearch):
             facets=frozenset(int(self.graph.nodes[e.target].enter) for e in edges)
             | {int(self.graph.nodes[int(ints[T_START])].enter)},
             lower=float(row[F_LOWER]),
+            moves=tuple(reversed(moves)),
         )
 
     def run(self, on_orbit: Callable[[Orbit], float], bound: float = math.inf) -> None:
@@ -569,11 +592,11 @@ class CompiledTubeSearch(TubeSearch):
             code = advance(
                 float(bound), self.CHUNK, self.ti, self.tf, self.pool, self.state,
                 self.kernel_stats, *self.heap, self.scratch, g.node_enter, g.node_trans, g.jb,
-                g.jo, g.edge_start, g.edge_target, g.lin, g.shift, g.linv, g.tgrad, g.t0,
+                g.jo, g.edge_start, g.edge_target, g.lin, g.shift, g.linv, g.tgrad, g.t0, g.speed,
                 g.dom_start, g.dom, g.hp_start, g.hpn, g.hpo, float(self.graph.tol),
                 max_rotation, ROTATION_TOL, TIE_RTOL, quantum, self.facet_once,
                 self.through_start, self.return_bound, self.max_depth, g.max_hp, self.found,
-                SINGULAR_RTOL, self.min_action,
+                SINGULAR_RTOL, self.min_action, self.zero_run,
             )
             self._sync_stats()
             if code == DONE:

@@ -11,7 +11,7 @@ start face that follow it.  Because the points are pushed forward, the tube keep
 * ``rotation``: the product of face transition matrices with the lifted angle of ``e1``
   (:mod:`viterbo.invariants.reeb_rotation`).
 
-Pruning rules: empty domain; action lower bound ``>= bound (1 - 1e-10)`` (the incumbent for
+Pruning rules: empty domain; a zero-time cycle (see below); action lower bound ``>= bound (1 - 1e-10)`` (the incumbent for
 the capacity, the action window for the spectrum; the bound adds the least time needed to
 return to the start point, see ``_lower_bound``); ``r_min > max_rotation`` (the rotation
 interval's minimum only grows along a path, see ``reeb_rotation``); optionally a facet visited
@@ -19,6 +19,20 @@ twice (``facet_once``, Haim-Kislev's normal form).  Each cycle is searched once,
 smallest node index (paths never enter a node below their start).  The heap pops the smallest
 lower bound (in buckets of 1e-3 relative, deeper paths first inside a bucket: an ordering
 heuristic only, it never prunes).
+
+Zero-time cycles.  Where the flow crosses a lower-dimensional face (an edge or a vertex of the
+polytope), consecutive steps can take (almost) zero time: the points do not move while the
+path passes from facet to facet around the face.  If the path comes back to a node it visited
+while its points moved by at most ``ZERO_RUN_RTOL`` (relative to the diameter) in between,
+the part in between is a closed loop of no length at one point; cutting it out leaves the same
+closed characteristic (same polyline up to that length, same action up to the length times the
+polytope's size) through a path that the search also explores, with no more rotation and no
+more facets.  So these extensions are pruned (``pruned_zero_time_cycle``).  A step's movement
+is bounded over the whole tube (``max |t| |R_b|`` over its polygon's vertices), so the rule
+only ever sees an over-estimate of the true movement.  Without it the spectrum search (no
+facet-once) on simplicial polytopes spins specks of tolerance size around their vertices
+until the rotation cap or the depth guard stops them: millions of tubes and no orbit within
+minutes.
 
 Closing: a step into the start node composes a map ``y -> A y + c`` of the start face's
 coordinates; its fixed points inside the closed polygon are the orbits.  ``A - I`` invertible:
@@ -53,6 +67,9 @@ TIE_RTOL = 1e-10
 # within a bucket deeper paths go first, so near-ties close orbits early.
 ORDER_RTOL = 1e-3
 SINGULAR_RTOL = 1e-8  # singular values of A - I below this (times |A|) count as zero
+# A return to a node after the points moved at most this (times the diameter) is a zero-time
+# cycle (module docstring): 100x the geometric tolerance, far below any real orbit's length.
+ZERO_RUN_RTOL = 1e-7
 
 
 SCREEN_CLIP, SCREEN_EMPTY, SCREEN_INSIDE = 0, 1, 2  # outcomes of TubeSearch._screen
@@ -103,7 +120,8 @@ class Tube:
     rotation: RotationTracker
     edges: tuple[Edge, ...]
     facets: frozenset[int]
-    lower: float = 0.0  # lower bound of the action of every orbit that starts with this path
+    lower: float = 0.0
+    moves: tuple[float, ...] = ()  # per step: how far its points moved at most  # lower bound of the action of every orbit that starts with this path
 
 
 
@@ -136,6 +154,7 @@ class SearchStats:
     pruned_rotation: int = 0
     pruned_facet_repeat: int = 0
     pruned_depth: int = 0
+    pruned_zero_time_cycle: int = 0
     closures_tried: int = 0
     closures_without_fixed_point: int = 0
     closures_below_inradius_bound: int = 0
@@ -226,6 +245,9 @@ class TubeSearch:
         jv = graph.j_vertices
         self._j_basis = [jv @ node.basis.T for node in graph.nodes]
         self._j_origin = [jv @ node.origin for node in graph.nodes]
+        self._speed = np.linalg.norm(graph.reeb, axis=1)  # |R_i|: distance per unit time
+        diameter = float(np.max(np.ptp(graph.j_vertices, axis=0))) if len(graph.j_vertices) else 1.0
+        self.zero_run = ZERO_RUN_RTOL * max(diameter, 1.0)
 
     def _initial_tubes(self) -> list[Tube]:
         tubes = []
@@ -292,6 +314,10 @@ class TubeSearch:
         if len(domain) == 0:
             stats.pruned_empty_domain += 1
             return None
+        move = self._movement(domain, edge)
+        if self._closes_zero_time_cycle(tube, edge.target, move):
+            stats.pruned_zero_time_cycle += 1
+            return None
         polygon = domain @ edge.linear.T + edge.shift
         grad_pre = tube.action_grad + edge.time_grad
         grad = edge.linear_inv.T @ grad_pre
@@ -321,7 +347,26 @@ class TubeSearch:
             rotation=rotation,
             edges=(*tube.edges, edge),
             facets=tube.facets | {target.enter},
+            moves=(*tube.moves, move),
         )
+
+    def _movement(self, domain: np.ndarray, edge: Edge) -> float:
+        """How far the flow along ``edge`` moves the points of ``domain`` at most."""
+        times = domain @ edge.time_grad + edge.time0
+        return float(np.max(np.abs(times))) * float(self._speed[edge.facet])
+
+    def _closes_zero_time_cycle(self, tube: Tube, target: int, move: float) -> bool:
+        """Whether the path returns to ``target`` having moved at most ``zero_run`` since."""
+        total = move
+        for i in range(len(tube.edges), -1, -1):
+            if total > self.zero_run:
+                return False
+            node = tube.edges[i - 1].target if i > 0 else tube.start
+            if node == target:
+                return True
+            if i > 0:
+                total += tube.moves[i - 1]
+        return False
 
     def _lower_bound(
         self, polygon: np.ndarray, grad: np.ndarray, const: float, start: int, node: int,
