@@ -97,11 +97,22 @@ def test_polygon() -> None:
 
 
 def test_timeout_is_reported() -> None:
-    cross = {"vertices": [list(v) for v in np.vstack([np.eye(4), -np.eye(4)])]}
-    result = _run(["-", "--algorithm", "haim-kislev", "--timeout", "0.05"], stdin=json.dumps(cross))
+    # the HK-O product needs thousands of facet cycles; a 1 ns budget is spent before the first
+    stdin = json.dumps(_pentagon_product_halfspaces())
+    result = _run(["-", "--algorithm", "haim-kislev", "--timeout", "1e-9"], stdin=stdin)
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert out["capacities"]["haim-kislev"]["timed_out"] >= 0.05
+    assert out["capacities"]["haim-kislev"]["timed_out"] > 0
+    assert out["capacity"] is None
+
+
+def test_too_many_cycles_is_a_failure_pointing_to_reeb() -> None:
+    cross = {"vertices": [list(v) for v in np.vstack([np.eye(4), -np.eye(4)])]}
+    result = _run(["-", "--algorithm", "haim-kislev"], stdin=json.dumps(cross))
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    error = out["capacities"]["haim-kislev"]["error"]
+    assert error.startswith("HaimKislevError: more than") and "reeb" in error
     assert out["capacity"] is None
 
 

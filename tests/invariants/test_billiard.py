@@ -21,6 +21,7 @@ from tests.invariants.capacity_cases import (
 from viterbo.geometry import lagrangian_product, symplectic_product
 from viterbo.invariants import billiard, haim_kislev, registry
 from viterbo.invariants.certificate import verify_loop
+from viterbo.invariants.registry import TimeBudgetExceeded
 
 
 @pytest.mark.parametrize(
@@ -108,5 +109,17 @@ def test_not_applicable_outside_lagrangian_products() -> None:
     assert "Lagrangian" in algorithm.applicability(simplex())
     sym = symplectic_product(TRIANGLE, SQUARE)
     assert "Lagrangian" in algorithm.applicability(sym)
-    with pytest.raises(billiard.BilliardError):
+    # compute refuses with the same reason applicability gives
+    with pytest.raises(billiard.BilliardError) as caught:
         billiard.compute(simplex())
+    assert str(caught.value) == algorithm.applicability(simplex())
+    assert str(caught.value) == billiard.NOT_A_LAGRANGIAN_PRODUCT
+
+
+def test_tiny_time_budget_raises() -> None:
+    polytope = lagrangian_product(regular_polygon(12), regular_polygon(12, 0.1))  # 146 edge tuples
+    with pytest.raises(TimeBudgetExceeded) as caught:
+        billiard.compute(polytope, time_budget=1e-9)
+    assert "billiard" in caught.value.detail
+    result = billiard.compute(polytope, time_budget=60.0)
+    assert result["value"] == pytest.approx(billiard.compute(polytope)["value"], rel=1e-12)

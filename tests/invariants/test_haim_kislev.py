@@ -8,18 +8,24 @@ import numpy as np
 import pytest
 
 from tests.invariants.capacity_cases import (
+    HKO_CAPACITY,
     REFERENCE,
     SQUARE,
     cross_polytope,
+    hko,
     random_polygon,
     random_polytope,
     regular_polygon,
+    twenty_four_cell,
 )
 from viterbo.geometry import Polytope, lagrangian_product, omega, random_symplectic_matrix
-from viterbo.invariants import registry
+from viterbo.invariants import haim_kislev, registry
 from viterbo.invariants.certificate import verify_loop
 from viterbo.invariants.haim_kislev import (
+    MAX_CYCLES,
+    HaimKislevError,
     compute,
+    count_cycles,
     enumerate_cycles,
     facet_graph,
 )
@@ -133,9 +139,76 @@ def test_facet_graph_respects_omega_and_adjacency() -> None:
     assert 0 < edges < polytope.num_facets * (polytope.num_facets - 1)
 
 
-def test_time_budget_raises() -> None:
-    with pytest.raises(TimeBudgetExceeded):
-        compute(cross_polytope(), time_budget=0.05)
+def _cycle_total(successors: list[list[int]], **kwargs: int) -> int:
+    return sum(len(cycles) for cycles, _ in enumerate_cycles(successors, **kwargs).values())
+
+
+@pytest.mark.parametrize("nodes", range(2, 10))
+def test_cycle_count_on_complete_digraph(nodes: int) -> None:
+    successors = [[j for j in range(nodes) if j != i] for i in range(nodes)]
+    # Σ_k C(n, k) (k-1)!: choose the support, then a cyclic order of it
+    expected = sum(math.comb(nodes, k) * math.factorial(k - 1) for k in range(2, nodes + 1))
+    assert count_cycles(successors) == expected
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_cycle_count_matches_enumeration(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    size = int(rng.integers(1, 12))
+    adjacency = rng.random((size, size)) < rng.uniform(0.1, 0.9)
+    successors = [[j for j in np.flatnonzero(row) if j != i] for i, row in enumerate(adjacency)]
+    assert count_cycles(successors) == _cycle_total(successors)
+
+
+def test_cycle_count_on_facet_graphs() -> None:
+    for polytope in (
+        hko(),
+        REFERENCE["ch_six_vertex"][0](),
+        random_polytope(np.random.default_rng(3), 9),
+    ):
+        successors = facet_graph(polytope.normals, polytope.incidence)
+        assert count_cycles(successors) == _cycle_total(successors)
+
+
+def test_cycle_limit_is_exact() -> None:
+    successors = facet_graph(hko().normals, hko().incidence)
+    total = _cycle_total(successors)
+    assert count_cycles(successors, max_cycles=total) == total
+    assert _cycle_total(successors, max_cycles=total) == total
+    assert count_cycles(successors, max_cycles=total - 1) > total - 1  # stopped early
+    with pytest.raises(HaimKislevError, match="reeb"):
+        enumerate_cycles(successors, max_cycles=total - 1)
+
+
+def test_enumeration_guard_when_the_count_gives_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    # too many states for the counting pass: it answers "unknown" and the DFS guard refuses
+    successors = [[j for j in range(9) if j != i] for i in range(9)]
+    monkeypatch.setattr(haim_kislev, "COUNT_MAX_STATES", 10)
+    assert count_cycles(successors) is None
+    with pytest.raises(HaimKislevError, match="reeb"):
+        enumerate_cycles(successors, max_cycles=1000)
+
+
+@pytest.mark.parametrize("factory", [cross_polytope, twenty_four_cell])
+def test_too_many_cycles_refused_by_the_count(
+    factory,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    polytope = factory()
+    successors = facet_graph(polytope.normals, polytope.incidence)
+    assert count_cycles(successors) > MAX_CYCLES
+    # refused before the DFS builds a single path block
+    monkeypatch.setattr(haim_kislev, "PATH_BLOCK", 0)
+    with pytest.raises(HaimKislevError, match=f"more than {MAX_CYCLES} facet cycles.*reeb"):
+        compute(polytope)
+
+
+def test_tiny_time_budget_raises() -> None:
+    polytope = hko()  # 10 facets, thousands of cycles
+    with pytest.raises(TimeBudgetExceeded) as caught:
+        compute(polytope, time_budget=1e-9)
+    assert caught.value.detail  # says what was being done
+    assert compute(polytope, time_budget=60.0)["value"] == pytest.approx(HKO_CAPACITY, rel=1e-9)
 
 
 def test_result_is_json_ready() -> None:

@@ -26,7 +26,6 @@ loop is checked by :func:`~viterbo.invariants.certificate.verify_loop`.
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -37,7 +36,7 @@ from scipy.sparse import block_diag
 
 from viterbo.invariants.certificate import verify_loop
 from viterbo.invariants.loops import close_loop, loop_to_list
-from viterbo.invariants.registry import Algorithm, TimeBudgetExceeded, register
+from viterbo.invariants.registry import Algorithm, Deadline, register
 
 if TYPE_CHECKING:
     from viterbo.geometry import Polytope
@@ -46,6 +45,8 @@ _LP_OPTIONS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_toleranc
 _ANTIPARALLEL_TOL = 1e-9  # |ν_i + ν_j| for an antiparallel pair (unit normals)
 _TIE_RTOL = 1e-9  # edge tuples within this of the minimum are tried for the loop
 _FIRST_BATCH = 16  # edge tuples in the first block LP; later rounds double it
+# why billiard does not apply to a 4D polytope (reported by applicability, raised by compute)
+NOT_A_LAGRANGIAN_PRODUCT = "not a Lagrangian product K x T ((q1,q2) x (p1,p2))"
 
 
 class BilliardError(ValueError):
@@ -398,7 +399,7 @@ def applicability(polytope: Polytope) -> str | None:
     if polytope.dim != 4:
         return f"billiard needs dimension 4, got {polytope.dim}"
     if product_factors(polytope) is None:
-        return "not a Lagrangian product K x T ((q1,q2) x (p1,p2))"
+        return NOT_A_LAGRANGIAN_PRODUCT
     return None
 
 
@@ -425,10 +426,10 @@ def compute(
         ``edges`` (the product's facet indices of the bounce edges of K), ``diagnostics``.
     """
     del inputs
-    started = time.perf_counter()
+    deadline = Deadline(time_budget)
     factors = product_factors(polytope)
     if factors is None:
-        raise BilliardError("not a Lagrangian product K x T ((q1,q2) x (p1,p2))")
+        raise BilliardError(NOT_A_LAGRANGIAN_PRODUCT)
     k, t, k_facets, _ = factors
     centre = t.vertices.mean(axis=0)
     t_centred = t.vertices - centre
@@ -446,8 +447,7 @@ def compute(
         order = [i for i in order if bounds[i] < best * (1 - 1e-12)]
         if not order:
             break
-        if time_budget is not None and time.perf_counter() - started > time_budget:
-            raise TimeBudgetExceeded(time.perf_counter() - started, "billiard LPs")
+        deadline.check("billiard LPs")
         chosen, order = order[:batch], order[batch:]
         batch *= 2
         rounds += 1
@@ -482,7 +482,7 @@ def compute(
         return {
             "value": length,
             "loop": loop_to_list(loop),
-            "seconds": time.perf_counter() - started,
+            "seconds": deadline.elapsed,
             "bounce_points": [[float(x) for x in q] for q in points],
             "edges": [int(k_facets[e]) for e in edges],
             "diagnostics": {

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from viterbo.invariants import registry
+from viterbo.invariants.applicability import even_dimension
 from viterbo.invariants.certificate import verify_loop
 from viterbo.invariants.registry import Algorithm, register
 
@@ -127,9 +128,7 @@ def certify(
 
 def applicability(polytope: Polytope) -> str | None:
     """Applies whenever a capacity can: even dimension."""
-    if polytope.dim % 2:
-        return f"capacity needs an even dimension, got {polytope.dim}"
-    return None
+    return even_dimension(polytope)
 
 
 def compute(

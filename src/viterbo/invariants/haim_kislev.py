@@ -32,9 +32,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.optimize import linprog
 
+from viterbo.invariants.applicability import even_dimension
 from viterbo.invariants.certificate import verify_loop
 from viterbo.invariants.loops import close_loop, loop_to_list, omega_matrix, reeb_directions
-from viterbo.invariants.registry import Algorithm, TimeBudgetExceeded, register
+from viterbo.invariants.registry import Algorithm, Deadline, register
 
 if TYPE_CHECKING:
     from viterbo.geometry import Polytope
@@ -47,6 +48,8 @@ CHUNK = 16384  # cycles per batched solve (bounds memory: CHUNK * k^2 floats)
 TIE_RTOL = 1e-9  # candidates within this relative gap of max Q are tried for the loop
 PATH_BLOCK = 1 << 16  # paths extended together in the vectorised cycle search
 MAX_CYCLES = 5_000_000  # beyond this the formula is hopeless here (memory, minutes of solves)
+COUNT_BLOCK = 1 << 14  # path states extended together by the counting pass
+COUNT_MAX_STATES = 1 << 22  # path states of one length beyond which the counting pass gives up
 
 
 class HaimKislevError(ValueError):
@@ -74,18 +77,6 @@ class SearchStats:
     singular: int = 0
     enumeration_seconds: float = 0.0
     solve_seconds: float = 0.0
-
-
-class _Deadline:
-    """Raise :class:`TimeBudgetExceeded` once the budget is spent."""
-
-    def __init__(self, budget: float | None) -> None:
-        self.start = time.perf_counter()
-        self.end = None if budget is None else self.start + float(budget)
-
-    def check(self, where: str) -> None:
-        if self.end is not None and time.perf_counter() > self.end:
-            raise TimeBudgetExceeded(time.perf_counter() - self.start, where)
 
 
 # --------------------------------------------------------------------------- facet graph
@@ -117,14 +108,142 @@ def facet_graph(
     return [np.flatnonzero(row).tolist() for row in allowed]
 
 
+def _adjacency(successors: list[list[int]]) -> np.ndarray:
+    """Boolean adjacency matrix of the successor lists (at most 62 nodes: masks are int64)."""
+    size = len(successors)
+    if size > 62:
+        raise HaimKislevError(f"too many facets for the facet-cycle search ({size} > 62)")
+    adjacency = np.zeros((size, size), dtype=bool)
+    for i, row in enumerate(successors):
+        adjacency[i, row] = True
+    return adjacency
+
+
+def _too_many_cycles(max_cycles: int) -> HaimKislevError:
+    return HaimKislevError(
+        f"more than {max_cycles} facet cycles: too many for haim-kislev (try reeb)"
+    )
+
+
+def _merge_states(keys: np.ndarray, paths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Equal states (keys) merged, their path counts summed."""
+    keys, inverse = np.unique(keys, return_inverse=True)
+    return keys, np.bincount(inverse, weights=paths, minlength=keys.size)
+
+
+_BYTE_POPCOUNT = np.array([bin(byte).count("1") for byte in range(256)], dtype=np.int64)
+
+
+def _popcount(values: np.ndarray) -> np.ndarray:
+    """Number of set bits of each non-negative int64 (numpy >= 2 has it built in)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(values).astype(np.int64)
+    as_bytes = np.ascontiguousarray(values, dtype=np.int64).view(np.uint8)
+    return _BYTE_POPCOUNT[as_bytes].reshape(*values.shape, 8).sum(axis=-1)
+
+
+def count_cycles(
+    successors: list[list[int]],
+    *,
+    max_cycles: int | None = None,
+    deadline: Deadline | None = None,
+) -> int | None:
+    """Number of simple directed cycles (as :func:`enumerate_cycles` finds them), stopping early.
+
+    A path that starts at its smallest node can be continued in ways that depend only on its
+    *state*: the set of nodes it visited and its last node (the start is the smallest node of
+    the set). Paths of equal length are therefore merged into states carrying the number of
+    paths. A state closes ``paths x |{v > start unvisited : last -> v -> start}|`` cycles one
+    node later (a popcount of bit masks), so each layer of states also counts the cycles one
+    longer than its children, before those are merged. A length-k layer has at most C(F, k) k
+    states instead of up to (k-1)! paths per support, so a graph with millions of cycles is
+    recognised after a few layers, without building any cycle.
+
+    Parameters
+    ----------
+    successors : list of list of int
+        Adjacency lists of the directed graph.
+    max_cycles : int, optional
+        Stop as soon as the count passes this (default ``MAX_CYCLES``).
+    deadline : optional
+        Checked once per block of states.
+
+    Returns
+    -------
+    int or None
+        The exact count when it is at most ``max_cycles``; some count above ``max_cycles``
+        when the search stopped early; ``None`` when the count is unknown: a layer had more
+        than ``COUNT_MAX_STATES`` states (memory stays bounded) or the graph has more than
+        57 nodes (a state is packed into one int64 as ``visited << 6 | last``).
+    """
+    limit = MAX_CYCLES if max_cycles is None else max_cycles
+    adjacency = _adjacency(successors)
+    size = adjacency.shape[0]
+    if size > 57:
+        return None
+    nodes = np.arange(size, dtype=np.int64)
+    bits = np.left_shift(np.int64(1), nodes)
+    successor_bits = adjacency.astype(np.int64) @ bits  # bit v of row u: u -> v
+    # bit u of row v: u -> v and u > v (a cycle through its smallest node v re-enters v from u)
+    closing_bits = (adjacency.T & (nodes[None, :] > nodes[:, None])).astype(np.int64) @ bits
+
+    def cycles_one_longer(
+        masks: np.ndarray, last: np.ndarray, start: np.ndarray, paths: np.ndarray
+    ) -> float:
+        closers = successor_bits[last] & closing_bits[start] & ~masks
+        return float(paths @ _popcount(closers))
+
+    keys = (bits << 6) | nodes  # paths of one node
+    # path counts as floats: they can pass int64 long before the cycle count passes the limit
+    paths = np.ones(size)
+    total = cycles_one_longer(bits, nodes, nodes, paths)
+    while keys.size and total <= limit:
+        child_keys: list[np.ndarray] = []
+        child_paths: list[np.ndarray] = []
+        stored = 0
+        for lo in range(0, keys.size, COUNT_BLOCK):
+            if deadline is not None:
+                deadline.check("counting facet cycles")
+            block, block_paths = keys[lo : lo + COUNT_BLOCK], paths[lo : lo + COUNT_BLOCK]
+            masks, last = block >> 6, block & 63
+            start = np.log2(masks & -masks).astype(np.int64)  # lowest set bit; exact
+            admissible = adjacency[last] & (nodes[None, :] > start[:, None])
+            admissible &= (masks[:, None] & bits[None, :]) == 0
+            rows, cols = np.nonzero(admissible)
+            masks, paths_of_rows = masks[rows] | bits[cols], block_paths[rows]
+            total += cycles_one_longer(masks, cols, start[rows], paths_of_rows)
+            if total > limit:
+                break
+            child_keys.append((masks << 6) | cols)
+            child_paths.append(paths_of_rows)
+            stored += rows.size
+            if stored > COUNT_MAX_STATES:  # merge what we have to bound memory
+                merged = _merge_states(np.concatenate(child_keys), np.concatenate(child_paths))
+                if merged[0].size > COUNT_MAX_STATES:
+                    return None
+                child_keys, child_paths = [merged[0]], [merged[1]]
+                stored = merged[0].size
+        if total > limit or not child_keys:
+            break
+        keys, paths = _merge_states(np.concatenate(child_keys), np.concatenate(child_paths))
+        if keys.size > COUNT_MAX_STATES:
+            return None
+    return int(total)
+
+
 def enumerate_cycles(
-    successors: list[list[int]], deadline: _Deadline | None = None
+    successors: list[list[int]],
+    deadline: Deadline | None = None,
+    *,
+    max_cycles: int | None = None,
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """All simple directed cycles, each once (starting at its smallest node), grouped by length.
 
     Vectorised depth-first search over *blocks* of paths: every path of a block is extended by
     all admissible successors at once (numpy), and the children are pushed back in blocks of
-    at most ``PATH_BLOCK`` paths, so memory stays bounded by depth x block size.
+    at most ``PATH_BLOCK`` paths, so memory stays bounded by depth x block size. A counting
+    pass (:func:`count_cycles`) runs first, so a graph with too many cycles is refused within
+    a fraction of a second instead of after materialising ``max_cycles`` of them.
 
     Parameters
     ----------
@@ -132,6 +251,8 @@ def enumerate_cycles(
         Adjacency lists of the directed graph (at most 62 nodes).
     deadline : optional
         Checked once per block.
+    max_cycles : int, optional
+        Refuse graphs with more cycles than this (default ``MAX_CYCLES``).
 
     Returns
     -------
@@ -142,14 +263,14 @@ def enumerate_cycles(
     Raises
     ------
     HaimKislevError
-        More than ``MAX_CYCLES`` cycles (the formula is hopeless there; use ``reeb``).
+        More than ``max_cycles`` cycles (the formula is hopeless there; use ``reeb``).
     """
-    size = len(successors)
-    if size > 62:
-        raise HaimKislevError(f"too many facets for the facet-cycle search ({size} > 62)")
-    adjacency = np.zeros((size, size), dtype=bool)
-    for i, row in enumerate(successors):
-        adjacency[i, row] = True
+    limit = MAX_CYCLES if max_cycles is None else max_cycles
+    adjacency = _adjacency(successors)
+    count = count_cycles(successors, max_cycles=limit, deadline=deadline)
+    if count is not None and count > limit:
+        raise _too_many_cycles(limit)
+    size = adjacency.shape[0]
     nodes = np.arange(size)
     bits = np.left_shift(np.int64(1), nodes.astype(np.int64))
     found: dict[int, list[np.ndarray]] = defaultdict(list)
@@ -175,10 +296,8 @@ def enumerate_cycles(
             found[length].append(children[closing])
             found_masks[length].append(child_masks[closing])
             total += int(np.count_nonzero(closing))
-            if total > MAX_CYCLES:
-                raise HaimKislevError(
-                    f"more than {MAX_CYCLES} facet cycles: too many for haim-kislev (try reeb)"
-                )
+            if total > limit:  # reached only when the counting pass gave up
+                raise _too_many_cycles(limit)
         for lo in range(0, children.shape[0], PATH_BLOCK):
             stack.append((children[lo : lo + PATH_BLOCK], child_masks[lo : lo + PATH_BLOCK]))
     return {k: (np.concatenate(found[k]), np.concatenate(found_masks[k])) for k in sorted(found)}
@@ -358,7 +477,7 @@ def maximise_q(
     (list of Candidate, SearchStats)
         Candidates attaining max Q (within ``TIE_RTOL``), best first, and counters.
     """
-    deadline = _Deadline(time_budget)
+    deadline = Deadline(time_budget)
     stats = SearchStats()
     normals = np.asarray(normals, dtype=float)
     offsets = np.asarray(offsets, dtype=float)
@@ -463,9 +582,7 @@ def _translated(polytope: Polytope) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def applicability(polytope: Polytope) -> str | None:
     """``haim-kislev`` applies to every polytope of even dimension."""
-    if polytope.dim % 2:
-        return f"capacity needs an even dimension, got {polytope.dim}"
-    return None
+    return even_dimension(polytope)
 
 
 def compute(

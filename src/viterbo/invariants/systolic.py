@@ -9,6 +9,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from viterbo.invariants.applicability import even_dimension
 from viterbo.invariants.registry import Algorithm, Inputs, register
 
 if TYPE_CHECKING:
@@ -50,9 +51,7 @@ def _done_value(inputs: Inputs, key: str) -> float | None:
 
 def applicability(polytope: Polytope) -> str | None:
     """Applies in even dimension."""
-    if polytope.dim % 2:
-        return f"the systolic ratio needs an even dimension, got {polytope.dim}"
-    return None
+    return even_dimension(polytope, "the systolic ratio")
 
 
 def compute(
