@@ -81,7 +81,9 @@ class Algorithm:
     ``compute(polytope, *, time_budget=None, inputs=None, **params) -> Result``.
     ``applicability(polytope) -> None | str``: ``None`` when the algorithm applies, else the
     reason it does not.  ``depends_on`` names quantities whose jobs (all algorithms) must have
-    finished before this one may run; their results arrive in ``inputs``.
+    finished before this one may run; their results arrive in ``inputs``.  ``warm_up`` (optional)
+    prepares expensive one-time state, e.g. compiled code, so that a process which forks job
+    children pays for it once (see :func:`warm_up`).
     """
 
     quantity: str
@@ -91,6 +93,7 @@ class Algorithm:
     exact: bool = True
     depends_on: tuple[str, ...] = ()
     description: str = ""
+    warm_up: Callable[[], object] | None = None
 
     @property
     def key(self) -> str:
@@ -154,3 +157,24 @@ def quantities() -> list[str]:
     """Names of all quantities that have at least one algorithm."""
     load_builtin()
     return sorted({q for q, _ in _REGISTRY})
+
+
+def warm_up(quantities: list[str] | None = None) -> dict[str, float]:
+    """Run every registered ``warm_up`` once (shared ones once in all); seconds per algorithm.
+
+    Workers call this before forking job children, so compiled code (the numba Reeb search) is
+    loaded once per worker instead of once per job.
+    """
+    done: set[int] = set()
+    seconds: dict[str, float] = {}
+    for algorithm in algorithms():
+        hook = algorithm.warm_up
+        if hook is None or id(hook) in done:
+            continue
+        if quantities is not None and algorithm.quantity not in quantities:
+            continue
+        done.add(id(hook))
+        started = time.perf_counter()
+        hook()
+        seconds[algorithm.key] = time.perf_counter() - started
+    return seconds
