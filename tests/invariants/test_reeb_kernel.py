@@ -299,3 +299,10 @@ def test_spectrum_of_a_simplicial_polytope_finishes_and_starts_at_the_capacity()
     assert result["value"][0] == pytest.approx(capacity, rel=1e-9)
     assert result["value"] == sorted(result["value"])
     assert result["diagnostics"]["pruned_zero_time_cycle"] > 1000
+
+
+def test_ensure_compiled_leaves_the_kernel_compiled() -> None:
+    from viterbo.invariants.reeb_kernel import advance, ensure_compiled
+
+    ensure_compiled()
+    assert advance.signatures  # compiled (or loaded from the cache) in this process

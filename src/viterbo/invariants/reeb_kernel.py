@@ -644,3 +644,13 @@ def warm_up() -> float:
     )
     CompiledTubeSearch(graph, facet_once=True, max_rotation=math.inf).run(lambda orbit: orbit.action)
     return time.perf_counter() - started
+
+
+def ensure_compiled() -> None:
+    """Compile or load the kernel now unless this process already has it (cheap then).
+
+    Callers run this before they start a time budget, so the one-time compile (tens of seconds
+    in a fresh checkout) is never charged to a search.
+    """
+    if not advance.signatures:
+        warm_up()
