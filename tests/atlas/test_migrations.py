@@ -97,3 +97,100 @@ def test_foreign_sqlite_database_is_refused_untouched(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT name FROM sqlite_master").fetchall() == [("customers",)]
     assert path.read_bytes() == before
+
+
+# ------------------------------------------------------------------ packaged migrations
+
+MIGRATION_FILES = {
+    "viterbo/atlas/migrations/env.py",
+    "viterbo/atlas/migrations/script.py.mako",
+    "viterbo/atlas/migrations/versions/0001_initial.py",
+    "viterbo/atlas/migrations/versions/0002_status_indexes.py",
+}
+
+
+def test_migrations_live_in_the_package() -> None:
+    from viterbo.atlas import db
+
+    assert Path(db.__file__).resolve().parent / "migrations" == db.MIGRATIONS_DIR
+    shipped = {f"viterbo/atlas/migrations/{p.relative_to(db.MIGRATIONS_DIR).as_posix()}"
+               for p in db.MIGRATIONS_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    assert shipped == MIGRATION_FILES  # a new revision must be added here (and ships by glob)
+    assert _alembic_config().get_main_option("script_location") == str(db.MIGRATIONS_DIR)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wheel built from a copy of the source tree (the repository gets no build/ folder)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.atlas.conftest import REPO_ROOT
+
+    tmp = tmp_path_factory.mktemp("wheel")
+    tree = tmp / "tree"
+    shutil.copytree(REPO_ROOT / "src", tree / "src",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / name, tree / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp / "w"), str(tree)],
+                           capture_output=True, text=True, timeout=300)
+    if built.returncode != 0 and ("No matching distribution" in built.stderr or "Could not find a version" in built.stderr):
+        pytest.skip(f"no package index to fetch the build backend from: {built.stderr.strip().splitlines()[-1]}")
+    assert built.returncode == 0, built.stderr
+    (found,) = (tmp / "w").glob("viterbo_atlas-*.whl")
+    return found
+
+
+def test_wheel_ships_the_migrations(wheel: Path) -> None:
+    import zipfile
+
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {n for n in names if "/migrations/" in n} == MIGRATION_FILES
+
+
+def test_unpacked_wheel_migrates_a_fresh_database_without_the_repository(wheel: Path, tmp_path: Path) -> None:
+    """What a non-editable ``pip install .`` gets: the package alone, run from elsewhere."""
+    import os
+    import subprocess
+    import sys
+    import zipfile
+
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    code = ("import sys; from viterbo.atlas import db; e = db.open_database(sys.argv[1]);"
+            "print(db.__file__); print(db.MIGRATIONS_DIR); print(db.head_revision()); print(db.DEFAULT_DB_PATH)")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    env.pop("ATLAS_DB", None)
+    out = subprocess.run([sys.executable, "-c", code, f"sqlite:///{tmp_path / 'fresh.sqlite'}"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    module, migrations, head, default_db = out.stdout.split()
+    assert Path(module).is_relative_to(site) and Path(migrations) == site / "viterbo/atlas/migrations"
+    # Not inside site-packages: an installed package keeps its artefacts where it is run.
+    assert Path(default_db) == tmp_path.resolve() / "artefacts" / "atlas.sqlite"
+    assert head == head_revision()
+    engine = make_engine(f"sqlite:///{tmp_path / 'fresh.sqlite'}")
+    with engine.connect() as conn:
+        assert current_revision(conn) == head_revision()
+        assert "jobs" in inspect(conn).get_table_names()
+    engine.dispose()
+
+
+def test_alembic_ini_points_at_the_packaged_migrations(tmp_path: Path) -> None:
+    """The developers' ``alembic upgrade head`` still works from the repository root."""
+    import subprocess
+    import sys
+
+    from tests.atlas.conftest import REPO_ROOT
+
+    url = f"sqlite:///{tmp_path / 'dev.sqlite'}"
+    out = subprocess.run([sys.executable, "-m", "alembic", "-c", str(REPO_ROOT / "alembic.ini"),
+                          "-x", f"db={url}", "upgrade", "head"],
+                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        assert current_revision(conn) == head_revision()
+    engine.dispose()

@@ -45,14 +45,22 @@ def outcome_from_exception(exc: BaseException, memory_limit_mb: float | None = N
 
 
 def run_inline(run: Callable[[dict[str, Any]], dict[str, Any]], payload: dict[str, Any]) -> Outcome:
-    """Run a trivial job in this process (no limits): for kinds that declare ``trivial``."""
+    """Run a job in this process (no limits): trivial kinds and cheap quantities.
+
+    The outcome has the same fields as :func:`run_in_child`'s: the result after a JSON round
+    trip (so the stored row is the same), wall and CPU seconds, and as peak memory this
+    process's peak RSS so far (an upper bound of the job's, as a child's includes the memory
+    it inherits).
+    """
     start, cpu0 = time.perf_counter(), time.process_time()
     try:
-        message: dict[str, Any] = {"status": DONE, "result": run(payload)}
-        json.dumps(message["result"])  # same contract as the child path: JSON or failure
+        # Same contract as the child path: JSON or failure, and the same (round-tripped) data.
+        message: dict[str, Any] = {"status": DONE, "result": json.loads(json.dumps(run(payload)))}
     except Exception as exc:
         message = outcome_from_exception(exc)
-    return _outcome(message, time.perf_counter() - start, time.process_time() - cpu0, None)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    return _outcome(message, wall, cpu, peak_mb)
 
 
 def _die_with_parent() -> None:

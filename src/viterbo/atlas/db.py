@@ -4,7 +4,9 @@
 * ``make_engine``: SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE`` for write
   transactions (``engine.execution_options(immediate=True)``); PostgreSQL uses psycopg 3.
 * ``ensure_schema``: upgrades a fresh or older database to the newest Alembic revision and
-  refuses a database whose revision this code does not know (newer code wrote it).
+  refuses a database whose revision this code does not know (newer code wrote it).  The
+  migrations live in the package (``viterbo/atlas/migrations``) and the Alembic ``Config`` is
+  built in code, so an installed (non-editable) package migrates without the repository.
 """
 
 from __future__ import annotations
@@ -21,9 +23,15 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from viterbo.atlas.errors import DatabaseUnusableError, DatabaseURLError
 
 ENV_VAR = "ATLAS_DB"
-REPO_ROOT = Path(__file__).resolve().parents[3]
+_CHECKOUT = Path(__file__).resolve().parents[3]
+# Running from the source checkout (editable install, tests)?  An installed (non-editable)
+# package sits in site-packages instead: its default database and exports then go under the
+# directory it is run from, not inside the environment.
+IS_CHECKOUT = (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "src" / "viterbo" / "atlas").is_dir()
+REPO_ROOT = _CHECKOUT if IS_CHECKOUT else Path.cwd()
 DEFAULT_DB_PATH = REPO_ROOT / "artefacts" / "atlas.sqlite"
-MIGRATIONS_DIR = REPO_ROOT / "migrations"
+# Shipped inside the package (package-data), so that a non-editable install can migrate too.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 PG_CONNECT_TIMEOUT_S = 10
 
@@ -138,6 +146,7 @@ def writer(engine: Engine) -> Engine:
 
 
 def _alembic_config(connection: Connection | None = None) -> Any:
+    """The Alembic configuration, built in code (no ``alembic.ini`` needed at run time)."""
     from alembic.config import Config
 
     cfg = Config()

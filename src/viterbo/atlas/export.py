@@ -11,12 +11,16 @@ Layout (DESIGN.md "Export layout")::
 
 The content hash covers the rows only (canonical JSON), so re-exporting an unchanged database
 (or a second build of the same preset) gives the same hash.  The folder is written next to its
-destination and renamed into place: readers see the old snapshot or the new one, never half.
+destination and swapped into place (``renameat2(RENAME_EXCHANGE)`` on Linux): readers see the
+old snapshot or the new one, never half, and the path never vanishes.  Scratch folders left by
+a killed export are removed by the next one (see :func:`sweep_stale_scratch`).
 """
 
 from __future__ import annotations
 
 import csv
+import ctypes
+import errno
 import hashlib
 import json
 import math
@@ -24,6 +28,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections import defaultdict
@@ -33,13 +38,14 @@ from typing import Any
 
 from sqlalchemy import Engine, bindparam, select
 
-from viterbo.atlas.db import REPO_ROOT
+from viterbo.atlas.db import IS_CHECKOUT, REPO_ROOT
 from viterbo.atlas.errors import ExportError
 from viterbo.atlas.handlers import GENERATE, QUANTITY
 from viterbo.atlas.models import DONE, jobs_table, polytopes_table
 from viterbo.atlas.report import AGREEMENT_RTOL, policy_lines, summarise, write_report
 
-__all__ = ["AGREEMENT_RTOL", "build_rows", "export_dataset", "features", "job_log", "summarise", "write_report"]
+__all__ = ["AGREEMENT_RTOL", "build_rows", "exchange_paths", "export_dataset", "features", "job_log",
+           "summarise", "sweep_stale_scratch", "write_report"]
 
 SCHEMA_VERSION = 1
 DEFAULT_EXPORT_ROOT = REPO_ROOT / "artefacts" / "datasets"
@@ -212,6 +218,14 @@ def content_hash(rows: list[dict[str, Any]], feature_spec: Any) -> str:
 
 
 def _git_commit() -> str | None:
+    """The checkout's git commit; for an installed package its version (``viterbo-atlas==X``)."""
+    if not IS_CHECKOUT:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return f"viterbo-atlas=={version('viterbo-atlas')}"
+        except PackageNotFoundError:
+            return None
     try:
         out = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True,
                              text=True, timeout=10, check=True)
@@ -490,7 +504,8 @@ def export_dataset(engine: Engine, name: str, out: Path | None = None, *,
         "job_status_counts": dict(sorted(status_counts.items())), "policy": policy,
     }
 
-    tmp = target.parent / f".{target.name}.tmp-{uuid.uuid4().hex[:8]}"
+    sweep_stale_scratch(target)
+    tmp = _scratch_path(target, "tmp")
     try:
         tmp.mkdir()
         _write_parquet(rows, feats, tmp / "data")
@@ -542,13 +557,135 @@ def policy_summary(items: Iterable[Any]) -> dict[str, dict[str, dict[str, Any]]]
     return out
 
 
+# ------------------------------------------------------------------------ swap into place
+#
+# A snapshot is written to a hidden scratch folder next to its target, ``.NAME.tmp-PID-XXXXXXXX``,
+# and swapped into place.  On Linux the swap is one ``renameat2(RENAME_EXCHANGE)``: readers see
+# the old tree or the new one, the target path never vanishes.  Where the kernel, the C library
+# or the filesystem lacks it, two renames (old tree away as ``.NAME.old-PID-XXXXXXXX``, new tree
+# in) leave a window of microseconds in which the path is absent.  The creating pid in the
+# scratch names lets the next export remove what a killed one left behind, and nothing else.
+
+AT_FDCWD = -100
+RENAME_EXCHANGE = 2
+SCRATCH_KINDS = ("tmp", "old")
+
+
+def _scratch_path(target: Path, kind: str) -> Path:
+    """A fresh hidden scratch folder name next to ``target`` tagged with this process's pid."""
+    return target.parent / f".{target.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _scratch_pattern(name: str) -> re.Pattern[str]:
+    kinds = "|".join(SCRATCH_KINDS)
+    return re.compile(rf"^\.{re.escape(name)}\.(?:{kinds})-(?P<pid>[0-9]+)-[0-9a-f]{{8}}$")
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (zombies and others' processes count)."""
+    if pid <= 0:
+        return True  # never a scratch folder of ours: keep it
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, belongs to someone else
+        return True
+    return True
+
+
+def sweep_stale_scratch(target: Path) -> list[Path]:
+    """Remove the scratch folders of exports to ``target`` whose creating process is gone.
+
+    Only folders named exactly ``.NAME.tmp-PID-XXXXXXXX`` / ``.NAME.old-PID-XXXXXXXX`` (``NAME``
+    = ``target.name``, ``XXXXXXXX`` 8 hex digits) directly next to ``target`` are candidates,
+    and only when no process ``PID`` exists; a live pid (an export still running) keeps its
+    folder.  Symlinks and files are never touched.
+
+    Returns
+    -------
+    list of Path
+        The folders removed.
+    """
+    pattern = _scratch_pattern(target.name)
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(target.parent))
+    except FileNotFoundError:
+        return removed
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match is None or not entry.is_dir(follow_symlinks=False):
+            continue
+        if _pid_alive(int(match["pid"])):
+            continue
+        _remove_tree(Path(entry.path))
+        removed.append(Path(entry.path))
+    return removed
+
+
+def _remove_tree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def exchange_paths(a: Path, b: Path) -> bool:
+    """Atomically swap the directory entries ``a`` and ``b`` (Linux ``renameat2`` exchange).
+
+    Returns
+    -------
+    bool
+        ``True`` when swapped; ``False`` when this system cannot (no ``renameat2`` in the C
+        library, or the kernel/filesystem answers ``ENOSYS``/``EINVAL``): nothing changed.
+
+    Raises
+    ------
+    OSError
+        Any other failure (missing path, permissions, different filesystems).
+    """
+    func = _renameat2()
+    if func is None:
+        return False
+    rc = func(AT_FDCWD, os.fsencode(a), AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def _renameat2() -> Any:
+    """``renameat2`` from the C library (glibc >= 2.28), or ``None`` where there is none."""
+    if sys.platform != "linux":
+        return None
+    try:
+        func = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    func.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    func.restype = ctypes.c_int
+    return func
+
+
 def _swap_into_place(tmp: Path, target: Path) -> None:
-    if target.exists() and not target.is_dir():
+    """Make the finished tree ``tmp`` the snapshot at ``target``; delete the replaced one.
+
+    After the exchange ``tmp`` names the old snapshot (still tagged with this pid, so a kill
+    before the delete leaves a folder that the next export sweeps).
+    """
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
         raise ExportError(f"export target {str(target)!r} exists and is not a folder")
-    old = None
-    if target.exists():
-        old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
-        os.rename(target, old)
-    os.rename(tmp, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    if not target.exists():
+        os.rename(tmp, target)
+        return
+    if exchange_paths(tmp, target):
+        _remove_tree(tmp)
+        return
+    old = _scratch_path(target, "old")
+    os.rename(target, old)
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        os.rename(old, target)  # put the previous snapshot back
+        raise
+    _remove_tree(old)

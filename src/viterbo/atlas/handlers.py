@@ -1,8 +1,9 @@
 """The built-in job kinds: ``generate`` (build one polytope) and ``quantity`` (compute one
 quantity with one algorithm on one polytope).
 
-Both run their computation in the worker's child process; only ``prepare`` and ``record``
-(parent side) touch the database.
+Both run their computation in the worker's child process, except the cheap quantities of
+:data:`INLINE_ALGORITHMS`, which the worker runs itself (see :func:`runs_inline`); only
+``prepare`` and ``record`` (parent side) touch the database.
 """
 
 from __future__ import annotations
@@ -47,11 +48,40 @@ DEFAULT_TIMEOUTS: dict[str, float] = {
 }
 FALLBACK_TIMEOUT = 300.0
 
+# Quantity algorithms cheap and safe enough to run inside the worker process, without the
+# forked child (~20 ms of fork + limits + pipe per job, about as long as these computations
+# themselves): closed formulas and small convex-hull computations on <= a few dozen facets that
+# neither loop without bound nor allocate much (atlas-small: at most 0.07 s and no memory beyond
+# the worker's own).  Everything that can hang or blow up (capacity searches, spectrum,
+# generate) keeps its child, time limit and memory limit.
+INLINE_ALGORITHMS: frozenset[tuple[str, str]] = frozenset({
+    ("volume", "qhull"),
+    ("volume", "cone-decomposition"),
+    ("certified_capacity", "certify"),
+    ("systolic_ratio", "formula"),
+})
+
 
 def timeout_for(job: ClaimedJob) -> float:
     """The default wall-clock limit of ``job`` (its quantity's, or its kind's)."""
     key = job.quantity if job.kind == QUANTITY and job.quantity else job.kind
     return DEFAULT_TIMEOUTS.get(key, FALLBACK_TIMEOUT)
+
+
+def runs_inline(job: ClaimedJob) -> bool:
+    """Whether the worker runs ``job`` in its own process instead of a forked child.
+
+    True for quantity jobs of :data:`INLINE_ALGORITHMS` whose params parse and carry no policy
+    time limit (a time limit needs the child's hard alarm and kill).  The result, status and
+    timing columns are recorded exactly as for a child.
+    """
+    if job.kind != QUANTITY or (job.quantity, job.algorithm) not in INLINE_ALGORITHMS:
+        return False
+    try:
+        params = parse_params(job)
+    except JobParamsError:
+        return False  # the child path reports it, as for every other job
+    return TIME_LIMIT_PARAM not in params
 
 
 def parse_params(job: ClaimedJob) -> dict[str, Any]:
@@ -328,7 +358,10 @@ def preload() -> None:
     """Import the math layers once in the worker, so that every forked child inherits them.
 
     Without this each job's child would import numpy/scipy and every algorithm module again
-    (~0.2 s per job).  Best effort: a layer that fails to import fails its jobs, not the worker.
+    (~0.2 s per job), and would load the compiled Reeb search from numba's cache (or, in a
+    fresh checkout, compile it for half a minute inside a job's time limit): the algorithms'
+    ``warm_up`` hooks run here once.  Best effort: a layer that fails to import fails its
+    jobs, not the worker.
     """
     import contextlib
     import importlib
@@ -341,6 +374,7 @@ def preload() -> None:
         from viterbo.invariants import registry
 
         registry.load_builtin()
+        registry.warm_up()
 
 
 register_kind(JobKind(GENERATE, run=_run_generate, prepare=_prepare_generate, record=_record_generate,

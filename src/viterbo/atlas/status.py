@@ -9,7 +9,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from viterbo.atlas.models import ALL_STATES, TERMINAL_STATES
+from sqlalchemy import func, select
+
+from viterbo.atlas.handlers import GENERATE
+from viterbo.atlas.models import ALL_STATES, DONE, TERMINAL_STATES, jobs_table
 from viterbo.atlas.store import JobStore
 
 RATE_WINDOW_SECONDS = 300.0
@@ -17,29 +20,86 @@ RATE_WINDOW_SECONDS = 300.0
 
 @dataclass
 class Progress:
-    """Totals for a progress line."""
+    """Totals for a progress line.
+
+    ``projected_total`` is the job count expected once every unfinished ``generate`` job has
+    added its quantity jobs (their mean fan-out so far times the generate jobs left); ``None``
+    while no generate job has finished (the fan-out is unknown); equal to ``total`` when no
+    generate job is left.
+    """
 
     total: int
     finished: int
     running: int
     rate_per_s: float | None
     eta_s: float | None
+    projected_total: int | None = None
+    generating: int = 0  # generate jobs not finished yet
 
     @property
     def remaining(self) -> int:
-        return self.total - self.finished
+        return (self.total if self.projected_total is None else self.projected_total) - self.finished
+
+
+def projected_total(by_kind: dict[str, dict[str, int]]) -> int | None:
+    """The final job count: today's plus the jobs the unfinished generate jobs will add.
+
+    ``by_kind`` maps kind -> status -> count (``generate`` and every other kind; only their
+    totals matter for the other kinds).  The fan-out is the mean number of jobs of other kinds
+    (quantity jobs: only generate jobs add jobs) per finished (``done``) generate job; ``None``
+    while generate jobs are open but none is done yet.
+    """
+    total = sum(sum(c.values()) for c in by_kind.values())
+    gen = by_kind.get(GENERATE, {})
+    open_generate = sum(n for s, n in gen.items() if s not in TERMINAL_STATES)
+    if not open_generate:
+        return total
+    done_generate = gen.get(DONE, 0)
+    if not done_generate:
+        return None
+    fan_out = (total - sum(gen.values())) / done_generate
+    return total + round(open_generate * fan_out)
+
+
+def _by_kind(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, int]]:
+    """kind -> status -> count from ``counts_by("kind", ...)`` rows (extra columns summed over)."""
+    out: dict[str, dict[str, int]] = {}
+    for row in rows:
+        kind, status, n = row[0], row[-2], int(row[-1])
+        per = out.setdefault(kind, {})
+        per[status] = per.get(status, 0) + n
+    return out
+
+
+def _generate_counts(store: JobStore) -> dict[str, int]:
+    """Status -> count of the generate jobs (a range of the (kind, ...) index: cheap)."""
+    j = jobs_table.c
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(j.status, func.count()).where(j.kind == GENERATE).group_by(j.status)).all()
+    return {status: int(n) for status, n in rows}
 
 
 def progress(store: JobStore, counts: dict[str, int] | None = None,
-             window: float = RATE_WINDOW_SECONDS) -> Progress:
-    """Finished / total jobs, recent completion rate and the ETA it implies."""
+             window: float = RATE_WINDOW_SECONDS, *,
+             by_kind: dict[str, dict[str, int]] | None = None) -> Progress:
+    """Finished / total jobs, recent completion rate and the ETA it implies.
+
+    ``counts`` (status -> count) and ``by_kind`` (kind -> status -> count, only ``generate``
+    is used) are read from the store when not given.  The ETA covers the jobs that unfinished
+    generate jobs will still add (:func:`projected_total`); it is unknown (``None``) until one
+    generate job is done.
+    """
     counts = counts if counts is not None else store.status_counts()
+    generate = by_kind.get(GENERATE, {}) if by_kind is not None else _generate_counts(store)
     total = sum(counts.values())
-    finished = sum(counts[s] for s in TERMINAL_STATES)
+    finished = sum(counts.get(s, 0) for s in TERMINAL_STATES)
+    others = {"other": {"any": total - sum(generate.values())}}
+    projected = projected_total({GENERATE: generate, **others})
+    generating = sum(n for s, n in generate.items() if s not in TERMINAL_STATES)
     recent = store.finished_since(time.time() - window)
     rate = recent / window if recent else None
-    eta = (total - finished) / rate if rate else None
-    return Progress(total, finished, counts.get("running", 0), rate, eta)
+    eta = (projected - finished) / rate if rate and projected is not None else None
+    return Progress(total, finished, counts.get("running", 0), rate, eta, projected, generating)
 
 
 def format_duration(seconds: float | None) -> str:
@@ -55,15 +115,27 @@ def format_duration(seconds: float | None) -> str:
 
 
 def progress_line(p: Progress) -> str:
-    """One line: ``done/total (pct) running, rate, ETA``."""
-    pct = 100.0 * p.finished / p.total if p.total else 100.0
+    """One line: ``done/total (pct) running, rate, ETA``.
+
+    While generate jobs are still adding quantity jobs the line names the expected final count
+    (``~N expected``) and the percentage and ETA refer to it.
+    """
+    expected = p.projected_total if p.projected_total is not None else p.total
+    pct = 100.0 * p.finished / expected if expected else 100.0
     if not p.rate_per_s:
         rate = "rate ?"
     elif p.rate_per_s >= 1:
         rate = f"{p.rate_per_s:.1f} jobs/s"
     else:
         rate = f"{60 * p.rate_per_s:.1f} jobs/min"
-    return f"{p.finished}/{p.total} jobs finished ({pct:.1f}%), {p.running} running, {rate}, ETA {format_duration(p.eta_s if p.remaining else 0)}"
+    if p.generating and p.projected_total is None:
+        outlook = f", {p.generating} generate jobs to run first"
+        eta = "ETA ? (known once a generate job is done)"
+    else:
+        outlook = f" (~{p.projected_total} expected after generation)" if p.generating else ""
+        eta = f"ETA {format_duration(p.eta_s if p.remaining > 0 else 0)}"
+    return (f"{p.finished}/{p.total} jobs finished{outlook} ({pct:.1f}%), {p.running} running, "
+            f"{rate}, {eta}")
 
 
 def _table(rows: dict[str, dict[str, int]], title: str) -> list[str]:
@@ -77,9 +149,16 @@ def _table(rows: dict[str, dict[str, int]], title: str) -> list[str]:
 
 def status_report(store: JobStore, failures: int = 5) -> str:
     """The text ``atlas status`` prints."""
-    counts = store.status_counts()
+    # One grouped scan of the (kind, quantity, algorithm, status) index answers the status
+    # totals, the per-kind counts for the projection and the per-algorithm table.
+    per_algorithm = store.counts_by("kind", "quantity", "algorithm")
+    by_kind = _by_kind(per_algorithm)
+    counts = dict.fromkeys(ALL_STATES, 0)
+    for per in by_kind.values():
+        for status, n in per.items():
+            counts[status] = counts.get(status, 0) + n
     lines = ["jobs by status: " + ", ".join(f"{s} {counts[s]}" for s in ALL_STATES if counts[s]) if sum(counts.values()) else "jobs by status: none (run `atlas enqueue PRESET`)"]
-    p = progress(store, counts)
+    p = progress(store, counts, by_kind=by_kind)
     if p.total:
         lines.append("progress: " + progress_line(p))
     by_family: dict[str, dict[str, int]] = {}
@@ -88,7 +167,7 @@ def status_report(store: JobStore, failures: int = 5) -> str:
     if by_family:
         lines += ["", *_table(by_family, "family")]
     by_alg: dict[str, dict[str, int]] = {}
-    for kind, quantity, algorithm, status, n in store.counts_by("kind", "quantity", "algorithm"):
+    for kind, quantity, algorithm, status, n in per_algorithm:
         name = f"{quantity}/{algorithm}" if quantity else kind
         by_alg.setdefault(name, {})[status] = by_alg.get(name, {}).get(status, 0) + int(n)
     if by_alg:

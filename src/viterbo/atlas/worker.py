@@ -1,9 +1,10 @@
 """Workers: claim jobs, run them under limits, record outcomes; ``run_workers`` forks N of them.
 
 One worker = one process that loops claim -> prepare (read) -> run (child process, or inline for
-trivial kinds) -> complete (write, lease-token checked).  No transaction stays open while a job
-computes.  A worker exits when nothing is claimable and nothing is running anywhere (so that
-dependents of jobs still running elsewhere are not abandoned), or runs on with ``forever``.
+trivial kinds and cheap quantities, see ``handlers.runs_inline``) -> complete (write,
+lease-token checked).  No transaction stays open while a job computes.  A worker exits when
+nothing is claimable and nothing is running anywhere (so that dependents of jobs still running
+elsewhere are not abandoned), or runs on with ``forever``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from viterbo.atlas.handlers import (
     QUANTITY,
     parse_params,
     preload,
+    runs_inline,
 )
 from viterbo.atlas.kinds import JobKind, get_kind, load_plugins
 from viterbo.atlas.models import FAILED, PENDING, RUNNING, jobs_table
@@ -204,9 +206,12 @@ class Worker:
                     self._record([(job, Outcome(FAILED, **_error_fields(exc)))])
                     held.remove(job)
                     continue
-                if kind.trivial:
-                    inline.append((job, self._run_trivial(job, kind)))
+                if kind.trivial or runs_inline(job):
+                    inline.append((job, self._run_inline(job, kind)))
                     held.remove(job)
+                    # Only trivial kinds grow the claim batch: cheap quantities sit among
+                    # expensive ones, and a big batch would park those on one worker.
+                    all_trivial = all_trivial and kind.trivial
                     continue
                 all_trivial = False
                 self._record(inline)
@@ -238,11 +243,14 @@ class Worker:
         except Exception as exc:
             return None, Outcome(FAILED, **_error_fields(exc))
 
-    def _run_trivial(self, job: ClaimedJob, kind: JobKind) -> Outcome:
+    def _run_inline(self, job: ClaimedJob, kind: JobKind) -> Outcome:
+        """Run a trivial kind, or a cheap quantity (``runs_inline``), in this process."""
         payload, failure = self._prepare(job, kind)
         if failure is not None:
             return failure
         assert payload is not None
+        if not kind.trivial:  # a cheap quantity: the child's time budget (it stops itself), no kill
+            payload["_timeout"] = job_timeout(job, kind, self.options)
         return run_inline(kind.run, payload)
 
     def _run_child(self, job: ClaimedJob, kind: JobKind, held: list[ClaimedJob]) -> Outcome | None:
@@ -362,6 +370,7 @@ def run_workers(url: str, n: int, options: WorkerOptions,
     ``monitor`` is called every ``monitor_seconds`` in this (parent) process, e.g. to draw
     progress.  Ctrl-C / SIGTERM: workers stop after releasing their current jobs.
     """
+    preload()  # once here, so the N forked workers share the imports and compiled code
     ctx = multiprocessing.get_context("fork")
     budget = _JobBudget(options.max_jobs, ctx)
     stop_flag = ctx.Value("b", 0)

@@ -45,7 +45,7 @@ import numpy as np
 from viterbo.invariants.certificate import verify_loop
 from viterbo.invariants.loops import loop_action, loop_to_list
 from viterbo.invariants.reeb_graph import FlowGraph, build_graph
-from viterbo.invariants.reeb_kernel import CompiledTubeSearch, ensure_compiled, warm_up
+from viterbo.invariants.reeb_kernel import CompiledTubeSearch, ensure_compiled
 from viterbo.invariants.reeb_rotation import conley_zehnder
 from viterbo.invariants.reeb_search import Orbit, TubeSearch, closure_gap, orbit_loop
 from viterbo.invariants.registry import Algorithm, Deadline, register
@@ -305,7 +305,7 @@ register(
         compute=compute,
         applicability=applicability,
         exact=True,
-        warm_up=warm_up,
+        warm_up=ensure_compiled,
         description="Chaidez–Hutchings combinatorial Reeb orbits: best-first tube search over "
         "facet-once paths (exact by Haim-Kislev Thm 1.5; 4D, no Lagrangian 2-faces)",
     )

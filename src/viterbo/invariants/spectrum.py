@@ -33,7 +33,7 @@ from viterbo.invariants.reeb import (
     orbit_record,
     search_engine,
 )
-from viterbo.invariants.reeb_kernel import CompiledTubeSearch, ensure_compiled, warm_up
+from viterbo.invariants.reeb_kernel import CompiledTubeSearch, ensure_compiled
 from viterbo.invariants.reeb_search import Orbit
 from viterbo.invariants.registry import Algorithm, Deadline, register
 
@@ -235,7 +235,7 @@ register(
         compute=compute,
         applicability=applicability,
         exact=True,
-        warm_up=warm_up,
+        warm_up=ensure_compiled,
         description="lowest actions of closed Reeb orbits (Chaidez–Hutchings search with an "
         "action window), with rotation numbers and CZ indices",
     )
