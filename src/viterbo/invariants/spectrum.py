@@ -20,6 +20,7 @@ orbit per node cycle.
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,49 @@ def _same_loop(a: np.ndarray, b: np.ndarray, tol: float) -> bool:
     """Whether two loops have the same vertex sets (within ``tol``, both directions)."""
     distances = np.linalg.norm(a[:, None, :] - b[None, :, :], axis=2)
     return bool(np.all(distances.min(axis=1) <= tol) and np.all(distances.min(axis=0) <= tol))
+
+
+class _ActionWindow:
+    """The spectrum's pruning bound from the verified orbits' actions (one per node cycle).
+
+    ``bound`` is the ``k``-th lowest *distinct* action value, or ``window`` times the lowest,
+    whichever is smaller (times ``1 + rtol``): one orbit written through several faces of a
+    lower-dimensional crossing must not count ``k`` times, which would prune too early.  The
+    actions are kept sorted, so each update costs a bisection instead of a sort.
+    """
+
+    def __init__(self, *, k: int, window: float, rtol: float) -> None:
+        self.k, self.window, self.rtol = k, window, rtol
+        self.by_key: dict[tuple[int, ...], float] = {}
+        self.values: list[float] = []  # sorted multiset of self.by_key's values
+
+    def add(self, key: tuple[int, ...], action: float) -> None:
+        self.by_key[key] = action
+        bisect.insort(self.values, action)
+
+    def discard(self, key: tuple[int, ...]) -> None:
+        action = self.by_key.pop(key, None)
+        if action is not None:
+            del self.values[bisect.bisect_left(self.values, action)]
+
+    def represented(self, action: float) -> bool:
+        """Whether a verified action lies within ``rtol`` of ``action``."""
+        i = bisect.bisect_left(self.values, action * (1.0 - self.rtol))
+        return i < len(self.values) and self.values[i] <= action * (1.0 + self.rtol)
+
+    def bound(self) -> float:
+        distinct: list[float] = []
+        for value in self.values:
+            if not distinct or value > distinct[-1] * (1.0 + self.rtol):
+                distinct.append(value)
+                if len(distinct) >= self.k:
+                    break
+        if not distinct:
+            return math.inf
+        limit = self.window * distinct[0]
+        if len(distinct) >= self.k:
+            limit = min(limit, distinct[self.k - 1])
+        return limit * (1.0 + self.rtol)
 
 
 def low_spectrum(
@@ -119,46 +163,50 @@ def low_spectrum(
         graph, max_rotation=max_rotation, through_start=True, deadline=deadline
     )
     found: dict[tuple[int, ...], tuple[Orbit, int]] = {}
-
-    def bound() -> float:
-        # Distinct action values: one orbit written through several faces of a
-        # lower-dimensional crossing must not count k times (that would prune too early).
-        actions: list[float] = []
-        for value in sorted(orbit.action for orbit, _ in found.values()):
-            if not actions or value > actions[-1] * (1.0 + rtol):
-                actions.append(value)
-        if not actions:
-            return math.inf
-        limit = window * actions[0]
-        if len(actions) >= k:
-            limit = min(limit, actions[k - 1])
-        return limit * (1.0 + rtol)
-
+    window_state = _ActionWindow(k=k, window=window, rtol=rtol)
     records_by_key: dict[tuple[int, ...], dict[str, Any]] = {}
     rejected: list[str] = []
+
+    def verify(orbit: Orbit) -> dict[str, Any] | None:
+        try:
+            return orbit_record(graph, orbit, shift, polytope, rtol)
+        except ValueError as exc:  # a numerically unusable fixed point
+            rejected.append(str(exc))
+            return None
 
     def on_orbit(orbit: Orbit) -> float:
         key, multiplicity = canonical_cycle(orbit.nodes)
         known = found.get(key)
-        if known is None or orbit.action < known[0].action:
-            # Verify before the orbit may tighten the window: a numerically spurious fixed
-            # point (tolerance-lenient domains) must never prune real orbits.
-            try:
-                records_by_key[key] = orbit_record(graph, orbit, shift, polytope, rtol)
-            except ValueError as exc:
-                rejected.append(str(exc))
-                return bound()
+        if known is not None and orbit.action >= known[0].action:
+            return window_state.bound()
+        if window_state.represented(orbit.action):
+            # Its action is already a verified value, so the window does not change: verify it
+            # only if it is listed (degenerate families find thousands of such orbits).
+            window_state.discard(key)
+            records_by_key.pop(key, None)
             found[key] = (orbit, multiplicity)
-        return bound()
+            return window_state.bound()
+        # A new action value tightens the window: verify first, so that a numerically spurious
+        # fixed point (tolerance-lenient domains) never prunes real orbits.
+        record = verify(orbit)
+        if record is None:
+            return window_state.bound()
+        window_state.discard(key)
+        window_state.add(key, orbit.action)
+        records_by_key[key] = record
+        found[key] = (orbit, multiplicity)
+        return window_state.bound()
 
     search.run(on_orbit)
-    limit = bound()
+    limit = window_state.bound()
     records: list[dict[str, Any]] = []
     loops: list[np.ndarray] = []
     for key, (orbit, multiplicity) in sorted(found.items(), key=lambda item: item[1][0].action):
         if orbit.action > limit:
             break
-        record = records_by_key[key]
+        record = records_by_key.get(key) or verify(orbit)
+        if record is None:
+            continue
         loop = np.asarray(record["loop"])
         if any(
             abs(other["action"] - record["action"]) <= rtol * record["action"]
