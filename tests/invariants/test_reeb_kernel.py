@@ -13,8 +13,8 @@ from viterbo.geometry import GeometryError, Polytope, random_symplectic_matrix
 from viterbo.invariants import (
     haim_kislev,
     reeb,
+    reeb_kernel,
     reeb_polygon,
-    reeb_polygon_jit,
     reeb_search,
     spectrum,
 )
@@ -70,11 +70,11 @@ def test_convex_hull_and_dedupe_match_python() -> None:
             points = np.outer(rng.normal(size=len(points)), rng.normal(size=2))
             points = np.concatenate([points, points[:2]])
         expected = reeb_polygon.convex_hull(points, TOL)
-        assert same_polygon(jit_result(reeb_polygon_jit.convex_hull, points, len(points), TOL),
+        assert same_polygon(jit_result(reeb_kernel.convex_hull, points, len(points), TOL),
                             expected)
         sliver = np.concatenate([points, points[:1] + 1e-12])
         assert same_polygon(
-            jit_result(reeb_polygon_jit.dedupe, sliver, len(sliver), 1e-6),
+            jit_result(reeb_kernel.dedupe, sliver, len(sliver), 1e-6),
             reeb_polygon._dedupe(sliver.tolist(), 1e-6),
         )
 
@@ -86,25 +86,25 @@ def test_clip_intersect_distance_section_match_python() -> None:
         a, b = random_polygon(rng), random_polygon(rng)
         normal, offset = rng.normal(size=2), float(rng.normal())
         expected = reeb_polygon.clip(a, normal, offset, TOL)
-        got = jit_result(reeb_polygon_jit.clip, a, len(a), normal[0], normal[1], offset, TOL)
+        got = jit_result(reeb_kernel.clip, a, len(a), normal[0], normal[1], offset, TOL)
         assert same_polygon(got, expected)
         clipped_to_nothing += len(expected) == 0
         changed += len(expected) > 0 and not same_polygon(expected, a)
         expected = reeb_polygon.intersect(a, b, TOL)
-        assert same_polygon(jit_result(reeb_polygon_jit.intersect, a, len(a), b, len(b), TOL),
+        assert same_polygon(jit_result(reeb_kernel.intersect, a, len(a), b, len(b), TOL),
                             expected)
         if len(b) >= 3:
             normals, offsets = reeb_polygon.unit_halfplanes(b)
             expected = reeb_polygon.clip_many(a, normals, offsets, TOL)
-            got = jit_result(reeb_polygon_jit.clip_many, a, len(a), normals, offsets, 0,
+            got = jit_result(reeb_kernel.clip_many, a, len(a), normals, offsets, 0,
                              len(offsets), TOL)
             assert same_polygon(got, expected)
         point = rng.normal(size=2)
-        assert reeb_polygon_jit.distance_to(a, len(a), point[0], point[1]) == pytest.approx(
+        assert reeb_kernel.distance_to(a, len(a), point[0], point[1]) == pytest.approx(
             reeb_polygon.distance_to(a, point), abs=1e-12
         )
         expected = reeb_polygon.line_section(a, normal, offset, 1e-3)
-        got = jit_result(reeb_polygon_jit.line_section, a, len(a), normal[0], normal[1],
+        got = jit_result(reeb_kernel.line_section, a, len(a), normal[0], normal[1],
                          offset, 1e-3)
         assert same_polygon(got, expected)
     assert clipped_to_nothing > 20 and changed > 50  # the cases are really exercised
@@ -306,3 +306,47 @@ def test_ensure_compiled_leaves_the_kernel_compiled() -> None:
 
     ensure_compiled()
     assert advance.signatures  # compiled (or loaded from the cache) in this process
+
+
+def test_a_clip_that_would_overflow_its_buffer_raises_instead_of_writing() -> None:
+    """numba does not bounds-check: the polygon routines refuse a too small output buffer."""
+    square = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match="buffer too small"):
+        reeb_kernel.clip(square, 4, 1.0, 0.0, 0.5, TOL, np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="buffer too small"):
+        reeb_kernel.convex_hull(square, 4, TOL, np.zeros((3, 2)))
+    assert len(jit_result(reeb_kernel.clip, square, 4, 1.0, 0.0, 0.5, TOL)) == 4
+
+
+def test_zig_zag_speck_is_clipped_like_python() -> None:
+    """A line through every vertex of a degenerate speck: the cut emits up to 2 m points."""
+    xs = np.linspace(0.0, 1.0, 13)
+    speck = np.stack([xs, np.where(np.arange(13) % 2 == 0, 1e-3, -1e-3)], axis=1)
+    expected = reeb_polygon.clip(speck, np.array([0.0, 1.0]), 0.0, TOL)
+    got = jit_result(reeb_kernel.clip, speck, len(speck), 0.0, 1.0, 0.0, TOL)
+    assert same_polygon(got, expected)
+
+
+def test_memory_cap_stops_the_search_with_a_clear_error() -> None:
+    graph, _ = reeb.flow_graph(sphere_polytope(1))
+    search = CompiledTubeSearch(graph, max_rotation=6.0, through_start=True, max_bytes=2**20)
+    with pytest.raises(reeb_search.SearchTooLarge, match=r"more than 0\.0 GiB"):
+        search.run(lambda orbit: math.inf)
+
+
+def test_spectrum_is_sorted_by_the_published_loop_actions() -> None:
+    cross = Polytope.from_vertices([s * e for e in np.eye(4) for s in (1, -1)])
+    result = spectrum.compute(cross, k=4, window=2.2, max_rotation=2.0)
+    assert result["value"] == sorted(result["value"])
+    assert result["value"] == [orbit["action"] for orbit in result["orbits"]]
+    assert result["value"] == pytest.approx([1.0] * 4, rel=1e-9)
+
+
+def test_spectrum_engines_agree_on_a_simplicial_polytope() -> None:
+    polytope = sphere_polytope(0)
+    compiled = spectrum.compute(polytope, engine="compiled", time_budget=120)
+    python = spectrum.compute(polytope, engine="python", time_budget=120)
+    assert np.allclose(compiled["value"], python["value"], rtol=1e-10)
+    assert [o["multiplicity"] for o in compiled["orbits"]] == [
+        o["multiplicity"] for o in python["orbits"]
+    ]

@@ -220,7 +220,10 @@ def exactness(*, facet_once: bool, max_rotation: float) -> str:
     if facet_once and not math.isfinite(max_rotation):
         return "HK Thm 1.5 (facet-once)"
     if not facet_once and max_rotation >= 2.0:
-        return "CH Cor. 1.13 (rotation <= 2)"
+        return (
+            "CH Cor. 1.13 (rotation <= 2); zero-time cycles pruned (exact up to orbits within "
+            "1e-7 x diameter of an edge or vertex)"
+        )
     if facet_once and max_rotation >= 2.0:
         return "HK Thm 1.5 + CH Cor. 1.13 (proven for a unique minimiser)"
     return "not proven (rotation cap below 2)"

@@ -4,7 +4,8 @@ The search of :class:`viterbo.invariants.reeb_search.TubeSearch` spends its time
 thousands of tiny steps (clip a polygon of a handful of vertices, compose 2x2 maps, advance the
 rotation, evaluate the return-time bound over the vertices), where the per-call overhead of
 numpy dominates: about 0.15 ms per tube in Python.  This module runs the same loop compiled:
-the same tubes, the same prunings in the same order, the same heap key, the same statistics.
+the same tubes, the same prunings in the same order, the same heap key and statistics (up to
+near-ties that last-bit rounding orders differently: BLAS uses FMA, the kernel does not).
 Only rare events leave the compiled loop:
 
 * a tube that returns to its start node (``CLOSE``): the Python side finds the fixed point,
@@ -32,7 +33,6 @@ import numpy as np
 from numba import njit
 
 from viterbo.invariants.reeb_graph import Edge, FlowGraph
-from viterbo.invariants.reeb_polygon_jit import clip_many, distance_to, intersect, line_section
 from viterbo.invariants.reeb_rotation import RotationTracker
 from viterbo.invariants.reeb_search import (
     ORDER_RTOL,
@@ -40,9 +40,336 @@ from viterbo.invariants.reeb_search import (
     SINGULAR_RTOL,
     TIE_RTOL,
     Orbit,
+    SearchTooLarge,
     Tube,
     TubeSearch,
 )
+
+# ---------------------------------------------------------------------------------------------
+# Polygon twins of :mod:`viterbo.invariants.reeb_polygon`: same semantics, same tolerances, same
+# branch structure, so both engines build the same tubes (the tests compare them routine by
+# routine).  A polygon is a buffer ``(K, 2)`` plus a vertex count; each routine writes its result
+# into an output buffer and returns the new count (0: empty).  They live in this module, not
+# their own: numba's cache only notices edits to the file of the function it compiled, so a
+# twin edited in another file would leave a stale ``advance`` in the cache.
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _room(out: np.ndarray, count: int) -> None:
+    """Refuse to write ``count`` points into a smaller buffer (numba does not bounds-check)."""
+    if count > out.shape[0]:
+        raise ValueError("reeb kernel: polygon buffer too small")
+
+
+@njit(cache=True)
+def cross3(ax: float, ay: float, bx: float, by: float, cx: float, cy: float) -> float:
+    """``(b - a) x (c - a)``."""
+    return (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+
+
+@njit(cache=True)
+def convex_hull(pts: np.ndarray, n: int, tol: float, out: np.ndarray) -> int:
+    """Twin of ``reeb_polygon.convex_hull`` (``pts[:n]`` is left unchanged)."""
+    if n == 0:
+        return 0
+    # Sort rows lexicographically (x, then y) and drop exact duplicates, like np.unique.
+    work = pts[:n].copy()
+    for i in range(1, n):
+        x, y = work[i, 0], work[i, 1]
+        j = i - 1
+        while j >= 0 and (work[j, 0] > x or (work[j, 0] == x and work[j, 1] > y)):
+            work[j + 1, 0] = work[j, 0]
+            work[j + 1, 1] = work[j, 1]
+            j -= 1
+        work[j + 1, 0] = x
+        work[j + 1, 1] = y
+    k = 1
+    for i in range(1, n):
+        if work[i, 0] != work[k - 1, 0] or work[i, 1] != work[k - 1, 1]:
+            work[k, 0] = work[i, 0]
+            work[k, 1] = work[i, 1]
+            k += 1
+    extent = 0.0
+    if k > 1:
+        xmin, xmax, ymin, ymax = work[0, 0], work[0, 0], work[0, 1], work[0, 1]
+        for i in range(1, k):
+            xmin = min(xmin, work[i, 0])
+            xmax = max(xmax, work[i, 0])
+            ymin = min(ymin, work[i, 1])
+            ymax = max(ymax, work[i, 1])
+        extent = max(xmax - xmin, ymax - ymin)
+    _room(out, k)
+    if extent <= tol:
+        sx, sy = 0.0, 0.0
+        for i in range(k):
+            sx += work[i, 0]
+            sy += work[i, 1]
+        out[0, 0] = sx / k
+        out[0, 1] = sy / k
+        return 1
+    area_tol = tol * extent
+    chain = np.empty((2 * k + 2, 2))
+    h = 0
+    for i in range(k):  # lower chain
+        while h >= 2 and cross3(chain[h - 2, 0], chain[h - 2, 1], chain[h - 1, 0],
+                                chain[h - 1, 1], work[i, 0], work[i, 1]) <= area_tol:
+            h -= 1
+        chain[h, 0] = work[i, 0]
+        chain[h, 1] = work[i, 1]
+        h += 1
+    lower_len = h
+    h2 = 0
+    upper = np.empty((k + 1, 2))
+    for i in range(k - 1, -1, -1):  # upper chain
+        while h2 >= 2 and cross3(upper[h2 - 2, 0], upper[h2 - 2, 1], upper[h2 - 1, 0],
+                                 upper[h2 - 1, 1], work[i, 0], work[i, 1]) <= area_tol:
+            h2 -= 1
+        upper[h2, 0] = work[i, 0]
+        upper[h2, 1] = work[i, 1]
+        h2 += 1
+    total = (lower_len - 1) + (h2 - 1)
+    if total < 3:
+        dx = work[k - 1, 0] - work[0, 0]
+        dy = work[k - 1, 1] - work[0, 1]
+        imin, imax = 0, 0
+        pmin = work[0, 0] * dx + work[0, 1] * dy
+        pmax = pmin
+        for i in range(1, k):
+            p = work[i, 0] * dx + work[i, 1] * dy
+            if p < pmin:
+                pmin, imin = p, i
+            if p > pmax:
+                pmax, imax = p, i
+        out[0, 0], out[0, 1] = work[imin, 0], work[imin, 1]
+        out[1, 0], out[1, 1] = work[imax, 0], work[imax, 1]
+        return 2
+    c = 0
+    for i in range(lower_len - 1):
+        out[c, 0], out[c, 1] = chain[i, 0], chain[i, 1]
+        c += 1
+    for i in range(h2 - 1):
+        out[c, 0], out[c, 1] = upper[i, 0], upper[i, 1]
+        c += 1
+    return c
+
+
+@njit(cache=True)
+def dedupe(pts: np.ndarray, n: int, tol: float, out: np.ndarray) -> int:
+    """Twin of ``reeb_polygon._dedupe`` (``pts`` and ``out`` must not alias)."""
+    keep = np.empty((n, 2))
+    keep[0, 0], keep[0, 1] = pts[0, 0], pts[0, 1]
+    k = 1
+    for i in range(1, n):
+        if abs(pts[i, 0] - keep[k - 1, 0]) > tol or abs(pts[i, 1] - keep[k - 1, 1]) > tol:
+            keep[k, 0], keep[k, 1] = pts[i, 0], pts[i, 1]
+            k += 1
+    if k > 2 and abs(keep[k - 1, 0] - keep[0, 0]) <= tol and abs(keep[k - 1, 1] - keep[0, 1]) <= tol:
+        k -= 1
+    if k >= 3:
+        area2 = 0.0
+        for i in range(k):
+            prev = i - 1 if i > 0 else k - 1
+            area2 += keep[prev, 0] * keep[i, 1] - keep[i, 0] * keep[prev, 1]
+        xmin, xmax, ymin, ymax = keep[0, 0], keep[0, 0], keep[0, 1], keep[0, 1]
+        for i in range(1, k):
+            xmin = min(xmin, keep[i, 0])
+            xmax = max(xmax, keep[i, 0])
+            ymin = min(ymin, keep[i, 1])
+            ymax = max(ymax, keep[i, 1])
+        extent = max(xmax - xmin, ymax - ymin)
+        if abs(area2) <= tol * extent:
+            return convex_hull(keep, k, tol, out)
+    _room(out, k)
+    for i in range(k):
+        out[i, 0], out[i, 1] = keep[i, 0], keep[i, 1]
+    return k
+
+
+@njit(cache=True)
+def _cut(pts: np.ndarray, m: int, values: np.ndarray, tol: float, out: np.ndarray) -> int:
+    """Sutherland–Hodgman step shared by :func:`clip` and :func:`clip_many`."""
+    c = 0
+    last = m if m > 2 else 1
+    for i in range(last):
+        j = (i + 1) % m
+        vp, vq = values[i], values[j]
+        if vp <= tol:
+            out[c, 0], out[c, 1] = pts[i, 0], pts[i, 1]
+            c += 1
+        if (vp <= tol) != (vq <= tol):
+            lam = (vp - tol) / (vp - vq)
+            out[c, 0] = pts[i, 0] + lam * (pts[j, 0] - pts[i, 0])
+            out[c, 1] = pts[i, 1] + lam * (pts[j, 1] - pts[i, 1])
+            c += 1
+    if m == 2 and values[1] <= tol:
+        out[c, 0], out[c, 1] = pts[1, 0], pts[1, 1]
+        c += 1
+    return c
+
+
+@njit(cache=True)
+def clip(poly: np.ndarray, m: int, nx: float, ny: float, offset: float, tol: float,
+         out: np.ndarray) -> int:
+    """Twin of ``reeb_polygon.clip`` (``normal`` need not be unit)."""
+    if m == 0:
+        return 0
+    scale = math.hypot(nx, ny)
+    if scale <= 1e-12:
+        if offset >= -tol:
+            _room(out, m)
+            out[:m] = poly[:m]
+            return m
+        return 0
+    nx, ny, off = nx / scale, ny / scale, offset / scale
+    values = np.empty(m)
+    n_in = 0
+    for i in range(m):
+        values[i] = poly[i, 0] * nx + poly[i, 1] * ny - off
+        if values[i] <= tol:
+            n_in += 1
+    if n_in == m:
+        _room(out, m)
+        out[:m] = poly[:m]
+        return m
+    if n_in == 0 or m == 1:
+        return 0
+    # A line can cross a (numerically) non-convex speck at every edge: up to 2 m points.
+    tmp = np.empty((2 * m + 2, 2))
+    c = _cut(poly, m, values, tol, tmp)
+    return dedupe(tmp, c, tol, out)
+
+
+@njit(cache=True)
+def clip_many(poly: np.ndarray, m: int, normals: np.ndarray, offsets: np.ndarray, lo: int,
+              hi: int, tol: float, out: np.ndarray) -> int:
+    """Twin of ``reeb_polygon.clip_many`` over the half-planes ``lo:hi`` (unit normals)."""
+    cur = poly[:m].copy()
+    k = m
+    changed = False
+    for h in range(lo, hi):
+        nx, ny, off = normals[h, 0], normals[h, 1], offsets[h]
+        values = np.empty(k)
+        vmax, vmin = -np.inf, np.inf
+        for i in range(k):
+            v = cur[i, 0] * nx + cur[i, 1] * ny - off
+            values[i] = v
+            vmax = max(vmax, v)
+            vmin = min(vmin, v)
+        if vmax <= tol:
+            continue
+        if vmin > tol or k == 1:
+            return 0
+        changed = True
+        nxt = np.empty((2 * k + 2, 2))
+        k = _cut(cur, k, values, tol, nxt)
+        cur = nxt
+    if not changed:
+        _room(out, m)
+        out[:m] = poly[:m]
+        return m
+    return dedupe(cur, k, tol, out)
+
+
+@njit(cache=True)
+def distance_to(poly: np.ndarray, m: int, px: float, py: float) -> float:
+    """Twin of ``reeb_polygon.distance_to``."""
+    if m == 0:
+        return np.inf
+    if m == 1:
+        return math.sqrt((px - poly[0, 0]) ** 2 + (py - poly[0, 1]) ** 2)
+    if m >= 3:
+        inside = True
+        for i in range(m):
+            j = (i + 1) % m
+            ex, ey = poly[j, 0] - poly[i, 0], poly[j, 1] - poly[i, 1]
+            if ey * px - ex * py - (ey * poly[i, 0] - ex * poly[i, 1]) > 0.0:
+                inside = False
+                break
+        if inside:
+            return 0.0
+        count = m
+    else:
+        count = 1
+    best = np.inf
+    for i in range(count):
+        j = (i + 1) % m
+        sx, sy = poly[j, 0] - poly[i, 0], poly[j, 1] - poly[i, 1]
+        length = max(sx * sx + sy * sy, 1e-300)
+        lam = ((px - poly[i, 0]) * sx + (py - poly[i, 1]) * sy) / length
+        lam = min(max(lam, 0.0), 1.0)
+        cx, cy = poly[i, 0] + lam * sx - px, poly[i, 1] + lam * sy - py
+        best = min(best, math.sqrt(cx * cx + cy * cy))
+    return best
+
+
+@njit(cache=True)
+def intersect(a: np.ndarray, na: int, b: np.ndarray, nb: int, tol: float,
+              out: np.ndarray) -> int:
+    """Twin of ``reeb_polygon.intersect`` without precomputed half-planes."""
+    if na == 0 or nb == 0:
+        return 0
+    if nb < na:
+        a, na, b, nb = b, nb, a, na
+    if nb >= 3:
+        cur = a[:na].copy()
+        k = na
+        for i in range(nb):
+            j = (i + 1) % nb
+            ex, ey = b[j, 0] - b[i, 0], b[j, 1] - b[i, 1]
+            nxt = np.empty((2 * k + 2, 2))
+            k = clip(cur, k, ey, -ex, ey * b[i, 0] - ex * b[i, 1], tol, nxt)
+            cur = nxt[:k].copy()
+            if k == 0:
+                break
+        _room(out, k)
+        out[:k] = cur[:k]
+        return k
+    if nb == 1:
+        if max(abs(a[0, 0] - b[0, 0]), abs(a[0, 1] - b[0, 1])) <= tol:
+            _room(out, na)
+            out[:na] = a[:na]
+            return na
+        return 0
+    if na == 1:
+        if distance_to(b, nb, a[0, 0], a[0, 1]) <= tol:
+            out[0, 0], out[0, 1] = a[0, 0], a[0, 1]
+            return 1
+        return 0
+    dx, dy = b[1, 0] - b[0, 0], b[1, 1] - b[0, 1]
+    nx, ny = dy, -dx
+    off = nx * b[0, 0] + ny * b[0, 1]
+    t1 = np.empty((8 * na + 8, 2))
+    t2 = np.empty((8 * na + 8, 2))
+    k = clip(a, na, nx, ny, off, tol, t1)
+    k = clip(t1, k, -nx, -ny, -off, tol, t2)
+    k = clip(t2, k, dx, dy, dx * b[1, 0] + dy * b[1, 1], tol, t1)
+    return clip(t1, k, -dx, -dy, -(dx * b[0, 0] + dy * b[0, 1]), tol, out)
+
+
+@njit(cache=True)
+def line_section(poly: np.ndarray, m: int, nx: float, ny: float, offset: float, tol: float,
+                 out: np.ndarray) -> int:
+    """Twin of ``reeb_polygon.line_section``: ``poly ∩ {normal . y = offset}``."""
+    t1 = np.empty((2 * m + 2, 2))
+    t2 = np.empty((4 * m + 6, 2))
+    k = clip(poly, m, nx, ny, offset, tol, t1)
+    k = clip(t1, k, -nx, -ny, -offset, tol, t2)
+    if k == 0:
+        return 0
+    length = math.sqrt(nx * nx + ny * ny)
+    ux, uy = nx / length, ny / length
+    level = offset / length
+    for i in range(k):
+        excess = t2[i, 0] * ux + t2[i, 1] * uy - level
+        t2[i, 0] -= excess * ux
+        t2[i, 1] -= excess * uy
+    return convex_hull(t2, k, tol, out)
+
+
+# ---------------------------------------------------------------------------------------------
+# The search.
+# ---------------------------------------------------------------------------------------------
 
 # Integer tube columns.
 T_START, T_NODE, T_PARENT, T_EDGE, T_DEPTH, T_PSTART, T_PLEN = range(7)
@@ -231,6 +558,8 @@ def _extend(
         walk = ti[walk, T_PARENT]
     child = state[S_TUBES]
     q0 = state[S_POOL]
+    if q0 + k > pool.shape[0]:
+        raise ValueError("reeb kernel: tube pool too small")
     a00, a01, a10, a11 = lin[e, 0], lin[e, 1], lin[e, 2], lin[e, 3]
     e0, e1 = shift[e, 0], shift[e, 1]
     for i in range(k):
@@ -315,7 +644,7 @@ def fixed_point(linear: np.ndarray, sh0: float, sh1: float, poly: np.ndarray, m:
         return False
     rhs0 = -(u[0, 0] * sh0 + u[1, 0] * sh1)
     rhs1 = -(u[0, 1] * sh0 + u[1, 1] * sh1)
-    candidates = np.empty((m + 8, 2))
+    candidates = np.empty((4 * m + 8, 2))
     if sig[0] > singular_rtol * scale:
         if abs(rhs1) > tol * scale:
             return False
@@ -416,7 +745,8 @@ def advance(
                 return YIELD
             node = ti[top, T_NODE]
             degree = edge_start[node + 1] - edge_start[node]
-            need = ti[top, T_PLEN] + max_hp + 8
+            # Room for every child polygon (a clip can at most double a speck's vertices).
+            need = 2 * (ti[top, T_PLEN] + max_hp) + 16
             if (
                 state[S_TUBES] + degree + 1 > ti.shape[0]
                 or state[S_POOL] + degree * need > pool.shape[0]
@@ -469,8 +799,13 @@ class PackedGraph:
         self.node_enter = np.array([node.enter for node in nodes], dtype=np.int64)
         self.node_trans = np.array([node.transition.ravel() for node in nodes]).reshape(-1, 4)
         self.node_polygons = [np.ascontiguousarray(node.polygon, dtype=float) for node in nodes]
-        self.jb = np.ascontiguousarray(np.stack(search._j_basis))  # (N, V, 2)
-        self.jo = np.ascontiguousarray(np.stack(search._j_origin))  # (N, V)
+        vertices = len(graph.j_vertices)
+        self.jb = np.ascontiguousarray(  # (N, V, 2)
+            np.stack(search._j_basis) if nodes else np.zeros((0, vertices, 2))
+        )
+        self.jo = np.ascontiguousarray(  # (N, V)
+            np.stack(search._j_origin) if nodes else np.zeros((0, vertices))
+        )
         self.edge_start = np.cumsum([0] + [len(node.edges) for node in nodes]).astype(np.int64)
         count = len(edges)
         self.edge_target = np.array([e.target for e in edges], dtype=np.int64)
@@ -493,6 +828,13 @@ class PackedGraph:
         )
 
 
+def _enlarged(array: np.ndarray, rows: int) -> np.ndarray:
+    """``array`` followed by zero rows, ``rows`` rows in all."""
+    out = np.zeros((rows, *array.shape[1:]), dtype=array.dtype)
+    out[: len(array)] = array
+    return out
+
+
 def _stack_rows(blocks: list[np.ndarray]) -> np.ndarray:
     """``(sum k_i, 2)`` contiguous float array of 2D point blocks (``(0, 2)`` when empty)."""
     if not blocks:
@@ -509,9 +851,12 @@ class CompiledTubeSearch(TubeSearch):
     """
 
     CHUNK = 256
+    MAX_BYTES = 3 * 2**30  # below the atlas child's default 4 GiB address-space limit
 
-    def __init__(self, graph: FlowGraph, *, initial_capacity: int = 1024, **kwargs: Any) -> None:
+    def __init__(self, graph: FlowGraph, *, initial_capacity: int = 1024,
+                 max_bytes: int | None = None, **kwargs: Any) -> None:
         super().__init__(graph, **kwargs)
+        self.max_bytes = self.MAX_BYTES if max_bytes is None else int(max_bytes)
         self.packed = PackedGraph(graph, self)
         nodes = len(graph.nodes)
         capacity = max(initial_capacity, 4 * nodes)
@@ -546,12 +891,34 @@ class CompiledTubeSearch(TubeSearch):
         state[S_TUBES] = len(self.packed.node_polygons)
 
     def _grow(self) -> None:
-        """Double every store (tubes, heap, pool, scratch)."""
-        self.ti = np.concatenate([self.ti, np.zeros_like(self.ti)])
-        self.tf = np.concatenate([self.tf, np.zeros_like(self.tf)])
-        self.pool = np.concatenate([self.pool, np.zeros_like(self.pool)])
-        self.heap = [np.concatenate([h, np.zeros_like(h)]) for h in self.heap]
-        self.scratch = np.concatenate([self.scratch, np.zeros_like(self.scratch)])
+        """Enlarge the stores the next expansion is short of (``advance``'s GROW test), by 1.5x.
+
+        Raises :class:`SearchTooLarge` instead of growing past ``max_bytes``.
+        """
+        top = int(self.heap[3][0])
+        node = int(self.ti[top, T_NODE])
+        g = self.packed
+        degree = int(g.edge_start[node + 1] - g.edge_start[node])
+        need = 2 * (int(self.ti[top, T_PLEN]) + g.max_hp) + 16
+        tubes, pool_used, heap_used = (int(self.state[i]) for i in (S_TUBES, S_POOL, S_HEAP))
+        if tubes + degree + 1 > len(self.ti):
+            rows = max(int(1.5 * len(self.ti)), tubes + degree + 1)
+            self.ti = _enlarged(self.ti, rows)
+            self.tf = _enlarged(self.tf, rows)
+        if heap_used + degree + 1 > len(self.heap[0]):
+            rows = max(int(1.5 * len(self.heap[0])), heap_used + degree + 1)
+            self.heap = [_enlarged(h, rows) for h in self.heap]
+        if pool_used + degree * need > len(self.pool):
+            self.pool = _enlarged(self.pool, max(int(1.5 * len(self.pool)), pool_used + degree * need))
+        if need > len(self.scratch):
+            self.scratch = np.zeros((2 * need, 2))
+        size = sum(a.nbytes for a in (self.ti, self.tf, self.pool, *self.heap))
+        if size > self.max_bytes:
+            raise SearchTooLarge(
+                f"the tube search needs more than {self.max_bytes / 2**30:.1f} GiB "
+                f"({tubes} tubes, {self.stats.paths_expanded} paths expanded); give it a time "
+                "budget or a larger max_bytes"
+            )
 
     def tube(self, index: int) -> Tube:
         """The Python :class:`Tube` of kernel tube ``index`` (for closing and tests)."""

@@ -34,6 +34,15 @@ facet-once) on simplicial polytopes spins specks of tolerance size around their 
 until the rotation cap or the depth guard stops them: millions of tubes and no orbit within
 minutes.
 
+What the rule gives up: the cut path is found, but its domains are checked with the geometric
+tolerance (1e-9 x diameter), while the cut loop may be up to ``ZERO_RUN_RTOL`` (1e-7) long.  An
+orbit passing within ~1e-7 x diameter of an edge or vertex could therefore in principle be
+missed by the spectrum and by the pure CH search (none was found in the cross-checks: pure CH
+with and without the rule agree on every polytope tried, see the tests).  The default capacity
+search is unaffected: facet-once is checked first, so the rule can only remove closing steps,
+i.e. loops shorter than 1e-7 x diameter, which are not orbits.  Smaller values of the threshold
+bring the spinning back (the specks move 10-100 tolerances per turn).
+
 Closing: a step into the start node composes a map ``y -> A y + c`` of the start face's
 coordinates; its fixed points inside the closed polygon are the orbits.  ``A - I`` invertible:
 one candidate.  Rank one: a line of fixed points.  ``A = I, c = 0`` (the 24-cell): every point
@@ -70,6 +79,10 @@ SINGULAR_RTOL = 1e-8  # singular values of A - I below this (times |A|) count as
 # A return to a node after the points moved at most this (times the diameter) is a zero-time
 # cycle (module docstring): 100x the geometric tolerance, far below any real orbit's length.
 ZERO_RUN_RTOL = 1e-7
+
+
+class SearchTooLarge(MemoryError):
+    """The search would need more memory than it is allowed (reported as a failure)."""
 
 
 SCREEN_CLIP, SCREEN_EMPTY, SCREEN_INSIDE = 0, 1, 2  # outcomes of TubeSearch._screen
@@ -120,7 +133,7 @@ class Tube:
     rotation: RotationTracker
     edges: tuple[Edge, ...]
     facets: frozenset[int]
-    lower: float = 0.0
+    lower: float = 0.0  # lower bound of the action of every orbit that starts with this path
     moves: tuple[float, ...] = ()  # per step: how far its points moved at most  # lower bound of the action of every orbit that starts with this path
 
 

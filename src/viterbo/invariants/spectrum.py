@@ -219,6 +219,9 @@ def low_spectrum(
         loops.append(loop)
         if len(records) >= k:
             break
+    # Listed in the order of the loops' own actions (what is published), not the search's
+    # composed actions, which may differ in the last digits.
+    records.sort(key=lambda record: record["action"])
     if not records:
         raise ReebError("no closed Reeb orbit found in the action window")
     stats = search.stats.as_dict()
@@ -231,6 +234,9 @@ def low_spectrum(
             "max_rotation": max_rotation,
             "action_limit": limit,
             "engine": engine,
+            "exactness": "all closed characteristics with rotation <= max_rotation in the "
+            "window; zero-time cycles pruned (exact up to orbits within 1e-7 x diameter of an "
+            "edge or vertex)",
         }
     )
     orbits = [
