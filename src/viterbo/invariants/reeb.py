@@ -44,7 +44,7 @@ import numpy as np
 
 from viterbo.invariants.certificate import verify_loop
 from viterbo.invariants.loops import loop_action, loop_to_list
-from viterbo.invariants.reeb_graph import FlowGraph, build_graph
+from viterbo.invariants.reeb_graph import FlowGraph, polytope_graph
 from viterbo.invariants.reeb_kernel import CompiledTubeSearch, ensure_compiled
 from viterbo.invariants.reeb_rotation import conley_zehnder
 from viterbo.invariants.reeb_search import Orbit, TubeSearch, closure_gap, orbit_loop
@@ -117,15 +117,7 @@ def flow_graph(polytope: Polytope, *, rtol: float = 1e-9) -> tuple[FlowGraph, np
         The graph (in translated coordinates) and the shift ``t`` (original = translated + t).
     """
     moved, shift = polytope.translate_to_interior()
-    graph = build_graph(
-        np.asarray(moved.normals, dtype=float),
-        np.asarray(moved.offsets, dtype=float),
-        np.asarray(moved.vertices, dtype=float),
-        np.asarray(moved.incidence, dtype=bool),
-        set(moved.two_faces()),
-        rtol=rtol,
-    )
-    return graph, np.asarray(shift, dtype=float)
+    return polytope_graph(moved, rtol=rtol), np.asarray(shift, dtype=float)
 
 
 def orbit_record(

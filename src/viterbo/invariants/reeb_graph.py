@@ -26,11 +26,15 @@ no constraint cuts or that one constraint empties are decided from the source po
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from viterbo.invariants.reeb_polygon import EMPTY, clip_batch, convex_hull, unit_halfplanes_many
 from viterbo.invariants.reeb_rotation import QUAT_J, QUAT_K
+
+if TYPE_CHECKING:
+    from viterbo.geometry import Polytope
 
 J4 = np.array([[0.0, 0, -1, 0], [0, 0, 0, -1], [1, 0, 0, 0], [0, 1, 0, 0]])
 
@@ -492,6 +496,18 @@ def build_graph(
     )
 
 
+def polytope_graph(polytope: Polytope, *, rtol: float = 1e-9) -> FlowGraph:
+    """:func:`build_graph` of a 4D polytope that already has the origin in its interior."""
+    return build_graph(
+        np.asarray(polytope.normals, dtype=float),
+        np.asarray(polytope.offsets, dtype=float),
+        np.asarray(polytope.vertices, dtype=float),
+        np.asarray(polytope.incidence, dtype=bool),
+        set(polytope.two_faces()),
+        rtol=rtol,
+    )
+
+
 __all__ = [
     "EMPTY",
     "Edge",
@@ -500,5 +516,6 @@ __all__ = [
     "build_edges",
     "build_graph",
     "build_nodes",
+    "polytope_graph",
     "transition_matrices",
 ]

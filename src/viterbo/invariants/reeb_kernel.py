@@ -63,9 +63,37 @@ def _room(out: np.ndarray, count: int) -> None:
 
 
 @njit(cache=True)
+def _extent(pts: np.ndarray, k: int) -> float:
+    """Largest coordinate range of ``pts[:k]`` (``np.max(np.ptp(...))``)."""
+    xmin, xmax, ymin, ymax = pts[0, 0], pts[0, 0], pts[0, 1], pts[0, 1]
+    for i in range(1, k):
+        xmin = min(xmin, pts[i, 0])
+        xmax = max(xmax, pts[i, 0])
+        ymin = min(ymin, pts[i, 1])
+        ymax = max(ymax, pts[i, 1])
+    return max(xmax - xmin, ymax - ymin)
+
+
+@njit(cache=True)
 def cross3(ax: float, ay: float, bx: float, by: float, cx: float, cy: float) -> float:
     """``(b - a) x (c - a)``."""
     return (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+
+
+@njit(cache=True)
+def _monotone_chain(pts: np.ndarray, k: int, backwards: bool, area_tol: float,
+                    chain: np.ndarray) -> int:
+    """One half of Andrew's monotone chain over the sorted ``pts[:k]``; returns its length."""
+    h = 0
+    for step in range(k):
+        i = k - 1 - step if backwards else step
+        while h >= 2 and cross3(chain[h - 2, 0], chain[h - 2, 1], chain[h - 1, 0],
+                                chain[h - 1, 1], pts[i, 0], pts[i, 1]) <= area_tol:
+            h -= 1
+        chain[h, 0] = pts[i, 0]
+        chain[h, 1] = pts[i, 1]
+        h += 1
+    return h
 
 
 @njit(cache=True)
@@ -90,15 +118,7 @@ def convex_hull(pts: np.ndarray, n: int, tol: float, out: np.ndarray) -> int:
             work[k, 0] = work[i, 0]
             work[k, 1] = work[i, 1]
             k += 1
-    extent = 0.0
-    if k > 1:
-        xmin, xmax, ymin, ymax = work[0, 0], work[0, 0], work[0, 1], work[0, 1]
-        for i in range(1, k):
-            xmin = min(xmin, work[i, 0])
-            xmax = max(xmax, work[i, 0])
-            ymin = min(ymin, work[i, 1])
-            ymax = max(ymax, work[i, 1])
-        extent = max(xmax - xmin, ymax - ymin)
+    extent = _extent(work, k) if k > 1 else 0.0
     _room(out, k)
     if extent <= tol:
         sx, sy = 0.0, 0.0
@@ -109,25 +129,10 @@ def convex_hull(pts: np.ndarray, n: int, tol: float, out: np.ndarray) -> int:
         out[0, 1] = sy / k
         return 1
     area_tol = tol * extent
-    chain = np.empty((2 * k + 2, 2))
-    h = 0
-    for i in range(k):  # lower chain
-        while h >= 2 and cross3(chain[h - 2, 0], chain[h - 2, 1], chain[h - 1, 0],
-                                chain[h - 1, 1], work[i, 0], work[i, 1]) <= area_tol:
-            h -= 1
-        chain[h, 0] = work[i, 0]
-        chain[h, 1] = work[i, 1]
-        h += 1
-    lower_len = h
-    h2 = 0
+    chain = np.empty((k + 1, 2))
+    lower_len = _monotone_chain(work, k, False, area_tol, chain)
     upper = np.empty((k + 1, 2))
-    for i in range(k - 1, -1, -1):  # upper chain
-        while h2 >= 2 and cross3(upper[h2 - 2, 0], upper[h2 - 2, 1], upper[h2 - 1, 0],
-                                 upper[h2 - 1, 1], work[i, 0], work[i, 1]) <= area_tol:
-            h2 -= 1
-        upper[h2, 0] = work[i, 0]
-        upper[h2, 1] = work[i, 1]
-        h2 += 1
+    h2 = _monotone_chain(work, k, True, area_tol, upper)
     total = (lower_len - 1) + (h2 - 1)
     if total < 3:
         dx = work[k - 1, 0] - work[0, 0]
@@ -171,14 +176,7 @@ def dedupe(pts: np.ndarray, n: int, tol: float, out: np.ndarray) -> int:
         for i in range(k):
             prev = i - 1 if i > 0 else k - 1
             area2 += keep[prev, 0] * keep[i, 1] - keep[i, 0] * keep[prev, 1]
-        xmin, xmax, ymin, ymax = keep[0, 0], keep[0, 0], keep[0, 1], keep[0, 1]
-        for i in range(1, k):
-            xmin = min(xmin, keep[i, 0])
-            xmax = max(xmax, keep[i, 0])
-            ymin = min(ymin, keep[i, 1])
-            ymax = max(ymax, keep[i, 1])
-        extent = max(xmax - xmin, ymax - ymin)
-        if abs(area2) <= tol * extent:
+        if abs(area2) <= tol * _extent(keep, k):
             return convex_hull(keep, k, tol, out)
     _room(out, k)
     for i in range(k):
@@ -998,17 +996,10 @@ def warm_up() -> float:
     """
     started = time.perf_counter()
     from viterbo.geometry import Polytope
-    from viterbo.invariants.reeb_graph import build_graph
+    from viterbo.invariants.reeb_graph import polytope_graph
 
     # The cross-polytope: small, and its graph has proper and degenerate (vertex) nodes.
-    polytope = Polytope.from_vertices([s * e for e in np.eye(4) for s in (1.0, -1.0)])
-    graph = build_graph(
-        np.asarray(polytope.normals, dtype=float),
-        np.asarray(polytope.offsets, dtype=float),
-        np.asarray(polytope.vertices, dtype=float),
-        np.asarray(polytope.incidence, dtype=bool),
-        set(polytope.two_faces()),
-    )
+    graph = polytope_graph(Polytope.from_vertices([s * e for e in np.eye(4) for s in (1.0, -1.0)]))
     CompiledTubeSearch(graph, facet_once=True, max_rotation=math.inf).run(lambda orbit: orbit.action)
     return time.perf_counter() - started
 
