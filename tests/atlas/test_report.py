@@ -175,3 +175,28 @@ def test_ngon_angle_sample_is_spread_and_canonical() -> None:
     everything = product_ngon_angles(3, 4, 60)
     assert set(sample) <= set(everything) and sample[-1] == everything[-1]
     assert (1, 20) in ngon_angle_sample(5, 5, 14)
+
+
+def test_symplectic_invariance_compares_images_with_their_base() -> None:
+    from viterbo.atlas.handlers import polytope_key
+
+    base_params = {"facets": 8}
+    base_id = polytope_key("halfspace", base_params, 3)
+    base = {**row(base_id, "halfspace"), "volume": 2.0, "capacity": 1.5, "spectrum": [1.5, 2.0]}
+    image_params = {"base_family": "halfspace", "base_params": base_params, "base_index": 3}
+    same = {**row("img:1", "symplectic-image"), "params": json.dumps(image_params), "volume": 2.0 + 1e-13,
+            "capacity": 1.5, "spectrum": [1.5, 2.0]}
+    other = {**row("img:2", "symplectic-image"), "params": json.dumps(image_params), "volume": 2.0,
+             "capacity": 1.5 * (1 + 1e-3), "spectrum": [1.5, 2.1]}
+    orphan = {**row("img:3", "symplectic-image"),
+              "params": json.dumps({**image_params, "base_index": 99}), "spectrum": None}
+    inv = report.symplectic_invariance([base, same, other, orphan])
+    assert inv["pairs"] == 2
+    assert inv["volume"]["compared"] == 2
+    assert inv["volume"]["max_relative_difference"] == pytest.approx(0.5e-13, rel=1e-3)
+    assert inv["capacity"]["worst_id"] == "img:2"
+    assert inv["capacity"]["max_relative_difference"] == pytest.approx(1e-3 / (1 + 1e-3), rel=1e-9)
+    assert inv["spectrum"] == {"compared": 2, "differ": 1, "differing_ids": ["img:2"]}
+    text = report.report_markdown(report.summarise([], [base, same, other], ["a"]), {})
+    assert "## Symplectic invariance (images vs their base polytopes)" in text
+    assert "different: 1 (`img:2`)" in text

@@ -154,6 +154,55 @@ def systolic(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str,
     return stats, top
 
 
+def _relative(a: float, b: float) -> float:
+    return abs(a - b) / max(abs(a), abs(b), 1e-300)
+
+
+def symplectic_invariance(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each ``symplectic-image`` row against its base polytope's row (both in the snapshot).
+
+    Volume, capacity and action spectrum are symplectic invariants, so every difference beyond
+    rounding is a bug in one of the two computations; a spectrum may also differ where a
+    degenerate family of orbits has more than ``k`` members (the listed representatives vary).
+    """
+    import json
+
+    from viterbo.atlas.handlers import polytope_key
+
+    by_id = {r["id"]: r for r in rows}
+    out: dict[str, Any] = {"pairs": 0}
+    worst: dict[str, tuple[float, str]] = {}
+    compared: dict[str, int] = defaultdict(int)
+    spectra_differ: list[str] = []
+    for r in rows:
+        if r["family"] != "symplectic-image":
+            continue
+        params = json.loads(r["params"]) if isinstance(r["params"], str) else r["params"]
+        # The ids hash the parameters as the preset spelled them (defaults: the family schema's).
+        base = by_id.get(polytope_key(params["base_family"], params.get("base_params", {}),
+                                      params.get("base_index", 0)))
+        if base is None:
+            continue
+        out["pairs"] += 1
+        for column in ("volume", "capacity"):
+            if r.get(column) is not None and base.get(column) is not None:
+                compared[column] += 1
+                diff = _relative(float(r[column]), float(base[column]))
+                if diff >= worst.get(column, (-1.0, ""))[0]:
+                    worst[column] = (diff, r["id"])
+        a, b = r.get("spectrum"), base.get("spectrum")
+        if a and b:
+            compared["spectrum"] += 1
+            if len(a) != len(b) or any(_relative(x, y) > AGREEMENT_RTOL for x, y in zip(a, b, strict=True)):
+                spectra_differ.append(r["id"])
+    for column in ("volume", "capacity"):
+        diff, pid = worst.get(column, (None, None))
+        out[column] = {"compared": compared[column], "max_relative_difference": diff, "worst_id": pid}
+    out["spectrum"] = {"compared": compared["spectrum"], "differ": len(spectra_differ),
+                       "differing_ids": sorted(spectra_differ)[:MAX_LISTED]}
+    return out
+
+
 def _exact_algorithms() -> set[str] | None:
     try:
         from viterbo.invariants import registry
@@ -208,6 +257,7 @@ def summarise(log: list[dict[str, Any]], rows: list[dict[str, Any]], capacity_al
         "certificate_status": dict(sorted(certificate.items())),
         "polytopes_without_certified_capacity": sum(1 for r in rows if r.get("capacity") is None),
         "systolic_ratio_per_family": sys_stats,
+        "symplectic_invariance": symplectic_invariance(rows),
         "top_systolic": top,
         "policy": policy or {},
     }
@@ -320,6 +370,7 @@ def report_markdown(summary: dict[str, Any], plots: dict[str, str]) -> str:
     lines += ["", f"Disagreements: {dis['count']}."]
     for d in dis["first"]:
         lines.append(f"- `{d['id']}` {d['pair']}: relative difference {d['relative_difference']:.3g}")
+    lines += _invariance_lines(summary.get("symplectic_invariance") or {})
     lines += ["", "## Certified capacity", ""]
     lines += [f"- published from {k}: {v}" for k, v in summary["certified_capacity_by_algorithm"].items()] or ["- none"]
     lines += [f"- certificate {k}: {v}" for k, v in summary["certificate_status"].items()]
@@ -338,6 +389,26 @@ def report_markdown(summary: dict[str, Any], plots: dict[str, str]) -> str:
     else:
         lines.append("No systolic ratios.")
     return "\n".join(lines) + "\n"
+
+
+def _invariance_lines(inv: dict[str, Any]) -> list[str]:
+    lines = ["", "## Symplectic invariance (images vs their base polytopes)", ""]
+    if not inv.get("pairs"):
+        return [*lines, "No symplectic image with its base polytope in the snapshot."]
+    lines += [f"{inv['pairs']} image/base pairs.", "",
+              "| invariant | pairs compared | max rel. diff | worst id |", "|---|---|---|---|"]
+    for column in ("volume", "capacity"):
+        c = inv[column]
+        diff = "-" if c["max_relative_difference"] is None else f"{c['max_relative_difference']:.3g}"
+        worst = "-" if c["worst_id"] is None else f"`{c['worst_id']}`"
+        lines.append(f"| {column} | {c['compared']} | {diff} | {worst} |")
+    spectrum = inv["spectrum"]
+    lines += ["", f"Spectra compared: {spectrum['compared']}; equal (to {AGREEMENT_RTOL:g}): "
+              f"{spectrum['compared'] - spectrum['differ']}; different: {spectrum['differ']}"
+              + (f" ({', '.join(f'`{i}`' for i in spectrum['differing_ids'])})" if spectrum["differ"] else "")
+              + ". A degenerate family of orbits with more than k members lists different "
+              "representatives; any other difference is a bug."]
+    return lines
 
 
 def write_report(benchmark_dir: Path, summary: dict[str, Any], log: list[dict[str, Any]],
