@@ -33,7 +33,6 @@ from viterbo.invariants.reeb_graph import (
 )
 from viterbo.invariants.reeb_polygon import (
     EMPTY,
-    clip_batch,
     clip_many,
     convex_hull,
     distance_to,
@@ -328,55 +327,6 @@ def test_convex_hull_equals_numpy_reference() -> None:
     for pts in _point_sets(np.random.default_rng(2), 3000):
         assert np.array_equal(convex_hull(pts, 1e-9), _reference_convex_hull(pts, 1e-9))
     assert convex_hull(np.zeros((0, 2)), 1e-9).shape == (0, 2)
-
-
-def _clip_cases(rng: np.random.Generator, count: int, tol: float) -> list[tuple]:
-    cases = []
-    for trial in range(count):
-        kind = trial % 5
-        if kind == 0:
-            poly = convex_hull(rng.normal(size=(int(rng.integers(3, 9)), 2)), tol)
-        elif kind == 1:
-            poly = convex_hull(rng.normal(size=(2, 2)), tol)  # a segment
-        elif kind == 2:
-            poly = rng.normal(size=(1, 2))  # a point
-        elif kind == 3:
-            poly = convex_hull(rng.normal(size=(6, 2)) * 1e-8, tol)  # slivers and specks
-        else:
-            poly = convex_hull(np.round(rng.normal(size=(6, 2)), 1), tol)
-        c = int(rng.integers(0, 9))
-        normals = rng.normal(size=(c, 2))
-        normals /= np.linalg.norm(normals, axis=1, keepdims=True)
-        if kind == 4 and c:  # lines through vertices, or tol away: the knife edges
-            through = poly[rng.integers(0, len(poly), size=c)]
-            offsets = np.einsum("ij,ij->i", normals, through) + rng.choice(
-                [0.0, tol, -tol, 2 * tol], size=c
-            )
-        else:
-            offsets = rng.normal(size=c) * 0.5 + 0.3
-        cases.append((poly, normals, offsets))
-    return cases
-
-
-def test_clip_batch_equals_clip_many_bit_for_bit() -> None:
-    tol = 1e-9
-    cases = _clip_cases(np.random.default_rng(3), 3000, tol)
-    bounds = np.cumsum([0] + [len(offsets) for _, _, offsets in cases])
-    got = clip_batch(
-        [poly for poly, _, _ in cases],
-        np.concatenate([normals for _, normals, _ in cases]),
-        np.concatenate([offsets for _, _, offsets in cases]),
-        bounds,
-        tol,
-    )
-    sizes = set()
-    for (poly, normals, offsets), result in zip(cases, got, strict=True):
-        expected = clip_many(poly, normals, offsets, tol)
-        assert np.array_equal(result, expected)
-        assert (result is poly) == (expected is poly)
-        sizes.add(len(expected))
-    assert {0, 1, 2, 3, 4, 5} <= sizes  # every kind of outcome was exercised
-    assert clip_batch([], np.zeros((0, 2)), np.zeros(0), np.zeros(1, dtype=int), tol) == []
 
 
 def test_unit_halfplanes_many_equals_scalar() -> None:

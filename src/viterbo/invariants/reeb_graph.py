@@ -16,11 +16,11 @@ the set of points of the closed face ``F_a ∩ F_b`` whose flow line reaches ``F
 hyperplane while still inside the polytope (by convexity only the end point needs checking).
 
 The build is batched: node bases, transition matrices and every candidate edge's maps, times
-and constraint rows are computed for all nodes / edges at once, and all domains are clipped in
-one :func:`~viterbo.invariants.reeb_polygon.clip_batch` (bit for bit the per-edge
-``clip_many``).  Only the constraints that can cut a domain are clipped with, and domains that
-no constraint cuts or that one constraint empties are decided from the source polygon alone
-(with a rounding margin, see :func:`_edge_batch`), so the graph is the per-edge one.
+and constraint rows are computed for all nodes / edges at once; each domain is then clipped by
+:func:`~viterbo.invariants.reeb_polygon.clip_rows` with only the constraints that can cut it.
+Domains that no constraint cuts or that one constraint empties are decided from the source
+polygon alone (with a rounding margin, see :func:`_edge_batch`), so the graph is the per-edge
+one.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from viterbo.invariants.reeb_polygon import EMPTY, clip_batch, convex_hull, unit_halfplanes_many
+from viterbo.invariants.reeb_polygon import EMPTY, clip_rows, convex_hull, unit_halfplanes_many
 from viterbo.invariants.reeb_rotation import QUAT_J, QUAT_K
 
 if TYPE_CHECKING:
@@ -392,8 +392,7 @@ def build_edges(
     """Append every non-empty edge to its source node's ``edges`` (see module docstring).
 
     Everything runs batched over all candidate edges; each domain is clipped only by the
-    constraints that can cut it (see :func:`_edge_batch`), all domains in one
-    :func:`~viterbo.invariants.reeb_polygon.clip_batch`.
+    constraints that can cut it (see :func:`_edge_batch`).
     """
     if not nodes:
         return
@@ -401,19 +400,19 @@ def build_edges(
     origins = np.stack([node.origin for node in nodes])
     batch = _edge_batch(nodes, bases, origins, normals, offsets, reeb, tol)
     linear, shift, linear_inv = _edge_maps(batch, bases, origins, normals, offsets, reeb)
-    # Clip all cut domains in one batch (rows of batch.active, grouped by edge in order).
+    # Clip every candidate domain by its active constraints (rows of batch.active, in order).
     candidates = np.flatnonzero(~batch.empty)
     edge_rows, facet_columns = np.nonzero(batch.active[candidates])
-    bounds = np.searchsorted(edge_rows, np.arange(len(candidates) + 1))
+    bounds = np.searchsorted(edge_rows, np.arange(len(candidates) + 1)).tolist()
     rows = candidates[edge_rows]
-    polygons = [nodes[src].polygon for src in batch.sources[candidates].tolist()]
-    clipped = clip_batch(
-        polygons,
-        np.stack([batch.clip_x[rows, facet_columns], batch.clip_y[rows, facet_columns]], axis=1),
-        batch.clip_offsets[rows, facet_columns],
-        bounds,
-        tol,
-    )
+    clip_normals = np.stack(
+        [batch.clip_x[rows, facet_columns], batch.clip_y[rows, facet_columns]], axis=1
+    ).tolist()
+    clip_offsets = batch.clip_offsets[rows, facet_columns].tolist()
+    clipped = [
+        clip_rows(nodes[src].polygon, clip_normals[lo:hi], clip_offsets[lo:hi], tol)
+        for src, lo, hi in zip(batch.sources[candidates].tolist(), bounds, bounds[1:], strict=False)
+    ]
     kept: list[int] = []
     domains: list[np.ndarray] = []
     for e, domain in zip(candidates.tolist(), clipped, strict=True):
