@@ -125,7 +125,7 @@ def agreement(rows: list[dict[str, Any]], capacity_algs: list[str], exact: set[s
             both = [(r["id"], r[ca], r[cb]) for r in rows if r.get(ca) is not None and r.get(cb) is not None]
             if not both:
                 continue
-            diffs = [(pid, x, y, abs(x - y) / max(abs(x), abs(y), 1e-300)) for pid, x, y in both]
+            diffs = [(pid, x, y, _relative(x, y)) for pid, x, y in both]
             bad = [d for d in diffs if d[3] > AGREEMENT_RTOL]
             worst = max(diffs, key=lambda d: d[3])
             pairs[f"{a} vs {b}"] = {"polytopes": len(both), "max_relative_difference": worst[3],

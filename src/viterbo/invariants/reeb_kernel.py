@@ -8,8 +8,10 @@ the same tubes, the same prunings in the same order, the same heap key and stati
 near-ties that last-bit rounding orders differently: BLAS uses FMA, the kernel does not).
 Only rare events leave the compiled loop:
 
-* a tube that returns to its start node (``CLOSE``): the Python side finds the fixed point,
-  verifies the orbit and returns the new pruning bound (``TubeSearch._close`` / ``on_orbit``);
+* a tube that returns to its start node with a fixed point of plausible action (``CLOSE``;
+  the kernel finds the fixed point and drops closures without one, see ``_closes``): the
+  Python side adds the rotation number, verifies the orbit and returns the new pruning bound
+  (``TubeSearch._orbit_at`` / ``on_orbit``);
 * every ``chunk`` expansions (``YIELD``): the Python side checks the time budget;
 * when the tube arrays are nearly full (``GROW``): the Python side enlarges them.
 
@@ -844,8 +846,8 @@ def _stack_rows(blocks: list[np.ndarray]) -> np.ndarray:
 class CompiledTubeSearch(TubeSearch):
     """:class:`TubeSearch` with the loop compiled (same constructor, statistics and results).
 
-    Tubes, heap and pool grow by doubling when the kernel asks (``GROW``); the time budget is
-    checked every ``CHUNK`` expansions.
+    The stores the kernel is short of grow by 1.5x when it asks (``GROW``, see ``_grow``); the
+    time budget is checked every ``CHUNK`` expansions.
     """
 
     CHUNK = 256
@@ -991,8 +993,7 @@ def warm_up() -> float:
     """Compile the kernel (or load it from numba's on-disk cache); returns the seconds taken.
 
     The first call in a fresh checkout compiles for about half a minute; later processes load
-    the cache in tens of milliseconds.  A worker calls this once before it forks job children,
-    so every child inherits the compiled code.
+    the cache in a fraction of a second.  :func:`ensure_compiled` calls it once per process.
     """
     started = time.perf_counter()
     from viterbo.geometry import Polytope

@@ -11,9 +11,9 @@ start face that follow it.  Because the points are pushed forward, the tube keep
 * ``rotation``: the product of face transition matrices with the lifted angle of ``e1``
   (:mod:`viterbo.invariants.reeb_rotation`).
 
-Pruning rules: empty domain; a zero-time cycle (see below); action lower bound ``>= bound (1 - 1e-10)`` (the incumbent for
-the capacity, the action window for the spectrum; the bound adds the least time needed to
-return to the start point, see ``_lower_bound``); ``r_min > max_rotation`` (the rotation
+Pruning rules: empty domain; a zero-time cycle (see below); action lower bound
+``>= bound (1 - 1e-10)`` (the incumbent for the capacity, the action window for the spectrum;
+the bound adds the least time needed to return to the start point, see ``_lower_bound``); ``r_min > max_rotation`` (the rotation
 interval's minimum only grows along a path, see ``reeb_rotation``); optionally a facet visited
 twice (``facet_once``, Haim-Kislev's normal form).  Each cycle is searched once, from its
 smallest node index (paths never enter a node below their start).  The heap pops the smallest
@@ -134,7 +134,7 @@ class Tube:
     edges: tuple[Edge, ...]
     facets: frozenset[int]
     lower: float = 0.0  # lower bound of the action of every orbit that starts with this path
-    moves: tuple[float, ...] = ()  # per step: how far its points moved at most  # lower bound of the action of every orbit that starts with this path
+    moves: tuple[float, ...] = ()  # per step: how far its points moved at most
 
 
 

@@ -48,25 +48,16 @@ class Deadline:
     iterations and a caller reports ``timed_out`` instead of hanging.
     """
 
-    __slots__ = ("budget", "end", "start")
+    __slots__ = ("end", "start")
 
     def __init__(self, budget: float | None) -> None:
         self.start = time.perf_counter()
-        self.budget = None if budget is None else float(budget)
         self.end = None if budget is None else self.start + float(budget)
 
     @property
     def elapsed(self) -> float:
         """Seconds since the deadline was set."""
         return time.perf_counter() - self.start
-
-    def remaining(self) -> float | None:
-        """Seconds left (may be negative), ``None`` without a budget."""
-        return None if self.end is None else self.end - time.perf_counter()
-
-    def expired(self) -> bool:
-        """Whether the budget is spent."""
-        return self.end is not None and time.perf_counter() > self.end
 
     def check(self, detail: str = "") -> None:
         """Raise :class:`TimeBudgetExceeded` once the budget is spent."""
@@ -159,22 +150,12 @@ def quantities() -> list[str]:
     return sorted({q for q, _ in _REGISTRY})
 
 
-def warm_up(quantities: list[str] | None = None) -> dict[str, float]:
-    """Run every registered ``warm_up`` once (shared ones once in all); seconds per algorithm.
+def warm_up() -> None:
+    """Run every registered ``warm_up`` hook once (a hook shared by algorithms runs once).
 
     Workers call this before forking job children, so compiled code (the numba Reeb search) is
     loaded once per worker instead of once per job.
     """
-    done: set[int] = set()
-    seconds: dict[str, float] = {}
-    for algorithm in algorithms():
-        hook = algorithm.warm_up
-        if hook is None or id(hook) in done:
-            continue
-        if quantities is not None and algorithm.quantity not in quantities:
-            continue
-        done.add(id(hook))
-        started = time.perf_counter()
+    hooks = {id(a.warm_up): a.warm_up for a in algorithms() if a.warm_up is not None}
+    for hook in hooks.values():
         hook()
-        seconds[algorithm.key] = time.perf_counter() - started
-    return seconds
