@@ -37,6 +37,8 @@ from numba import njit
 from viterbo.invariants.reeb_graph import Edge, FlowGraph
 from viterbo.invariants.reeb_rotation import RotationTracker
 from viterbo.invariants.reeb_search import (
+    COMPOSED_ERROR,
+    CONDITION_MAX,
     ORDER_RTOL,
     ROTATION_TOL,
     SINGULAR_RTOL,
@@ -376,11 +378,12 @@ T_START, T_NODE, T_PARENT, T_EDGE, T_DEPTH, T_PSTART, T_PLEN = range(7)
 INT_COLUMNS = 7
 # Float tube columns: linear (4, row-major), shift (2), inverse (4), action gradient (2),
 # action constant, rotation matrix (4, row-major), lifted angle of e1, lower bound, how far the
-# step into this tube moved its points at most (``Tube.moves``).
-F_LIN, F_SHIFT, F_INV, F_GRAD, F_CONST, F_ROT, F_THETA, F_LOWER, F_MOVE = (
-    0, 4, 6, 10, 12, 13, 17, 18, 19
+# step into this tube moved its points at most (``Tube.moves``), the composed map's condition
+# ``Tube.kappa`` and the sum of least edge times ``Tube.path_min``.
+F_LIN, F_SHIFT, F_INV, F_GRAD, F_CONST, F_ROT, F_THETA, F_LOWER, F_MOVE, F_KAPPA, F_PATHMIN = (
+    0, 4, 6, 10, 12, 13, 17, 18, 19, 20, 21
 )
-FLOAT_COLUMNS = 20
+FLOAT_COLUMNS = 22
 
 # Cursor (``state``) entries.
 S_TUBES, S_POOL, S_HEAP, S_COUNTER, S_CURRENT, S_POSITION, S_PENDING = range(7)
@@ -522,6 +525,7 @@ def _extend(
     hp_start: np.ndarray, hpn: np.ndarray, hpo: np.ndarray,
     tol: float, max_rotation: float, rotation_tol: float, tie_rtol: float,
     facet_once: bool, return_bound: bool, zero_run: float,
+    tmin: np.ndarray, condition_max: float, composed_error: float, action_scale: float,
 ) -> int:
     """``TubeSearch._extend``: the child tube's index, or -1 when a pruning rule removes it."""
     target = edge_target[e]
@@ -605,8 +609,18 @@ def _extend(
     if _rotation_min(m00, m01, m10, m11, theta) > max_rotation + rotation_tol:
         stats[ST_ROTATION] += 1
         return -1
-    lower = _lower_bound(pool, q0, k, g0, g1, const, jb, jo, start, target, new[F_INV:F_INV + 4],
-                         sh0, sh1, return_bound)
+    # TubeSearch._extend: the composed data bound the action only while well-conditioned.
+    norm_lin = math.sqrt(new[F_LIN] ** 2 + new[F_LIN + 1] ** 2 + new[F_LIN + 2] ** 2
+                         + new[F_LIN + 3] ** 2)
+    norm_inv = math.sqrt(new[F_INV] ** 2 + new[F_INV + 1] ** 2 + new[F_INV + 2] ** 2
+                         + new[F_INV + 3] ** 2)
+    kappa = norm_lin * norm_inv
+    path_min = row[F_PATHMIN] + tmin[e]
+    lower = max(row[F_LOWER], path_min)
+    if kappa <= condition_max:
+        own = _lower_bound(pool, q0, k, g0, g1, const, jb, jo, start, target,
+                           new[F_INV:F_INV + 4], sh0, sh1, return_bound)
+        lower = max(lower, own - composed_error * kappa * max(abs(own), action_scale))
     if lower >= bound * (1.0 - tie_rtol):
         stats[ST_ACTION] += 1
         return -1
@@ -620,6 +634,7 @@ def _extend(
     ti[child, T_PSTART] = q0
     ti[child, T_PLEN] = k
     new[F_MOVE] = move
+    new[F_KAPPA], new[F_PATHMIN] = kappa, path_min
     state[S_TUBES] = child + 1
     state[S_POOL] = q0 + k
     return child
@@ -666,16 +681,40 @@ def fixed_point(linear: np.ndarray, sh0: float, sh1: float, poly: np.ndarray, m:
 
 
 @njit(cache=True)
+def closure_is_certain(linear: np.ndarray, kappa: float, tol: float, singular_rtol: float,
+                       condition_max: float, composed_error: float) -> bool:
+    """Twin of ``reeb_search.closure_is_certain``."""
+    if kappa > condition_max:
+        return False
+    diff = linear.copy()
+    diff[0, 0] -= 1.0
+    diff[1, 1] -= 1.0
+    sig = np.linalg.svd(diff)[1]
+    scale = max(1.0, np.max(np.abs(linear)))
+    if sig[1] <= singular_rtol * scale:
+        return True
+    return composed_error * kappa * scale / sig[1] <= tol
+
+
+@njit(cache=True)
 def _closes(child: int, ti: np.ndarray, tf: np.ndarray, pool: np.ndarray, stats: np.ndarray,
-            found: np.ndarray, tol: float, singular_rtol: float, min_action: float) -> bool:
+            found: np.ndarray, tol: float, singular_rtol: float, min_action: float,
+            condition_max: float, composed_error: float) -> bool:
     """``TubeSearch._close`` up to the rotation number: a fixed point with a plausible action.
 
-    Writes ``(y0, y1, action)`` to ``found``.  Closures without a fixed point, or below the
+    Writes ``(y0, y1, action, 0)`` to ``found``.  Closures without a fixed point, or below the
     inradius bound, are counted and dropped here (they are most closures in the spectrum).
+    A closure the composed map cannot decide (``closure_is_certain``) is handed to Python with
+    ``found[3] = 1`` (``TubeSearch._close_by_program``).
     """
     stats[ST_CLOSE_TRIED] += 1
     row = tf[child]
     linear = row[F_LIN:F_LIN + 4].copy().reshape(2, 2)
+    if not closure_is_certain(linear, row[F_KAPPA], tol, singular_rtol, condition_max,
+                              composed_error):
+        found[3] = 1.0
+        return True
+    found[3] = 0.0
     p0, m = ti[child, T_PSTART], ti[child, T_PLEN]
     g0, g1, const = row[F_GRAD], row[F_GRAD + 1], row[F_CONST]
     if not fixed_point(linear, row[F_SHIFT], row[F_SHIFT + 1], pool[p0:p0 + m], m, g0, g1,
@@ -720,6 +759,7 @@ def advance(
     tol: float, max_rotation: float, rotation_tol: float, tie_rtol: float, quantum: float,
     facet_once: bool, through_start: bool, return_bound: bool, max_depth: int,
     max_hp: int, found: np.ndarray, singular_rtol: float, min_action: float, zero_run: float,
+    tmin: np.ndarray, condition_max: float, composed_error: float,
 ) -> int:
     """Run the search until it is done or needs Python (see module docstring).
 
@@ -740,7 +780,11 @@ def advance(
                 return DONE
             top = hid[0]
             if tf[top, F_LOWER] >= bound * (1.0 - tie_rtol):
-                return DONE
+                # TubeSearch.run: the heap is ordered by the quantised bound.
+                if hkey[0] * quantum >= bound * (1.0 - tie_rtol):
+                    return DONE
+                state[S_HEAP] = heap_pop(hkey, hdep, hcnt, hid, state[S_HEAP])
+                continue
             if expanded >= chunk:
                 return YIELD
             node = ti[top, T_NODE]
@@ -772,11 +816,13 @@ def advance(
                 tube, e, bound, ti, tf, pool, state, stats, scratch, node_enter, node_trans,
                 jb, jo, edge_target, lin, shift, linv, tgrad, t0, speed, dom_start, dom, hp_start, hpn,
                 hpo, tol, max_rotation, rotation_tol, tie_rtol, facet_once, return_bound, zero_run,
+                tmin, condition_max, composed_error, min_action,
             )
             if child < 0:
                 continue
             if edge_target[e] == start:
-                if _closes(child, ti, tf, pool, stats, found, tol, singular_rtol, min_action):
+                if _closes(child, ti, tf, pool, stats, found, tol, singular_rtol, min_action,
+                           condition_max, composed_error):
                     state[S_PENDING] = child
                     return CLOSE
                 if not through_start:
@@ -815,6 +861,7 @@ class PackedGraph:
         self.tgrad = np.array([e.time_grad for e in edges]).reshape(count, 2)
         self.t0 = np.array([e.time0 for e in edges], dtype=float)
         self.speed = np.ascontiguousarray(search._speed[[e.facet for e in edges]], dtype=float)
+        self.tmin = np.array([search._least_time(e) for e in edges], dtype=float)
         self.dom_start = np.cumsum([0] + [len(e.domain) for e in edges]).astype(np.int64)
         self.dom = _stack_rows([e.domain for e in edges])
         planes = [e.domain_halfplanes for e in edges]
@@ -870,7 +917,7 @@ class CompiledTubeSearch(TubeSearch):
         self.state[S_CURRENT] = -1
         self.state[S_PENDING] = -1
         self.kernel_stats = np.zeros(len(STAT_NAMES), dtype=np.int64)
-        self.found = np.zeros(3)
+        self.found = np.zeros(4)
         self._seed_initial_tubes()
 
     def _seed_initial_tubes(self) -> None:
@@ -884,6 +931,7 @@ class CompiledTubeSearch(TubeSearch):
             tf[index, F_LIN:F_LIN + 4] = (1.0, 0.0, 0.0, 1.0)
             tf[index, F_INV:F_INV + 4] = (1.0, 0.0, 0.0, 1.0)
             tf[index, F_ROT:F_ROT + 4] = (1.0, 0.0, 0.0, 1.0)
+            tf[index, F_KAPPA] = 2.0
             state[S_POOL] = row + len(polygon)
             state[S_HEAP] = heap_push(hkey, hdep, hcnt, hid, int(state[S_HEAP]), 0, 0,
                                       int(state[S_COUNTER]), index)
@@ -947,6 +995,8 @@ class CompiledTubeSearch(TubeSearch):
             | {int(self.graph.nodes[int(ints[T_START])].enter)},
             lower=float(row[F_LOWER]),
             moves=tuple(reversed(moves)),
+            kappa=float(row[F_KAPPA]),
+            path_min=float(row[F_PATHMIN]),
         )
 
     def run(self, on_orbit: Callable[[Orbit], float], bound: float = math.inf) -> None:
@@ -963,7 +1013,8 @@ class CompiledTubeSearch(TubeSearch):
                 g.dom_start, g.dom, g.hp_start, g.hpn, g.hpo, float(self.graph.tol),
                 max_rotation, ROTATION_TOL, TIE_RTOL, quantum, self.facet_once,
                 self.through_start, self.return_bound, self.max_depth, g.max_hp, self.found,
-                SINGULAR_RTOL, self.min_action, self.zero_run,
+                SINGULAR_RTOL, self.min_action, self.zero_run, g.tmin, CONDITION_MAX,
+                COMPOSED_ERROR,
             )
             self._sync_stats()
             if code == DONE:
@@ -981,6 +1032,8 @@ class CompiledTubeSearch(TubeSearch):
 
     def _orbit(self, tube: Tube) -> Orbit | None:
         """The orbit of a closing tube whose fixed point the kernel found (``self.found``)."""
+        if self.found[3]:
+            return self._close_by_program(tube)
         point = self.found[:2].copy()
         return self._orbit_at(tube, point, float(self.found[2]))
 

@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy.optimize import linprog
 
 from viterbo.invariants.reeb_graph import Edge, FlowGraph
 from viterbo.invariants.reeb_polygon import distance_to, intersect, line_section
@@ -79,6 +80,13 @@ SINGULAR_RTOL = 1e-8  # singular values of A - I below this (times |A|) count as
 # A return to a node after the points moved at most this (times the diameter) is a zero-time
 # cycle (module docstring): 100x the geometric tolerance, far below any real orbit's length.
 ZERO_RUN_RTOL = 1e-7
+# Composed maps of a tube are trusted while kappa = |linear|_F |inverse|_F stays below this
+# (see "Conditioning" in the module docstring).
+CONDITION_MAX = 1e6
+# Rounding of the composed data, per unit of kappa and of the magnitudes involved: measured
+# |inverse @ linear - I| ~ 3e-17 kappa on perturbed Lagrangian products, so 1e-13 leaves a
+# factor of a thousand.
+COMPOSED_ERROR = 1e-13
 
 
 class SearchTooLarge(MemoryError):
@@ -135,6 +143,8 @@ class Tube:
     facets: frozenset[int]
     lower: float = 0.0  # lower bound of the action of every orbit that starts with this path
     moves: tuple[float, ...] = ()  # per step: how far its points moved at most
+    kappa: float = 2.0  # |linear|_F |inverse|_F: condition of the composed map (2 for I)
+    path_min: float = 0.0  # sum over the steps of the least time of each edge on its domain
 
 
 
@@ -149,6 +159,9 @@ class Orbit:
     start: int
     edges: tuple[Edge, ...]
     return_map: np.ndarray
+    # The closed 4D polygon (translated coordinates) when the closure was decided by
+    # :func:`close_cycle` instead of the composed map (then ``start_point`` is unused).
+    loop: np.ndarray | None = None
 
     @property
     def nodes(self) -> tuple[int, ...]:
@@ -172,6 +185,8 @@ class SearchStats:
     closures_without_fixed_point: int = 0
     closures_below_inradius_bound: int = 0
     closures_rotation_above_cap: int = 0
+    closures_by_lp: int = 0
+    closures_by_lp_without_orbit: int = 0
     orbits_found: int = 0
     max_depth: int = 0
     seconds: float = 0.0
@@ -206,6 +221,165 @@ def _fixed_point(
     if float(np.max(np.abs(shift))) > tol * scale:
         return None
     return polygon[int(np.argmin(polygon @ grad + const))]
+
+
+def composed_error(kappa: float, value: float, scale: float) -> float:
+    """Rounding bound of a value computed from a tube's composed maps (see ``COMPOSED_ERROR``).
+
+    The composed linear map, its inverse and the action gradient carry relative errors of
+    order ``eps * kappa``; a value formed from them (the action lower bound) is off by at most
+    that times its own magnitude or the polytope's action scale, whichever is larger.
+    """
+    return COMPOSED_ERROR * kappa * max(abs(value), scale)
+
+
+def closure_is_certain(linear: np.ndarray, kappa: float, tol: float) -> bool:
+    """Whether the composed return map decides the closure of a tube reliably.
+
+    ``False`` when the map is ill-conditioned (``kappa > CONDITION_MAX``) or when its unique
+    fixed point is so sensitive (``|(A - I)^-1|`` large against the rounding of ``A``) that it
+    could move by more than the tolerance; such closures go to :func:`close_cycle`.  The
+    singular branches (``A = I`` families, lines of fixed points) stay with the composed map:
+    there ``A - I`` vanishes to within ``SINGULAR_RTOL`` and the map is well-conditioned.
+    """
+    if kappa > CONDITION_MAX:
+        return False
+    sig = np.linalg.svd(linear - np.eye(2), compute_uv=False)
+    scale = max(1.0, float(np.max(np.abs(linear))))
+    if sig[1] <= SINGULAR_RTOL * scale:
+        return True
+    return COMPOSED_ERROR * kappa * scale / float(sig[1]) <= tol
+
+
+@dataclass(frozen=True)
+class CycleProgram:
+    """A cycle of the flow graph as linear constraints on ``z = (x_0, tau)`` (see
+    :func:`close_cycle`): ``x_k = points[k] @ z``, equalities ``a_eq z = b_eq``, inequalities
+    ``a_ub z <= b_ub`` (every ``x_k`` inside the polytope), ``tau >= 0``."""
+
+    points: np.ndarray  # (m, 4, 4 + m)
+    a_eq: np.ndarray
+    b_eq: np.ndarray
+    a_ub: np.ndarray
+    b_ub: np.ndarray
+    tol: float
+
+    @classmethod
+    def of(cls, graph: FlowGraph, edges: tuple[Edge, ...]) -> CycleProgram:
+        """The program of the cycle ``edges`` (each step flows on ``edge.facet``)."""
+        facets = np.array([edge.facet for edge in edges], dtype=np.intp)
+        m = len(facets)
+        normals, offsets = graph.normals, graph.offsets
+        reeb = graph.reeb[facets]  # (m, 4)
+        before = np.tril(np.ones((m, m)), k=-1)  # before[k, j] = 1 for j < k
+        cumulative = before[:, None, :] * reeb.T[None, :, :]  # (m, 4, m)
+        eye = np.broadcast_to(np.eye(4), (m, 4, 4))
+        points = np.concatenate([eye, cumulative], axis=2)
+        on_facet = np.einsum("kd,kdz->kz", normals[facets], points)
+        closes = np.concatenate([np.zeros((4, 4)), reeb.T], axis=1)
+        return cls(
+            points=points,
+            a_eq=np.vstack([on_facet, closes]),
+            b_eq=np.concatenate([offsets[facets], np.zeros(4)]),
+            a_ub=np.einsum("fd,kdz->kfz", normals, points).reshape(-1, 4 + m),
+            b_ub=np.tile(offsets, m),
+            tol=graph.tol,
+        )
+
+    @property
+    def steps(self) -> int:
+        """Number of segments ``m``."""
+        return self.points.shape[0]
+
+    def violation(self, z: np.ndarray) -> float:
+        """Largest violation of any constraint (equalities, inequalities, ``tau >= 0``)."""
+        return max(
+            float(np.max(np.abs(self.a_eq @ z - self.b_eq))),
+            float(np.max(self.a_ub @ z - self.b_ub)),
+            float(np.max(-z[4:])),
+        )
+
+    def polished(self, z: np.ndarray) -> np.ndarray:
+        """``z`` projected onto the constraints active at it (least squares), if that is closer.
+
+        Both sources of ``z`` meet the constraints only to about 1e-10 (HiGHS, or a start point
+        flowed along the cycle); the certificate checks facet membership to 1e-9 relative and
+        the loop must close, so the projection buys the digits back.  On a family of orbits
+        (the return map is the identity) it moves ``z`` the least distance into the family.
+        """
+        slack = 1e3 * self.tol
+        active = (self.b_ub - self.a_ub @ z) <= slack
+        zero_times = np.flatnonzero(z[4:] <= slack) + 4
+        rows = np.vstack([self.a_eq, self.a_ub[active], np.eye(len(z))[zero_times]])
+        rhs = np.concatenate([self.b_eq, self.b_ub[active], np.zeros(len(zero_times))])
+        correction, *_ = np.linalg.lstsq(rows, rhs - rows @ z, rcond=None)
+        polished = z + correction
+        return polished if self.violation(polished) <= self.violation(z) else z
+
+    def loop(self, z: np.ndarray) -> np.ndarray:
+        """The closed polygon ``x_0, ..., x_{m-1}, x_0`` without zero-length segments."""
+        vertices = np.einsum("kdz,z->kd", self.points, z)
+        kept = [vertices[0]]
+        for point in vertices[1:]:
+            if np.linalg.norm(point - kept[-1]) > self.tol:
+                kept.append(point)
+        while len(kept) > 1 and np.linalg.norm(kept[-1] - kept[0]) <= self.tol:
+            kept.pop()
+        kept.append(kept[0])
+        return np.array(kept)
+
+
+def close_cycle(
+    graph: FlowGraph, edges: tuple[Edge, ...], min_action: float
+) -> tuple[float, np.ndarray] | None:
+    """The least action of a closed characteristic that follows a cycle of the flow graph.
+
+    The cycle's steps flow on facets ``b_0, ..., b_{m-1}`` (``edges[k].facet``).  A closed
+    characteristic that follows it is a start point ``x_0`` and times ``tau_k >= 0`` with
+
+    * ``x_k = x_0 + sum_{j<k} tau_j R_{b_j}`` on the hyperplane of ``b_k`` (segment ``k`` then
+      lies on it: ``R_{b_k}`` is tangent to it) and inside the polytope (by convexity the
+      whole segment is, and it leaves ``b_k`` through the next facet's hyperplane, which is the
+      edge's domain condition);
+    * ``sum_k tau_k R_{b_k} = 0`` (it closes) and action ``sum_k tau_k >= min_action``
+      (every closed characteristic has action >= c(K) >= the inscribed ball's capacity; this
+      excludes the constant loop at a vertex where all the facets meet).
+
+    This linear program states the closure with the polytope's own data, all of size one; the
+    composed 2D maps of a tube lose every digit when the path runs along nearly Lagrangian
+    2-faces (``kappa`` past 1e16 after two of them), this does not.  Its minimum is the least
+    period (= action) over the cycle, degenerate families (the 24-cell) included.
+
+    Returns
+    -------
+    (float, numpy.ndarray) or None
+        The least action and the closed 4D polygon (translated coordinates, zero-length
+        segments dropped, explicitly closed), or ``None`` when no closed characteristic
+        follows the cycle.
+    """
+    program = CycleProgram.of(graph, edges)
+    m = program.steps
+    least = np.concatenate([np.zeros(4), -np.ones(m)])[None, :]
+    a_ub = np.vstack([program.a_ub, least])
+    b_ub = np.concatenate([program.b_ub, [-min_action]])
+    cost = np.concatenate([np.zeros(4), np.ones(m)])
+    result = None
+    # Tight tolerances first (the certificate checks to 1e-9).  HiGHS's presolve declared
+    # nearly tangent cycles with a real orbit infeasible at 1e-10, so it is off.  "Infeasible"
+    # is only believed when it holds at the default 1e-7 too: a real orbit satisfies every
+    # constraint exactly, so a looser program cannot lose it.
+    for feasibility in (1e-10, 1e-7):
+        result = linprog(
+            cost, A_ub=a_ub, b_ub=b_ub, A_eq=program.a_eq, b_eq=program.b_eq,
+            bounds=[(None, None)] * 4 + [(0.0, None)] * m, method="highs",
+            options={"primal_feasibility_tolerance": feasibility, "presolve": False},
+        )
+        if result.status == 0:
+            break
+    if result is None or result.status != 0:
+        return None
+    z = program.polished(result.x)
+    return float(np.sum(z[4:])), program.loop(z)
 
 
 class TubeSearch:
@@ -254,6 +428,7 @@ class TubeSearch:
         self.min_action = math.pi * float(np.min(graph.offsets)) ** 2 * (1.0 - 1e-6)
         self._counter = itertools.count()
         self._screens: dict[int, _EdgeScreen | None] = {}
+        self._least_times: dict[int, float] = {}
         # Return-time bound data per node: rows <J v, basis> (V, 2) and <J v, origin> (V,).
         jv = graph.j_vertices
         self._j_basis = [jv @ node.basis.T for node in graph.nodes]
@@ -343,7 +518,12 @@ class TubeSearch:
         if rotation.interval()[0] > self.max_rotation + ROTATION_TOL:
             stats.pruned_rotation += 1
             return None
-        lower = self._lower_bound(polygon, grad, const, tube.start, edge.target, inverse, shift)
+        kappa = float(np.linalg.norm(linear) * np.linalg.norm(inverse))
+        path_min = tube.path_min + self._least_time(edge)
+        lower = max(tube.lower, path_min)
+        if kappa <= CONDITION_MAX:
+            own = self._lower_bound(polygon, grad, const, tube.start, edge.target, inverse, shift)
+            lower = max(lower, own - composed_error(kappa, own, self.min_action))
         if lower >= bound * (1.0 - TIE_RTOL):
             stats.pruned_action += 1
             return None
@@ -361,7 +541,17 @@ class TubeSearch:
             edges=(*tube.edges, edge),
             facets=tube.facets | {target.enter},
             moves=(*tube.moves, move),
+            kappa=kappa,
+            path_min=path_min,
         )
+
+    def _least_time(self, edge: Edge) -> float:
+        """The least time the flow along ``edge`` takes from any point of its domain (>= 0)."""
+        key = id(edge)
+        if key not in self._least_times:
+            times = edge.domain @ edge.time_grad + edge.time0
+            self._least_times[key] = max(0.0, float(times.min()))
+        return self._least_times[key]
 
     def _movement(self, domain: np.ndarray, edge: Edge) -> float:
         """How far the flow along ``edge`` moves the points of ``domain`` at most."""
@@ -408,6 +598,8 @@ class TubeSearch:
         """The minimal-action fixed point of a tube that has returned to its start node."""
         stats = self.stats
         stats.closures_tried += 1
+        if not closure_is_certain(tube.linear, tube.kappa, self.graph.tol):
+            return self._close_by_program(tube)
         point = _fixed_point(
             tube.linear, tube.shift, tube.polygon, tube.action_grad, tube.action0, self.graph.tol
         )
@@ -420,7 +612,20 @@ class TubeSearch:
             return None
         return self._orbit_at(tube, point, action)
 
-    def _orbit_at(self, tube: Tube, point: np.ndarray, action: float) -> Orbit | None:
+    def _close_by_program(self, tube: Tube) -> Orbit | None:
+        """The closure decided by :func:`close_cycle` (the composed map is not trusted)."""
+        stats = self.stats
+        stats.closures_by_lp += 1
+        closed = close_cycle(self.graph, tube.edges, self.min_action)
+        if closed is None:
+            stats.closures_by_lp_without_orbit += 1
+            return None
+        action, loop = closed
+        return self._orbit_at(tube, np.full(2, np.nan), action, loop)
+
+    def _orbit_at(
+        self, tube: Tube, point: np.ndarray, action: float, loop: np.ndarray | None = None
+    ) -> Orbit | None:
         """The orbit through the fixed ``point`` unless the rotation cap removes it."""
         stats = self.stats
         rho = tube.rotation.rotation_number()
@@ -437,6 +642,7 @@ class TubeSearch:
             start=tube.start,
             edges=tube.edges,
             return_map=tube.rotation.matrix,
+            loop=loop,
         )
 
     def run(self, on_orbit: Callable[[Orbit], float], bound: float = math.inf) -> None:
@@ -458,9 +664,13 @@ class TubeSearch:
         for tube in self._initial_tubes():
             heapq.heappush(heap, (0.0, 0, next(self._counter), tube))
         while heap:
-            _, _, _, tube = heapq.heappop(heap)
+            key, _, _, tube = heapq.heappop(heap)
             if tube.lower >= bound * (1.0 - TIE_RTOL):
-                break
+                # The heap is ordered by the *quantised* bound, so a later tube may still have a
+                # smaller bound than this one: stop only when the bucket itself is out of reach.
+                if key * quantum >= bound * (1.0 - TIE_RTOL):
+                    break
+                continue
             stats.paths_expanded += 1
             if self.deadline is not None and stats.paths_expanded % 64 == 0:
                 stats.seconds = time.perf_counter() - started
@@ -484,7 +694,7 @@ class TubeSearch:
                     continue
                 stats.paths_generated += 1
                 stats.max_depth = max(stats.max_depth, depth)
-                key = math.floor(child.lower / quantum) if quantum > 0 else child.lower
+                key = math.floor(child.lower / quantum)
                 heapq.heappush(heap, (key, -depth, next(self._counter), child))
         stats.seconds = time.perf_counter() - started
 
@@ -493,28 +703,30 @@ def orbit_loop(graph: FlowGraph, orbit: Orbit) -> np.ndarray:
     """The orbit's closed 4D polygon (translated coordinates), explicitly closed.
 
     Zero-length segments (the orbit passing exactly through a lower-dimensional face) are
-    dropped.
+    dropped.  An orbit closed by :func:`close_cycle` carries its loop already; otherwise the
+    start point is flowed along the cycle.
     """
+    if orbit.loop is not None:
+        return orbit.loop.copy()
     point = graph.lift(orbit.start, orbit.start_point)
-    points = [point]
+    times = []
     for edge in orbit.edges:
         b, c = edge.facet, graph.nodes[edge.target].enter
         reeb = graph.reeb[b]
         time_c = (graph.offsets[c] - graph.normals[c] @ point) / (graph.normals[c] @ reeb)
         point = point + time_c * reeb
-        points.append(point)
-    kept = [points[0]]
-    for p in points[1:-1]:
-        if np.linalg.norm(p - kept[-1]) > graph.tol:
-            kept.append(p)
-    while len(kept) > 1 and np.linalg.norm(kept[-1] - points[0]) <= graph.tol:
-        kept.pop()
-    kept.append(points[0])  # the fixed-point solve closed the loop; the gap is verified later
-    return np.array(kept)
+        times.append(time_c)
+    # The fixed point closes the loop only to the tolerance of the 2D solve; projecting onto
+    # the cycle's constraints closes it exactly (a degenerate family's member moves the least).
+    program = CycleProgram.of(graph, orbit.edges)
+    start = graph.lift(orbit.start, orbit.start_point)
+    return program.loop(program.polished(np.concatenate([start, times])))
 
 
 def closure_gap(graph: FlowGraph, orbit: Orbit) -> float:
     """Distance between the start point and its image after one turn (should be ~0)."""
+    if orbit.loop is not None:  # closed by construction; the certificate measures the rest
+        return float(np.linalg.norm(orbit.loop[-1] - orbit.loop[0]))
     point = graph.lift(orbit.start, orbit.start_point)
     first = point
     for edge in orbit.edges:
