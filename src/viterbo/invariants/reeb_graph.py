@@ -308,9 +308,21 @@ def _edge_batch(
     grad_y = basis_normals[:, 1] + n_dot_r * time_grad[:, 1, None]
     cons_offsets = offsets - src_origins @ normals.T - time0[:, None] * n_dot_r
     # Facets b and c (and any facet parallel to the flow's image) give constant constraints:
-    # the end point lies on them by construction.  Dividing by their ~0 gradient would be noise.
+    # the end point lies on them by construction.  Dividing by their ~0 gradient would be
+    # noise.  The gradient is a difference of two terms of size |time_grad| ~ 1 / speed, which
+    # is huge where the flow is nearly tangent to facet c (omega(n_b, n_c) ~ 1e-5 near a
+    # Lagrangian product), so "zero" is judged relative to those terms, and b and c, whose
+    # constraints vanish identically, are constant by definition (their rounding residue,
+    # normalised to a unit half-plane, used to cut real orbits out of the domain).
     scale = np.sqrt(grad_x * grad_x + grad_y * grad_y)
-    constant = scale <= 1e-12
+    terms = np.sqrt(basis_normals[:, 0] ** 2 + basis_normals[:, 1] ** 2) + np.abs(
+        n_dot_r
+    ) * np.linalg.norm(time_grad, axis=1)[:, None]
+    constant = scale <= 1e-12 * np.maximum(terms, 1.0)
+    rows = np.arange(len(sources))
+    for own in (facets, next_facets):
+        constant[rows, own] = True
+        cons_offsets[rows, own] = 0.0
     safe_scale = np.where(constant, 1.0, scale)
     unit_x, unit_y = grad_x / safe_scale, grad_y / safe_scale
     unit_offsets = cons_offsets / safe_scale

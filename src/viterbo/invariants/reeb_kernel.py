@@ -760,6 +760,7 @@ def advance(
     facet_once: bool, through_start: bool, return_bound: bool, max_depth: int,
     max_hp: int, found: np.ndarray, singular_rtol: float, min_action: float, zero_run: float,
     tmin: np.ndarray, condition_max: float, composed_error: float,
+    close_condition_max: float, close_error: float,
 ) -> int:
     """Run the search until it is done or needs Python (see module docstring).
 
@@ -822,7 +823,7 @@ def advance(
                 continue
             if edge_target[e] == start:
                 if _closes(child, ti, tf, pool, stats, found, tol, singular_rtol, min_action,
-                           condition_max, composed_error):
+                           close_condition_max, close_error):
                     state[S_PENDING] = child
                     return CLOSE
                 if not through_start:
@@ -1014,7 +1015,8 @@ class CompiledTubeSearch(TubeSearch):
                 max_rotation, ROTATION_TOL, TIE_RTOL, quantum, self.facet_once,
                 self.through_start, self.return_bound, self.max_depth, g.max_hp, self.found,
                 SINGULAR_RTOL, self.min_action, self.zero_run, g.tmin, CONDITION_MAX,
-                COMPOSED_ERROR,
+                COMPOSED_ERROR, CONDITION_MAX if self.exact_closures else math.inf,
+                COMPOSED_ERROR if self.exact_closures else 0.0,
             )
             self._sync_stats()
             if code == DONE:

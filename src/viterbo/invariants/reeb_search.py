@@ -84,9 +84,13 @@ ZERO_RUN_RTOL = 1e-7
 # (see "Conditioning" in the module docstring).
 CONDITION_MAX = 1e6
 # Rounding of the composed data, per unit of kappa and of the magnitudes involved: measured
-# |inverse @ linear - I| ~ 3e-17 kappa on perturbed Lagrangian products, so 1e-13 leaves a
-# factor of a thousand.
-COMPOSED_ERROR = 1e-13
+# |inverse @ linear - I| = 2e-17 ... 3.3e-17 kappa for kappa from 6e4 to 4e14 on perturbed
+# Lagrangian products (it breaks down only past 1e16), so 1e-14 leaves a factor of 300.
+COMPOSED_ERROR = 1e-14
+
+
+class UndecidedClosure(ArithmeticError):
+    """The closure program of a cycle could not be solved reliably (see :func:`close_cycle`)."""
 
 
 class SearchTooLarge(MemoryError):
@@ -162,6 +166,8 @@ class Orbit:
     # The closed 4D polygon (translated coordinates) when the closure was decided by
     # :func:`close_cycle` instead of the composed map (then ``start_point`` is unused).
     loop: np.ndarray | None = None
+    # Set when the closure could not be decided: then ``action`` is only a lower bound.
+    undecided: str | None = None
 
     @property
     def nodes(self) -> tuple[int, ...]:
@@ -316,6 +322,31 @@ class CycleProgram:
         polished = z + correction
         return polished if self.violation(polished) <= self.violation(z) else z
 
+    def least_violation(self, min_action: float) -> float | None:
+        """The least ``t >= 0`` such that every constraint holds up to ``t`` (``None``: unsolved).
+
+        This program is always feasible and bounded, so HiGHS answers it reliably where the
+        closure program itself is borderline; ``t`` well above the tolerance proves that no
+        closed characteristic follows the cycle.
+        """
+        m = self.steps
+        size = 4 + m + 1  # z and t
+
+        def padded(rows: np.ndarray) -> np.ndarray:
+            return np.hstack([rows, -np.ones((len(rows), 1))])
+
+        least = np.concatenate([np.zeros(4), -np.ones(m), [-1.0]])[None, :]
+        times = np.hstack([np.zeros((m, 4)), -np.eye(m), -np.ones((m, 1))])
+        a_ub = np.vstack([padded(self.a_ub), padded(self.a_eq), padded(-self.a_eq), least, times])
+        b_ub = np.concatenate([self.b_ub, self.b_eq, -self.b_eq, [-min_action], np.zeros(m)])
+        cost = np.zeros(size)
+        cost[-1] = 1.0
+        result = linprog(
+            cost, A_ub=a_ub, b_ub=b_ub, bounds=[(None, None)] * (size - 1) + [(0.0, None)],
+            method="highs",
+        )
+        return float(result.x[-1]) if result.status == 0 else None
+
     def loop(self, z: np.ndarray) -> np.ndarray:
         """The closed polygon ``x_0, ..., x_{m-1}, x_0`` without zero-length segments."""
         vertices = np.einsum("kdz,z->kd", self.points, z)
@@ -363,23 +394,35 @@ def close_cycle(
     a_ub = np.vstack([program.a_ub, least])
     b_ub = np.concatenate([program.b_ub, [-min_action]])
     cost = np.concatenate([np.zeros(4), np.ones(m)])
-    result = None
-    # Tight tolerances first (the certificate checks to 1e-9).  HiGHS's presolve declared
-    # nearly tangent cycles with a real orbit infeasible at 1e-10, so it is off.  "Infeasible"
-    # is only believed when it holds at the default 1e-7 too: a real orbit satisfies every
-    # constraint exactly, so a looser program cannot lose it.
-    for feasibility in (1e-10, 1e-7):
+    # Tight tolerances first (the certificate checks to 1e-9); HiGHS's presolve declared
+    # nearly tangent cycles with a real orbit infeasible at 1e-10, so it is off there.  Then
+    # HiGHS's defaults.  "No orbit" is only believed when every attempt says infeasible (a real
+    # orbit satisfies every constraint exactly, so a looser program cannot lose it); any other
+    # outcome (numerical trouble, or answers that contradict each other) is undecided.
+    statuses = []
+    for options in ({"primal_feasibility_tolerance": 1e-10, "presolve": False}, {}):
         result = linprog(
-            cost, A_ub=a_ub, b_ub=b_ub, A_eq=program.a_eq, b_eq=program.b_eq,
-            bounds=[(None, None)] * 4 + [(0.0, None)] * m, method="highs",
-            options={"primal_feasibility_tolerance": feasibility, "presolve": False},
+            cost,
+            A_ub=a_ub,
+            b_ub=b_ub,
+            A_eq=program.a_eq,
+            b_eq=program.b_eq,
+            bounds=[(None, None)] * 4 + [(0.0, None)] * m,
+            method="highs",
+            options=options,
         )
         if result.status == 0:
-            break
-    if result is None or result.status != 0:
+            z = program.polished(result.x)
+            return float(np.sum(z[4:])), program.loop(z)
+        statuses.append(int(result.status))
+    if all(status == 2 for status in statuses):
         return None
-    z = program.polished(result.x)
-    return float(np.sum(z[4:])), program.loop(z)
+    violation = program.least_violation(min_action)
+    if violation is not None and violation > 1e3 * program.tol:
+        return None  # not even nearly closable: no orbit, whatever the solver said before
+    raise UndecidedClosure(
+        f"the closure program gave HiGHS statuses {statuses}, least violation {violation}"
+    )
 
 
 class TubeSearch:
@@ -401,6 +444,10 @@ class TubeSearch:
         Time budget; :class:`~viterbo.invariants.registry.TimeBudgetExceeded` once spent.
     return_bound : bool
         Add the least time needed to return to the start point to the action lower bound.
+    exact_closures : bool
+        Hand closures the composed map cannot decide (:func:`closure_is_certain`) to the
+        closure program :func:`close_cycle`; ``False`` decides every closure by the composed
+        map (faster, but it can miss orbits along nearly Lagrangian 2-faces).
     """
 
     def __init__(
@@ -413,8 +460,10 @@ class TubeSearch:
         max_depth: int = 64,
         deadline: Deadline | None = None,
         return_bound: bool = True,
+        exact_closures: bool = True,
     ) -> None:
         self.graph = graph
+        self.exact_closures = exact_closures
         self.max_rotation = max_rotation
         self.facet_once = facet_once
         self.through_start = through_start
@@ -598,7 +647,7 @@ class TubeSearch:
         """The minimal-action fixed point of a tube that has returned to its start node."""
         stats = self.stats
         stats.closures_tried += 1
-        if not closure_is_certain(tube.linear, tube.kappa, self.graph.tol):
+        if self.exact_closures and not closure_is_certain(tube.linear, tube.kappa, self.graph.tol):
             return self._close_by_program(tube)
         point = _fixed_point(
             tube.linear, tube.shift, tube.polygon, tube.action_grad, tube.action0, self.graph.tol
@@ -616,7 +665,15 @@ class TubeSearch:
         """The closure decided by :func:`close_cycle` (the composed map is not trusted)."""
         stats = self.stats
         stats.closures_by_lp += 1
-        closed = close_cycle(self.graph, tube.edges, self.min_action)
+        try:
+            closed = close_cycle(self.graph, tube.edges, self.min_action)
+        except UndecidedClosure as exc:
+            # Its action is at least the tube's bound: the caller must not ignore it unless a
+            # verified orbit beats that (``Orbit.undecided``).
+            orbit = self._orbit_at(tube, np.full(2, np.nan), tube.lower)
+            if orbit is not None:
+                orbit.undecided = str(exc)
+            return orbit
         if closed is None:
             stats.closures_by_lp_without_orbit += 1
             return None
