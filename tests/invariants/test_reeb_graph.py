@@ -269,14 +269,28 @@ def test_graph_sizes() -> None:
         assert graph.num_edges == edges
 
 
-def test_domains_are_exactly_reference_on_generic_polytopes() -> None:
-    """Away from the tangent constraint lines of symmetric polytopes the vertex lists agree."""
+def _hausdorff(a: np.ndarray, b: np.ndarray) -> float:
+    """Hausdorff distance of two closed convex polygons (vertex lists, any order)."""
+    return max(
+        max(distance_to(b, point) for point in a), max(distance_to(a, point) for point in b)
+    )
+
+
+def test_domains_are_the_reference_sets_on_generic_polytopes() -> None:
+    """The batched build and the per-edge reference give the same domains *as sets*.
+
+    Clipping keeps the points within ``tol`` of each half-plane, so a domain is fixed only up
+    to that tolerance: two correct builds may differ by a vertex that one of them merged with
+    a neighbour within ``tol``, or list the vertices from another start (Qhull's vertex order
+    and BLAS rounding change with the machine).  What the mathematics fixes is the set, so
+    the test compares Hausdorff distances against a few tolerances of this polytope's scale.
+    """
     polytope = random_polytope(np.random.default_rng(13), 30)
     graph, shift = reeb.flow_graph(polytope)
     expected, _ = _reference_graph(polytope.translate(-shift))
     for node, ref in zip(graph.nodes, expected, strict=True):
         for edge, ref_edge in zip(node.edges, ref["edges"], strict=True):
-            assert _close(edge.domain, ref_edge["domain"])
+            assert _hausdorff(edge.domain, np.asarray(ref_edge["domain"])) <= 4 * graph.tol
 
 
 # --------------------------------------------------------------------------------------------
