@@ -17,9 +17,15 @@ Exact method implemented here:
   for all cyclic orders of S in one batched ``numpy.linalg.solve`` (supports of equal size
   and rank are batched together, so numpy's per-call overhead is paid per group, not per
   support); singular systems are skipped (see :func:`_solve_cycles`);
-* stationary points with β >= -tol and a small closure residual are candidates; the best
-  gives c = 1 / (2 max Q), and the loop is rebuilt from it (start point from a small LP,
-  then polished) and checked by :func:`~viterbo.invariants.certificate.verify_loop`.
+* stationary points in M(K) to rounding (β >= -1e-12 max β, closure and height residual
+  <= 1e-12 relative) are candidates; those within ``TIE_RTOL`` of the largest Q are tried,
+  best first, until one gives a loop that passes
+  :func:`~viterbo.invariants.certificate.verify_loop`: the start point solves the loop's
+  (overdetermined but consistent) start-point equations by an SVD, with a small
+  min-violation LP over the directions they leave free (:func:`loop_from_candidate`); if
+  the search's β fails, it is re-derived by a refined KKT solve (:func:`polish_candidate`)
+  and tried again. The published value is ``1 / (2 Q)`` of the candidate whose loop
+  verified, never of another.
 """
 
 from __future__ import annotations
@@ -42,10 +48,19 @@ if TYPE_CHECKING:
 
 OMEGA_TOL = 1e-9  # normals are unit vectors, so |ω(n_i, n_j)| <= 1: an absolute tolerance
 RANK_RTOL = 1e-10  # singular values (determinants) below this relative size count as zero
-BETA_RTOL = 1e-9  # β entries down to -BETA_RTOL * max(β) count as non-negative
-RESIDUAL_TOL = 1e-9  # |A_S β - b| accepted for a candidate (b has unit norm)
+# Admission of a stationary point as a candidate. Both are rounding-level on purpose: a
+# looser test admits points that are not in M(K) (β slightly negative, or a closure
+# Σ β n = 0 that holds only to ~1e-9 because the support's equations are inconsistent), whose
+# Q can exceed the true maximum, push the genuine maximiser out of the tie window and then
+# fail the loop certificate (perturbed Lagrangian and symplectic products at eps ~ 1e-9).
+BETA_RTOL = 1e-12  # β entries down to -BETA_RTOL * max(β) count as non-negative
+RESIDUAL_RTOL = 1e-12  # |A_S β - b| accepted, relative to 1 + Σ|β| (the size of the terms)
+START_RANK_RTOL = 1e-9  # singular values of the start-point equations below this count as 0
 CHUNK = 16384  # cycles per batched solve (bounds memory: CHUNK * k^2 floats)
 TIE_RTOL = 1e-9  # candidates within this relative gap of max Q are tried for the loop
+POLISH_RTOL = 1e-12  # row-relative KKT residual a polished candidate must reach
+MAX_LOOP_CANDIDATES = 20  # maximisers tried for a verified loop, best first
+MAX_REPORTED_FAILURES = 5  # loop failures named in errors and diagnostics
 PATH_BLOCK = 1 << 16  # paths extended together in the vectorised cycle search
 MAX_CYCLES = 5_000_000  # beyond this the formula is hopeless here (memory, minutes of solves)
 COUNT_BLOCK = 1 << 14  # path states extended together by the counting pass
@@ -338,7 +353,7 @@ def _support_flats(
         residual = np.linalg.norm(
             np.einsum("sik,sk->si", constraint[ids], beta0) - _unit(constraint.shape[1]), axis=1
         )
-        keep = residual <= RESIDUAL_TOL
+        keep = residual <= RESIDUAL_RTOL * (1.0 + np.sum(np.abs(beta0), axis=1))
         if rank == k:  # β is forced: it must be non-negative
             keep &= np.min(beta0, axis=1) >= -BETA_RTOL * np.max(np.abs(beta0), axis=1)
         stats.supports_infeasible += int(ids.size - np.count_nonzero(keep))
@@ -439,12 +454,15 @@ def _solve_cycles(
         stats.singular += int(count - np.count_nonzero(valid))
         betas = beta0 + (null @ z)[..., 0]
     with np.errstate(over="ignore", invalid="ignore"):  # near-singular solves may blow up
+        # (the finiteness test matters: the residual bound grows with Σ|β|, so an infinite
+        # β would otherwise pass it)
+        valid &= np.all(np.isfinite(betas), axis=1)
         scale = np.max(np.abs(betas), axis=1)
         valid &= np.min(betas, axis=1) >= -BETA_RTOL * scale
         residual = np.linalg.norm(
             np.einsum("cik,ck->ci", constraint, betas) - _unit(constraint.shape[1]), axis=1
         )
-        valid &= residual <= RESIDUAL_TOL
+        valid &= residual <= RESIDUAL_RTOL * (1.0 + np.sum(np.abs(betas), axis=1))
     if not np.any(valid):
         return
     idx = np.flatnonzero(valid)
@@ -523,50 +541,248 @@ def maximise_q(
     return candidates, stats
 
 
+# --------------------------------------------------------------------------- polishing
+
+
+@dataclass
+class Polished:
+    """A candidate re-solved on its own support (see :func:`polish_candidate`).
+
+    ``candidate`` is ``None`` when no exact stationary point was found; ``reason`` then says
+    why. ``kkt_residual`` is the largest row-relative residual of the KKT system.
+    """
+
+    candidate: Candidate | None
+    reason: str = ""
+    kkt_residual: float = 0.0
+
+
+def polish_candidate(
+    candidate: Candidate, normals: np.ndarray, offsets: np.ndarray, omega: np.ndarray
+) -> Polished:
+    """Re-derive β for the candidate's σ to working precision (KKT solve with refinement).
+
+    The batched search solves ``(NᵀHN) z = -NᵀHβ0`` once, in double precision, for thousands
+    of cycles; when NᵀHN is ill-conditioned (near-Lagrangian 2-faces make some of its
+    eigenvalues as small as the perturbation) the solution is only backward stable, and β
+    can be off along the soft directions by far more than rounding. This re-solves the
+    stationary point of Q on the flat of the candidate's support directly,
+
+        [[H, A_Sᵀ], [A_S, 0]] [β; ν] = [0; b]     (H β = A_Sᵀ μ, A_S β = b, ν = -μ),
+
+    by least squares and up to three steps of iterative refinement started from the search's
+    β (a singular system, whose solutions form a flat, thus gives the nearest solution).
+    Facets whose weight is (about) zero are dropped first, keeping σ's order on the rest; if
+    a weight falls to zero during the solve the facet is dropped and the solve repeated (an
+    active-set step onto the face β_a = 0 of M(K), whose own stationary point it finds).
+
+    The result is a point of M(K) and a stationary point on its support to rounding, so its
+    Q is a value of Q on M(K) (a sound bound ``c <= 1 / (2 Q)`` by HK's formula) and the
+    start-point equations of its loop are consistent to rounding.
+
+    Parameters
+    ----------
+    candidate : Candidate
+        A candidate from :func:`maximise_q`.
+    normals, offsets : numpy.ndarray
+        H-representation with the origin inside.
+    omega : numpy.ndarray
+        ``omega_matrix(normals)``.
+
+    Returns
+    -------
+    Polished
+        The re-solved candidate, or ``None`` with the reason.
+    """
+    order = np.array(candidate.order)
+    beta = np.asarray(candidate.weights, dtype=float)
+    dim = normals.shape[1]
+    while True:
+        keep = beta > BETA_RTOL * np.max(beta)
+        order, beta = order[keep], beta[keep]
+        k = order.size
+        if k < 2:
+            return Polished(None, "the support collapsed to a single facet")
+        before = np.arange(k)[:, None] < np.arange(k)[None, :]
+        block = omega[order[:, None], order[None, :]]
+        hessian = np.where(before, block, block.T)  # H[a, b] = ω(n_σ(a), n_σ(b)) for a < b
+        constraint = np.vstack([offsets[order], normals[order].T])  # A_S, (1 + d, k)
+        kkt = np.block([[hessian, constraint.T], [constraint, np.zeros((1 + dim, 1 + dim))]])
+        rhs = np.concatenate([np.zeros(k), _unit(1 + dim)])
+        nu, *_ = np.linalg.lstsq(constraint.T, -hessian @ beta, rcond=None)
+        solution = np.concatenate([beta, nu])
+        for _ in range(3):
+            residual = _kkt_residual(kkt, solution, rhs)
+            if residual <= POLISH_RTOL:
+                break
+            step, *_ = np.linalg.lstsq(kkt, rhs - kkt @ solution, rcond=None)
+            solution = solution + step
+        residual = _kkt_residual(kkt, solution, rhs)
+        beta = solution[:k]
+        if np.min(beta) > BETA_RTOL * np.max(beta):
+            break
+    if residual > POLISH_RTOL:
+        return Polished(
+            None,
+            f"the KKT system of support {tuple(int(f) for f in order)} has no solution "
+            f"(relative residual {residual:.3g}): its heights and normals are numerically "
+            "dependent",
+            residual,
+        )
+    q_value = 0.5 * float(beta @ hessian @ beta)
+    return Polished(Candidate(q_value, tuple(int(f) for f in order), beta), "", residual)
+
+
+def _kkt_residual(kkt: np.ndarray, solution: np.ndarray, rhs: np.ndarray) -> float:
+    """Largest residual of ``kkt @ solution = rhs``, each row relative to the size of its terms.
+
+    Row-relative (a backward error) so that it does not depend on the polytope's scale: β
+    scales like 1 / h, ν like h.
+    """
+    terms = np.abs(kkt) @ np.abs(solution) + np.abs(rhs)
+    defect = np.abs(rhs - kkt @ solution)
+    return float(np.max(defect / np.maximum(terms, np.finfo(float).tiny)))
+
+
 # --------------------------------------------------------------------------- loop
 
 
-def loop_from_candidate(
-    candidate: Candidate, normals: np.ndarray, offsets: np.ndarray, capacity: float
-) -> np.ndarray | None:
-    """Rebuild the closed characteristic of a maximiser (σ, β), or ``None`` if no start point fits.
+@dataclass
+class LoopAttempt:
+    """Outcome of rebuilding the loop of one candidate (see :func:`loop_from_candidate`).
 
-    Segment ``a`` lies on facet σ(a) with displacement ``2 c β_a J n_σ(a)``; the start point
-    x0 solves a small LP (each segment starts on its facet, every vertex inside), and is then
-    polished by a least-squares projection onto the active constraints.
+    ``loop`` is ``None`` when no start point fits; ``reason`` then says what failed, with the
+    numbers (inconsistent start-point equations, or how far the best start point leaves the
+    polytope, at which loop vertex and facet).
     """
+
+    loop: np.ndarray | None
+    reason: str
+    equation_residual: float = 0.0  # |a_eq x0 - b_eq| of the least-squares start point
+    max_violation: float = 0.0  # largest facet violation of a loop vertex (<= 0 inside)
+
+
+def loop_from_candidate(
+    candidate: Candidate,
+    normals: np.ndarray,
+    offsets: np.ndarray,
+    capacity: float | None = None,
+    *,
+    tol: float = 1e-10,
+) -> LoopAttempt:
+    """Rebuild the closed characteristic of a maximiser (σ, β) and find its start point.
+
+    Segment ``a`` lies on facet σ(a) with displacement ``D_a = 2 c β_a J n_σ(a)``, so with
+    ``C_a = D_0 + … + D_{a-1}`` the loop vertices are ``x0 + C_a``. The start point ``x0``
+    must satisfy the *equalities* ``<n_σ(a), x0 + C_a> = h_σ(a)`` (segment ``a`` starts on its
+    facet, hence stays on it: ``<n, J n> = 0``) and the *inequalities* "every loop vertex lies
+    in the polytope".
+
+    The equalities are usually overdetermined (one per segment, ``2n`` unknowns) and are
+    consistent only up to rounding: at an exact stationary point of Q they are the KKT
+    conditions, ``H β`` in the row space of ``A_S``, with ``x0`` the (scaled) closure
+    multiplier. A general LP solver handed those redundant rows with a tight feasibility
+    tolerance can declare the system infeasible (HiGHS presolve did, at 1e-10, on perturbed
+    Lagrangian products: "no start point" on loops that fit to 4e-16). So the equalities are
+    solved here by an SVD, which also measures their inconsistency, and only the directions
+    they leave free (the null space of the active normals, present when the loop visits
+    facets whose normals do not span R^2n) go to a small LP that *minimises the largest
+    violation* rather than asking for feasibility: that LP is always feasible and bounded,
+    and the violation of its answer is judged here against ``tol``, not by the solver.
+
+    Parameters
+    ----------
+    candidate : Candidate
+        The pair (σ, β); facets with ``β_a <= BETA_RTOL max β`` are dropped.
+    normals, offsets : numpy.ndarray
+        H-representation with the origin inside (unit normals, positive heights).
+    capacity : float, optional
+        The action ``c`` to build the loop for; by default the candidate's own
+        ``1 / (2 Q(σ, β))``, which is the only choice for which the loop's action (``2 c² Q``)
+        equals ``c``.
+    tol : float
+        Absolute tolerance for the equations and the facet inequalities.
+
+    Returns
+    -------
+    LoopAttempt
+        The closed loop (``(m + 1, 2n)``, in the coordinates of ``normals``/``offsets``) or
+        ``None`` with the reason.
+    """
+    if capacity is None:
+        capacity = 1.0 / (2.0 * candidate.q_value)
     weights = candidate.weights
     keep = weights > BETA_RTOL * np.max(weights)
     order = np.array(candidate.order)[keep]
+    dim = normals.shape[1]
     steps = 2.0 * capacity * weights[keep][:, None] * reeb_directions(normals[order])
-    cumulative = np.vstack([np.zeros(normals.shape[1]), np.cumsum(steps, axis=0)[:-1]])  # (m, d)
-    # equalities: <n_σ(a), x0 + D_a> = h_σ(a); inequalities: normals @ (x0 + D_a) <= offsets
+    cumulative = np.vstack([np.zeros(dim), np.cumsum(steps, axis=0)[:-1]])  # (m, d)
     a_eq = normals[order]
-    b_eq = offsets[order] - np.einsum("ad,ad->a", normals[order], cumulative)
-    a_ub = np.tile(normals, (order.size, 1))
-    b_ub = (offsets[None, :] - cumulative @ normals.T).reshape(-1)
+    b_eq = offsets[order] - np.einsum("ad,ad->a", a_eq, cumulative)
+    # vertex a vs facet i: <n_i, x0> <= h_i - <n_i, C_a>
+    slack_base = offsets[None, :] - cumulative @ normals.T  # (m, F)
+
+    # least-squares solution of the equalities, and the directions they leave free
+    u, s, vt = np.linalg.svd(a_eq, full_matrices=True)
+    rank = int(np.sum(s > START_RANK_RTOL * s[0]))
+    start = vt[:rank].T @ ((u[:, :rank].T @ b_eq) / s[:rank])
+    equation_residual = float(np.max(np.abs(a_eq @ start - b_eq)))
+    if equation_residual > tol:
+        return LoopAttempt(
+            None,
+            f"start-point equations inconsistent (residual {equation_residual:.3g} > {tol:.3g}):"
+            " (σ, β) is not a stationary point of Q to working precision",
+            equation_residual,
+        )
+    free = vt[rank:].T  # (d, d - rank)
+    if free.shape[1]:
+        start = _min_violation_start(start, free, normals, slack_base)
+    violation = normals @ start - slack_base  # (m, F), <= 0 inside
+    max_violation = float(np.max(violation))
+    if max_violation > tol:
+        vertex, facet = np.unravel_index(int(np.argmax(violation)), violation.shape)
+        return LoopAttempt(
+            None,
+            f"loop vertex {vertex} leaves the polytope through facet {facet} by "
+            f"{max_violation:.3g} > {tol:.3g} for every start point",
+            equation_residual,
+            max_violation,
+        )
+    return LoopAttempt(close_loop(start + cumulative), "", equation_residual, max_violation)
+
+
+def _min_violation_start(
+    start: np.ndarray, free: np.ndarray, normals: np.ndarray, slack_base: np.ndarray
+) -> np.ndarray:
+    """Move ``start`` within ``start + span(free)`` to minimise the largest facet violation.
+
+    LP in ``(y, t)``: minimise ``t`` subject to ``<n_i, start + free y> - t <= slack_base[a, i]``
+    for every loop vertex ``a`` and facet ``i``. It is always feasible, and bounded (the
+    polytope is bounded, and rows of the loop's own facets do not depend on ``y``). The
+    solver's answer is then polished: the rows it made (nearly) tight are solved exactly by
+    least squares within the free directions, which removes the solver's tolerance-sized
+    errors from the touching constraints; the polished point is kept only if it is no worse.
+    """
+    k = free.shape[1]
+    rows = np.tile(normals @ free, (slack_base.shape[0], 1))  # (m F, k)
+    rhs = (slack_base - (normals @ start)[None, :]).reshape(-1)
     result = linprog(
-        np.zeros(normals.shape[1]),
-        A_ub=a_ub,
-        b_ub=b_ub,
-        A_eq=a_eq,
-        b_eq=b_eq,
-        bounds=[(None, None)] * normals.shape[1],
+        np.r_[np.zeros(k), 1.0],
+        A_ub=np.hstack([rows, -np.ones((rows.shape[0], 1))]),
+        b_ub=rhs,
+        bounds=[(None, None)] * (k + 1),
         method="highs",
-        options={"primal_feasibility_tolerance": 1e-10},
     )
-    if result.status != 0:
-        return None
-    start = result.x
-    scale = max(1.0, float(np.max(np.abs(offsets))))
-    active_ub = (b_ub - a_ub @ start) <= 1e-7 * scale
-    a_act = np.vstack([a_eq, a_ub[active_ub]])
-    b_act = np.concatenate([b_eq, b_ub[active_ub]])
-    correction, *_ = np.linalg.lstsq(a_act, b_act - a_act @ start, rcond=None)
-    polished = start + correction
-    if np.max(a_ub @ polished - b_ub) <= np.max(a_ub @ start - b_ub) + 1e-12 * scale:
-        start = polished
-    return close_loop(start + cumulative)
+    if result.status != 0:  # numerical trouble only; the caller reports the violation
+        return start
+    y = result.x[:k]
+    worst = float(np.max(rows @ y - rhs))
+    scale = max(1.0, float(np.max(np.abs(slack_base))))
+    tight = (rhs - rows @ y) <= worst + 1e-7 * scale
+    correction, *_ = np.linalg.lstsq(rows[tight], rhs[tight] - rows[tight] @ y, rcond=None)
+    if float(np.max(rows @ (y + correction) - rhs)) <= worst:
+        y = y + correction
+    return start + free @ y
 
 
 # --------------------------------------------------------------------------- registry entry
@@ -578,6 +794,91 @@ def _translated(polytope: Polytope) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     centre = vertices.mean(axis=0)
     normals = np.asarray(polytope.normals, dtype=float)
     return normals, np.asarray(polytope.offsets, dtype=float) - normals @ centre, centre
+
+
+@dataclass
+class _Verified:
+    """The first candidate whose loop passed :func:`verify_loop`, and what failed before it."""
+
+    candidate: Candidate
+    source: str  # "polished" or "search": which β of the candidate gave the loop
+    loop: np.ndarray
+    certificate: dict[str, Any]
+    failures: list[str]
+    attempts: int  # loops built (polished and search β count separately)
+
+
+def _first_verified(
+    polytope: Polytope,
+    candidates: list[Candidate],
+    normals: np.ndarray,
+    offsets: np.ndarray,
+    centre: np.ndarray,
+    rtol: float,
+) -> _Verified:
+    """Try the maximisers, best first, until one gives a loop that passes the certificate.
+
+    Each search candidate is tried twice at most: first its polished β
+    (:func:`polish_candidate`: a genuine point of M(K) and stationary point on its support,
+    so its loop closes and its start-point equations are consistent to rounding), then, if
+    polishing failed or that loop did not verify, the search's own β. The second try matters
+    when the polished support is numerically singular (e.g. a loop over two facets that are
+    antiparallel up to 1e-10): the search's β then sits on the rank-reduced flat, off by far
+    less than the certificate tolerance, and is the better-conditioned description.
+
+    The published value is always the tried candidate's own ``1 / (2 Q)``: its loop has
+    exactly that action (the action of the rebuilt loop is ``2 c² Q``), so the certificate
+    checks the value that is published. A polished β is used only when its Q is not below the
+    search's (minus ``TIE_RTOL``), and the search keeps only candidates within ``TIE_RTOL`` of
+    the largest Q found, so the published value is within ``2 TIE_RTOL`` (relative) of
+    ``1 / (2 max Q)``: a candidate that cannot be realised is skipped, never allowed to set a
+    value for a loop rebuilt from another.
+
+    Raises
+    ------
+    HaimKislevError
+        No candidate gave a verified loop; the message names the first failures (which
+        equations were inconsistent, which vertex left through which facet and by how much,
+        which certificate check failed).
+    """
+    tol = polytope.tolerance(rtol)
+    omega = omega_matrix(normals)
+    failures: list[str] = []
+    attempts = 0
+    for candidate in candidates[:MAX_LOOP_CANDIDATES]:
+        for source in ("search", "polished"):
+            attempt_of = candidate
+            if source == "polished":
+                polished = polish_candidate(candidate, normals, offsets, omega)
+                if polished.candidate is None:
+                    failures.append(f"{candidate.order} polished: {polished.reason}")
+                    continue
+                attempt_of = polished.candidate
+                if attempt_of.q_value < candidate.q_value * (1 - TIE_RTOL):
+                    failures.append(
+                        f"{candidate.order} polished: Q fell from {candidate.q_value:.15g} "
+                        f"to {attempt_of.q_value:.15g} (support {attempt_of.order})"
+                    )
+                    continue
+            attempts += 1
+            attempt = loop_from_candidate(attempt_of, normals, offsets, tol=tol)
+            if attempt.loop is None:
+                failures.append(f"{attempt_of.order} {source}: {attempt.reason}")
+                continue
+            loop = attempt.loop + centre
+            capacity = 1.0 / (2.0 * attempt_of.q_value)
+            try:
+                certificate = verify_loop(polytope, loop, capacity, rtol=rtol)
+            except ValueError as exc:
+                failures.append(f"{attempt_of.order} {source}: certificate: {exc}")
+                continue
+            return _Verified(attempt_of, source, loop, certificate, failures, attempts)
+    tried = min(len(candidates), MAX_LOOP_CANDIDATES)
+    raise HaimKislevError(
+        f"none of the {tried} maximisers (of {len(candidates)}, max Q "
+        f"{candidates[0].q_value:.15g}) gave a verified loop: "
+        + "; ".join(failures[:MAX_REPORTED_FAILURES])
+    )
 
 
 def applicability(polytope: Polytope) -> str | None:
@@ -620,22 +921,9 @@ def compute(
     candidates, stats = maximise_q(normals, offsets, polytope.incidence, time_budget=time_budget)
     if not candidates:
         raise HaimKislevError("no admissible (σ, β) with Q > 0 found")
-    capacity = 1.0 / (2.0 * candidates[0].q_value)
-    failures: list[str] = []
-    for candidate in candidates[:20]:
-        loop = loop_from_candidate(candidate, normals, offsets, capacity)
-        if loop is None:
-            failures.append(f"{candidate.order}: no start point")
-            continue
-        loop = loop + centre
-        try:
-            certificate = verify_loop(polytope, loop, capacity, rtol=rtol)
-        except ValueError as exc:
-            failures.append(f"{candidate.order}: {exc}")
-            continue
-        break
-    else:
-        raise HaimKislevError("no maximiser gave a verified loop: " + "; ".join(failures[:3]))
+    found = _first_verified(polytope, candidates, normals, offsets, centre, rtol)
+    candidate, loop, certificate = found.candidate, found.loop, found.certificate
+    capacity = 1.0 / (2.0 * candidate.q_value)
     seconds = time.perf_counter() - started
     return {
         "value": capacity,
@@ -656,7 +944,9 @@ def compute(
             "enumeration_seconds": stats.enumeration_seconds,
             "solve_seconds": stats.solve_seconds,
             "candidates_per_second": stats.candidates_solved / max(stats.solve_seconds, 1e-9),
-            "loop_attempts": len(failures) + 1,
+            "loop_attempts": found.attempts,
+            "loop_failures": found.failures[:MAX_REPORTED_FAILURES],
+            "loop_from": found.source,
             "certificate": certificate,
         },
     }
