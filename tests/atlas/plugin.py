@@ -186,7 +186,9 @@ def _certify(p: FakePolytope, *, inputs: Any = None, **_: Any) -> dict[str, Any]
     if not done:
         raise ValueError("no capacity input is done")
     alg, res = min(done.items(), key=lambda kv: (kv[1]["value"], kv[0]))
+    agreeing = sorted(k.split("/")[1] for k, v in done.items() if v["value"] == res["value"])
     return {"value": res["value"], "algorithm": alg.split("/")[1], "loop": res["loop"], "seconds": 0.0,
+            "level": "confirmed" if len(agreeing) >= 2 else "single", "agreeing": agreeing,
             "diagnostics": {"inputs": sorted(inputs)}}
 
 

@@ -57,7 +57,12 @@ def test_tesseract_from_file(tmp_path: Path) -> None:
     assert "not_applicable" in capacities.get("reeb", {"not_applicable": ""})
     cycle = np.array(out["cycle"])
     assert cycle.shape[1] == 4 and np.allclose(cycle[0], cycle[-1])
-    assert out["certificate"]["status"] == "agreement"
+    certificate = out["certificate"]
+    assert certificate["level"] == "confirmed"
+    assert certificate["meaning"].startswith("two or more independent exact algorithms agree")
+    assert certificate["agreeing"] == ["symplectic-product", "billiard", "haim-kislev"]
+    assert [o["algorithm"] for o in certificate["others"]] == ["area-2d", "reeb"]
+    assert {o["status"] for o in certificate["others"]} == {"not_applicable"}
 
 
 def test_hko_halfspaces_from_stdin() -> None:
@@ -74,8 +79,16 @@ def test_algorithm_option_restricts_the_run() -> None:
     result = _run(["-", "--algorithm", "billiard"], stdin=json.dumps(TESSERACT))
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert list(out["capacities"]) == ["billiard"]
+    assert out["capacities"]["billiard"]["value"] == pytest.approx(4.0, rel=1e-9)
     assert out["capacity"] == pytest.approx(4.0, rel=1e-9)
+    # one algorithm ran: a single certificate that says why every other one gave nothing
+    certificate = out["certificate"]
+    assert certificate["level"] == "single" and certificate["agreeing"] == ["billiard"]
+    others = {o["algorithm"]: (o["status"], o["reason"]) for o in certificate["others"]}
+    assert others["haim-kislev"] == ("skipped", "not selected (--algorithm billiard)")
+    assert others["symplectic-product"] == ("skipped", "not selected (--algorithm billiard)")
+    assert others["area-2d"][0] == "not_applicable" and others["reeb"][0] == "not_applicable"
+    assert out["capacities"]["haim-kislev"] == {"skipped": "not selected (--algorithm billiard)"}
 
 
 def test_inapplicable_algorithm_gives_no_capacity() -> None:

@@ -35,7 +35,7 @@ def test_export_layout_and_load_dataset_round_trip(built: Engine, tmp_path: Path
     assert sorted(p.name for p in (out / "benchmark").iterdir()) == [
         "growth.png", "jobs.csv", "report.md", "summary.json", "systolic.png", "wall_times.png"]
     assert (out / "benchmark" / "wall_times.png").read_bytes()[:4] == b"\x89PNG"
-    ds = datasets.load_dataset(str(out), split="train")
+    ds = datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "hf-cache"))
     assert len(ds) == 5
     assert ds.features["vertices"] == datasets.List(datasets.List(datasets.Value("float64")))
     rows = {r["id"]: r for r in ds}
@@ -46,6 +46,7 @@ def test_export_layout_and_load_dataset_round_trip(built: Engine, tmp_path: Path
     assert r["capacity_algorithm"] in {"fast", "slow-one"}
     assert r["status_never"] == "not_applicable" and r["capacity_never"] is None
     assert r["status_fast"] == "done" and r["capacity_fast"] == r["capacity"]
+    assert r["capacity_certificate"] == "confirmed" and r["capacity_agreeing"] == ["fast", "slow-one"]
     vol = 1.0
     for s in sides:
         vol *= 2 * s
@@ -60,6 +61,11 @@ def test_export_layout_and_load_dataset_round_trip(built: Engine, tmp_path: Path
     assert manifest["rows_per_family"] == {"test-box": 5}
     assert manifest["content_hash"] == info["content_hash"]
     assert "capacity/fast" in manifest["quantities"]
+    assert manifest["certificate_levels"] == {"confirmed": 5, "single": 0, "disagreement": 0}
+    assert manifest["unconfirmed_high_ratios"] == 0
+    card = (out / "README.md").read_text()
+    assert "- `confirmed` (5 rows): two or more independent exact algorithms agree" in card
+    assert "- `capacity_agreeing` (list of string): " in card
     with (out / "benchmark" / "jobs.csv").open() as fh:
         log = list(csv.DictReader(fh))
     assert len(log) == 40 and {row["status"] for row in log} == {"done", "not_applicable"}
@@ -162,7 +168,7 @@ def test_policy_skips_jobs_visibly_and_passes_time_limits(engine: Engine, isolat
     export_dataset(engine, "atlas-test-policy", out)
     import datasets
 
-    rows = {r["id"]: r for r in datasets.load_dataset(str(out), split="train")}
+    rows = {r["id"]: r for r in datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "hf-cache"))}
     four_d = [r for r in rows.values() if r["dimension"] == 4]
     assert all(r["status_slow_one"] == "skipped" and r["capacity_slow_one"] is None for r in four_d)
     assert all(r["capacity"] == r["capacity_fast"] for r in four_d)  # still certified

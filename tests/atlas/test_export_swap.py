@@ -229,7 +229,7 @@ def test_export_killed_mid_way_leaves_a_complete_snapshot_and_the_next_one_sweep
             {k: v for k, v in before.items() if k != "manifest.json"}
     else:
         assert after == {**before, "old-marker": hashlib.sha256(b"previous snapshot").hexdigest()}
-    assert len(datasets.load_dataset(str(out), split="train")) == 5
+    assert len(datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "hf-cache"))) == 5
     # What the dead export left is hidden and tagged with its pid ...
     leftovers = [p.name for p in out.parent.iterdir() if p.name != NAME]
     assert len(leftovers) == 1 and leftovers[0].startswith(f".{NAME}.tmp-{pid}-")

@@ -23,6 +23,8 @@ from viterbo.atlas.presets import PRESETS
 from viterbo.geometry import Polytope
 from viterbo.invariants import registry
 from viterbo.invariants.certificate import verify_loop
+from viterbo.invariants.certified import AGREEMENT_RTOL, CONFIRMED, LEVELS, SINGLE
+from viterbo.invariants.systolic import HKO_SYSTOLIC_RATIO
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SNAPSHOTS = {"atlas-tiny": "tiny", "atlas-small": "small"}
@@ -91,6 +93,33 @@ def test_every_certified_capacity_has_a_verified_loop(snapshot: tuple[str, Any, 
             n = row["dimension"] // 2
             assert row["systolic_ratio"] == pytest.approx(row["capacity"] ** n / (math.factorial(n) * row["volume"]), rel=1e-12)
     assert certified >= 0.9 * len(ds)
+
+
+def test_certificate_levels_are_honest(snapshot: tuple[str, Any, dict[str, Any]]) -> None:
+    """confirmed: at least two exact algorithms with that value; single: exactly one; and every
+    ratio above HK-O's is either confirmed or counted as unconfirmed in the manifest."""
+    _, ds, manifest = snapshot
+    counts: dict[str, int] = {}
+    high = 0
+    for row in ds:
+        level = row["capacity_certificate"]
+        counts[level or "none"] = counts.get(level or "none", 0) + 1
+        if row["capacity"] is None:
+            assert level is None, row["id"]
+            continue
+        agreeing = row["capacity_agreeing"]
+        assert row["capacity_algorithm"] in agreeing, row["id"]
+        for name in agreeing:
+            assert row[f"capacity_{column_name(name)}"] == pytest.approx(row["capacity"], rel=AGREEMENT_RTOL)
+        assert level in LEVELS, row["id"]
+        if level == CONFIRMED:
+            assert len(agreeing) >= 2, row["id"]
+        elif level == SINGLE:
+            assert len(agreeing) == 1, row["id"]
+        ratio = row["systolic_ratio"]
+        high += ratio is not None and ratio > HKO_SYSTOLIC_RATIO * (1 + AGREEMENT_RTOL) and level != CONFIRMED
+    assert {k: v for k, v in counts.items() if v} == {k: v for k, v in manifest["certificate_levels"].items() if v}
+    assert manifest["unconfirmed_high_ratios"] == high
 
 
 def test_tiny_snapshot_is_complete(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,10 @@ def job(job_id: int, pid: str, what: str, status: str = "done", wall: float | No
             "lease_owner": owner if start is not None else ""}
 
 
-def row(pid: str, family: str = "fam", sys: float | None = 0.5, dim: int = 4, **caps: float | None) -> dict[str, Any]:
+def row(pid: str, family: str = "fam", sys: float | None = 0.5, dim: int = 4, level: str | None = "confirmed",
+        **caps: float | None) -> dict[str, Any]:
     r = {"id": pid, "family": family, "params": "{}", "dimension": dim, "num_facets": 8, "capacity": 1.0,
-         "volume": 1.0, "capacity_algorithm": "a", "capacity_certificate": "agreement", "systolic_ratio": sys}
+         "volume": 1.0, "capacity_algorithm": "a", "capacity_certificate": level, "systolic_ratio": sys}
     for name in ("a", "b", "c"):
         r[f"capacity_{name}"] = caps.get(name)
     return r
@@ -107,6 +109,43 @@ def test_systolic_per_family_and_top_ten_without_polygons() -> None:
     assert stats["polygon"]["polytopes"] == 1 and stats["f"]["polytopes"] == 12
     assert stats["f"]["above_one"] == 1  # 1.1
     assert [t["id"] for t in top] == ["f11", "g1", "f10", "f09", "f08", "f07", "f06", "f05", "f04", "f03"]
+
+
+def test_certificate_levels_and_why_single_rows_have_one_algorithm() -> None:
+    rows = [row("c1"), row("c2"), row("s1", level="single"), row("s2", level="single"),
+            row("d1", level="disagreement"), row("n1", level=None)]
+    for r, (sb, sc) in zip(rows[2:4], [("not_applicable", "timed_out"), ("not_applicable", "failed")], strict=True):
+        r["status_b"], r["status_c"] = sb, sc
+    assert report.certificate_levels(rows) == {"confirmed": 2, "single": 2, "disagreement": 1, "none": 1}
+    assert report.single_certificates(rows, ["a", "b", "c"]) == {
+        "a": {"rows": 2, "b not_applicable": 2, "c failed": 1, "c timed_out": 1}}
+    summary = report.summarise([], rows, ["a", "b", "c"])
+    assert summary["single_certificates"] == {"a": {"rows": 2}}  # "b", "c" are no registered exact algorithms
+    summary["single_certificates"] = report.single_certificates(rows, ["a", "b", "c"])
+    text = report.report_markdown(summary, {})
+    assert "- `confirmed`: 2 -- two or more independent exact algorithms agree" in text
+    assert "- `single` from a (2): the others -- b not_applicable 2, c failed 1, c timed_out 1" in text
+    assert "- no certified capacity: 1" in text
+
+
+def test_unconfirmed_high_ratios_are_listed_first() -> None:
+    hko = (3 + math.sqrt(5)) / 5
+    rows = [row("hko", sys=hko, level="single"),  # equal to HK-O: not above it
+            row("big-confirmed", sys=1.2),  # confirmed: a claim the atlas may make
+            row("big-single", sys=1.1, level="single"), row("bigger-split", sys=1.3, level="disagreement"),
+            row("big-none", sys=1.05, level=None)]
+    high = report.unconfirmed_high_ratios(rows)
+    assert [h["id"] for h in high] == ["bigger-split", "big-single", "big-none"]
+    assert high[0]["capacity_certificate"] == "disagreement"
+    summary = report.summarise([], rows, ["a"])
+    assert [h["id"] for h in summary["unconfirmed_high_ratios"]] == ["bigger-split", "big-single", "big-none"]
+    text = report.report_markdown(summary, {})
+    first_section = text.split("\n## ")[1]
+    assert first_section.startswith("Unconfirmed high ratios (systolic ratio > 1.0472135955")
+    assert "`bigger-split`" in first_section and "`big-confirmed`" not in first_section
+    assert "`hko`" not in first_section
+    calm = report.report_markdown(report.summarise([], rows[:2], ["a"]), {})
+    assert "None: every ratio above Haim-Kislev--Ostrover's is confirmed" in calm.split("\n## ")[1]
 
 
 def test_build_time_and_utilisation() -> None:

@@ -8,7 +8,7 @@ Input JSON: ``{"vertices": [[...], ...]}`` or ``{"normals": [[...], ...], "offse
      "capacities": {"haim-kislev": {"value": 4.0, "seconds": 0.01}, ...,
                     "reeb": {"not_applicable": "..."}},
      "cycle": [[q1, q2, p1, p2], ...], "spectrum": [...],
-     "certificate": {"algorithm": ..., "status": ..., ...}}
+     "certificate": {"algorithm": ..., "level": "confirmed", "agreeing": [...], ...}}
 
 Algorithms run in this process, in dependency order, each with the ``--timeout`` budget. Bad
 input prints one line on stderr and exits with status 2 (no traceback).
@@ -27,6 +27,7 @@ import numpy as np
 
 from viterbo.geometry import Polytope
 from viterbo.invariants import registry
+from viterbo.invariants.certified import LEVELS
 from viterbo.invariants.registry import Algorithm, TimeBudgetExceeded
 
 EXIT_BAD_INPUT = 2
@@ -167,6 +168,17 @@ def run_algorithm(
     }
 
 
+def _summary_reason(entry: dict[str, Any]) -> str | None:
+    """Why an entry that is not done gave no value, from its summary."""
+    summary = entry["summary"]
+    if "timed_out" in summary:
+        return f"time budget exceeded after {summary['timed_out']:.3g} s"
+    for key in ("not_applicable", "skipped", "error"):
+        if summary.get(key):
+            return str(summary[key])
+    return None
+
+
 def compute_invariants(
     polytope: Polytope, *, algorithm: str | None = None, timeout: float | None = None
 ) -> dict[str, Any]:
@@ -187,9 +199,18 @@ def compute_invariants(
         if algorithm is None or a.quantity not in ("capacity", "spectrum") or a.name == algorithm
     ]
     entries: dict[str, dict[str, Any]] = {}
+    for alg in registry.algorithms("capacity"):
+        if alg not in selected:  # recorded, so that the certificate says why it gave nothing
+            reason = alg.applicability(polytope)
+            entries[alg.key] = (
+                {"status": "not_applicable", "result": None, "summary": {"not_applicable": reason}}
+                if reason is not None
+                else {"status": "skipped", "result": None,
+                      "summary": {"skipped": f"not selected (--algorithm {algorithm})"}}
+            )
     for alg in _dependency_order(selected):
         inputs = {
-            key: {"status": e["status"], "result": e["result"]}
+            key: {"status": e["status"], "result": e["result"], "reason": _summary_reason(e)}
             for key, e in entries.items()
             if key.partition("/")[0] in alg.depends_on
         }
@@ -234,13 +255,16 @@ def compute_invariants(
             key: certified_result[key]
             for key in (
                 "algorithm",
-                "status",
+                "level",
                 "agreeing",
+                "methods",
                 "max_relative_difference",
                 "disagreement",
                 "unverified",
+                "others",
             )
         }
+        output["certificate"]["meaning"] = LEVELS.get(certified_result["level"], "")
     elif certified is not None:
         output["certificate"] = certified["summary"]
     return output
@@ -282,7 +306,8 @@ def _fail(message: str) -> None:
     default=None,
     metavar="NAME",
     help="Run only this capacity algorithm (area-2d, symplectic-product, billiard, "
-    "haim-kislev, reeb).",
+    "haim-kislev, reeb); the others are recorded as skipped, so the certificate level is at "
+    "most 'single'.",
 )
 @click.option(
     "--timeout",

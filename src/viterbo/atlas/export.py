@@ -42,12 +42,21 @@ from viterbo.atlas.db import IS_CHECKOUT, REPO_ROOT
 from viterbo.atlas.errors import ExportError
 from viterbo.atlas.handlers import GENERATE, QUANTITY
 from viterbo.atlas.models import DONE, jobs_table, polytopes_table
-from viterbo.atlas.report import AGREEMENT_RTOL, policy_lines, summarise, write_report
+from viterbo.atlas.report import (
+    AGREEMENT_RTOL,
+    certificate_levels,
+    policy_lines,
+    summarise,
+    unconfirmed_high_ratios,
+    write_report,
+)
+from viterbo.invariants.certified import LEVELS
+from viterbo.invariants.systolic import HKO_SYSTOLIC_RATIO
 
 __all__ = ["AGREEMENT_RTOL", "build_rows", "exchange_paths", "export_dataset", "features", "job_log",
            "summarise", "sweep_stale_scratch", "write_report"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: capacity_certificate holds the level; capacity_agreeing
 DEFAULT_EXPORT_ROOT = REPO_ROOT / "artefacts" / "datasets"
 SHARD_ROWS = 5000
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -137,7 +146,7 @@ def features(volume_algs: list[str], capacity_algs: list[str]) -> Any:
         spec[f"status_{column_name(alg)}"] = Value("string")
     spec.update({
         "capacity": f64, "capacity_algorithm": Value("string"), "capacity_certificate": Value("string"),
-        "systolic_ratio": f64,
+        "capacity_agreeing": List(Value("string")), "systolic_ratio": f64,
         "minimal_action_cycle": matrix, "spectrum": List(f64), "schema_version": Value("int32"),
     })
     return Features(spec)
@@ -185,7 +194,9 @@ def build_rows(polytopes: list[dict[str, Any]], jobs: list[dict[str, Any]],
         certified = result(CERTIFIED, "certify")
         row["capacity"] = _value(certified)
         row["capacity_algorithm"] = certified.get("algorithm") if certified else None
-        row["capacity_certificate"] = certified.get("status") if certified else None
+        # Results written before certificate levels existed have none: left null, not guessed.
+        row["capacity_certificate"] = certified.get("level") if certified else None
+        row["capacity_agreeing"] = list(certified.get("agreeing") or []) if certified else None
         row["systolic_ratio"] = _value(result(SYSTOLIC, "formula"))
         row["minimal_action_cycle"] = certified.get("loop") if certified else None
         spectrum = next((j["parsed"] for (q, _), j in sorted(qjobs.items()) if q == SPECTRUM and j["parsed"]), None)
@@ -267,7 +278,10 @@ COLUMN_DOCS: dict[str, str] = {
     "volume": "volume (qhull; another volume algorithm if qhull did not finish)",
     "capacity": "certified EHZ capacity: an exact algorithm's value whose minimal-action loop passed verify_loop",
     "capacity_algorithm": "the algorithm whose verified loop is published as minimal_action_cycle",
-    "capacity_certificate": "agreement (all verified exact values agree to 1e-9), disagreement, or unverified",
+    "capacity_certificate": "certificate level: confirmed (two or more independent exact algorithms agree to "
+    "1e-8, each loop verified), single (one exact algorithm; status_* say why the others gave nothing) or "
+    "disagreement (exact values differ; capacity is the smallest verified loop's action, an upper bound)",
+    "capacity_agreeing": "the exact algorithms whose verified values agree with capacity (to 1e-8)",
     "systolic_ratio": "c^n / (n! vol) from the certified capacity and the volume",
     "minimal_action_cycle": "closed polygonal characteristic of minimal action (its vertices, in order)",
     "spectrum": "lowest actions of closed Reeb orbits (reeb spectrum search), where it applies and finished",
@@ -365,6 +379,20 @@ def _dataset_card(name: str, manifest: dict[str, Any], feats: Any) -> str:
         "re-verified (`viterbo.invariants.certificate.verify_loop`); where several exact",
         "algorithms apply they are all run and compared (see `benchmark/report.md`).",
         "",
+        "## Certificate levels",
+        "",
+        "A verified loop proves only c <= its action; that no smaller orbit exists rests on an exact",
+        "algorithm's exhaustive search, so a value is trusted when independent exact algorithms agree.",
+        "`capacity_certificate` says which case a row is:",
+        "",
+        *[f"- `{level}` ({manifest['certificate_levels'].get(level, 0)} rows): {meaning}"
+          for level, meaning in LEVELS.items()],
+        *([f"- no certified capacity: {manifest['certificate_levels']['none']} rows"]
+          if manifest["certificate_levels"].get("none") else []),
+        "",
+        f"Systolic ratios above Haim-Kislev--Ostrover's {HKO_SYSTOLIC_RATIO:.10f} without a `confirmed`",
+        f"capacity: {manifest['unconfirmed_high_ratios']} (listed at the top of `benchmark/report.md`).",
+        "",
     ]
     if policy:
         lines += ["## Run policy", "", *policy_lines(policy), ""]
@@ -395,6 +423,8 @@ def _feature_type(feature: Any) -> str:
     text = repr(feature)
     if "List(List(" in text:
         return "list of list of float64"
+    if text.startswith("List(") and "string" in text:
+        return "list of string"
     if text.startswith("List("):
         return "list of float64"
     match = re.search(r"Value\((?:dtype=)?'(\w+)'", text)
@@ -502,6 +532,8 @@ def export_dataset(engine: Engine, name: str, out: Path | None = None, *,
         },
         "quantities": algorithms, "content_hash": digest,
         "job_status_counts": dict(sorted(status_counts.items())), "policy": policy,
+        "certificate_levels": certificate_levels(rows),
+        "unconfirmed_high_ratios": len(unconfirmed_high_ratios(rows)),
     }
 
     sweep_stale_scratch(target)

@@ -309,16 +309,26 @@ def _prepare_quantity(conn: Connection, job: ClaimedJob) -> Payload:
         raise JobParamsError(f"job {job.id}: polytope {job.polytope_id} does not exist")
     j, d = jobs_table.c, dependencies_table.c
     deps = conn.execute(
-        select(j.quantity, j.algorithm, j.status, j.result)
+        select(j.quantity, j.algorithm, j.status, j.result, j.error_type, j.error_message)
         .join(dependencies_table, d.depends_on_id == j.id)
         .where(d.job_id == job.id)
     ).all()
-    inputs = {f"{q}/{a}": {"status": st, "result": json.loads(res) if res else None} for q, a, st, res in deps}
+    inputs = {f"{q}/{a}": {"status": st, "result": json.loads(res) if res else None,
+                           "reason": _input_reason(etype, emsg)}
+              for q, a, st, res, etype, emsg in deps}
     return {
         "quantity": job.quantity, "algorithm": job.algorithm, "params": params, "inputs": inputs,
         "polytope": {"vertices": json.loads(row.vertices), "normals": json.loads(row.normals),
                      "offsets": json.loads(row.offsets)},
     }
+
+
+def _input_reason(error_type: str | None, error_message: str | None) -> str | None:
+    """One line saying why a dependency gave no value (None when it has no error)."""
+    if not error_type and not error_message:
+        return None
+    first = (error_message or "").strip().splitlines()
+    return f"{error_type or 'error'}: {first[0] if first else ''}".rstrip(": ")
 
 
 def _run_quantity(payload: Payload) -> dict[str, Any]:

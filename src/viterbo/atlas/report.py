@@ -21,7 +21,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-AGREEMENT_RTOL = 1e-6
+from viterbo.invariants.certified import AGREEMENT_RTOL, CONFIRMED, LEVELS, SINGLE
+from viterbo.invariants.systolic import HKO_SYSTOLIC_RATIO
+
+# Spectra of a symplectic image and its base: their values agree to this (the listed
+# representatives of a degenerate family may differ by more, see symplectic_invariance).
+SPECTRUM_RTOL = 1e-6
 TOP_SYSTOLIC = 10
 MAX_LISTED = 50
 # Statuses whose reasons are grouped into classes (done jobs have none).
@@ -150,7 +155,8 @@ def systolic(rows: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str,
                     key=lambda r: (-float(r["systolic_ratio"]), r["id"]))
     top = [{"id": r["id"], "family": r["family"], "params": r["params"], "systolic_ratio": r["systolic_ratio"],
             "capacity": r["capacity"], "volume": r["volume"], "capacity_algorithm": r["capacity_algorithm"],
-            "num_facets": r["num_facets"]} for r in ranked[:TOP_SYSTOLIC]]
+            "capacity_certificate": r.get("capacity_certificate"), "num_facets": r["num_facets"]}
+           for r in ranked[:TOP_SYSTOLIC]]
     return stats, top
 
 
@@ -193,7 +199,7 @@ def symplectic_invariance(rows: list[dict[str, Any]]) -> dict[str, Any]:
         a, b = r.get("spectrum"), base.get("spectrum")
         if a and b:
             compared["spectrum"] += 1
-            if len(a) != len(b) or any(_relative(x, y) > AGREEMENT_RTOL for x, y in zip(a, b, strict=True)):
+            if len(a) != len(b) or any(_relative(x, y) > SPECTRUM_RTOL for x, y in zip(a, b, strict=True)):
                 spectra_differ.append(r["id"])
     for column in ("volume", "capacity"):
         diff, pid = worst.get(column, (None, None))
@@ -201,6 +207,53 @@ def symplectic_invariance(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out["spectrum"] = {"compared": compared["spectrum"], "differ": len(spectra_differ),
                        "differing_ids": sorted(spectra_differ)[:MAX_LISTED]}
     return out
+
+
+def certificate_levels(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """How many rows carry each certificate level (``none``: no certified capacity)."""
+    counts = dict.fromkeys(LEVELS, 0)
+    for r in rows:
+        level = r.get("capacity_certificate") or "none"
+        counts[level] = counts.get(level, 0) + 1
+    return counts
+
+
+def single_certificates(
+    rows: list[dict[str, Any]], capacity_algs: list[str], exact: set[str] | None = None
+) -> dict[str, dict[str, int]]:
+    """For ``single`` rows: per publishing algorithm, why each other exact algorithm gave nothing.
+
+    ``{"haim-kislev": {"reeb not_applicable": 310, "billiard not_applicable": 310}, ...}``, from
+    the ``status_*`` columns (``done`` there means its value did not verify or was not exact).
+    """
+    from viterbo.atlas.export import column_name
+
+    algs = [a for a in capacity_algs if exact is None or a in exact]
+    out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for r in rows:
+        if r.get("capacity_certificate") != SINGLE:
+            continue
+        chosen = r.get("capacity_algorithm") or "-"
+        out[chosen]["rows"] += 1
+        for a in algs:
+            if a != chosen:
+                out[chosen][f"{a} {r.get(f'status_{column_name(a)}') or 'missing'}"] += 1
+    return {k: dict(sorted(v.items())) for k, v in sorted(out.items())}
+
+
+def unconfirmed_high_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows whose systolic ratio exceeds HK-O's without a ``confirmed`` capacity, largest first.
+
+    Such a ratio would be a discovery, so it is only claimed when two independent exact
+    algorithms agree; otherwise it is listed here, at the top of the report.
+    """
+    threshold = HKO_SYSTOLIC_RATIO * (1 + AGREEMENT_RTOL)
+    high = [r for r in rows if r.get("systolic_ratio") is not None and float(r["systolic_ratio"]) > threshold
+            and r.get("capacity_certificate") != CONFIRMED]
+    high.sort(key=lambda r: (-float(r["systolic_ratio"]), r["id"]))
+    return [{"id": r["id"], "family": r["family"], "params": r["params"], "systolic_ratio": r["systolic_ratio"],
+             "capacity": r.get("capacity"), "capacity_algorithm": r.get("capacity_algorithm"),
+             "capacity_certificate": r.get("capacity_certificate")} for r in high]
 
 
 def _exact_algorithms() -> set[str] | None:
@@ -224,12 +277,9 @@ def summarise(log: list[dict[str, Any]], rows: list[dict[str, Any]], capacity_al
     pairs, disagreements = agreement(rows, capacity_algs, _exact_algorithms())
     sys_stats, top = systolic(rows)
     certified_by: dict[str, int] = defaultdict(int)
-    certificate: dict[str, int] = defaultdict(int)
     for r in rows:
         if r.get("capacity_algorithm"):
             certified_by[r["capacity_algorithm"]] += 1
-        if r.get("capacity_certificate"):
-            certificate[r["capacity_certificate"]] += 1
     timed = [r for r in log if r.get("wall_s") not in (None, "")]
     slowest = sorted(timed, key=lambda r: (-float(r["wall_s"]), r["job_id"]))[:10]
     brief = ("job_id", "polytope_id", "family", "kind", "quantity", "algorithm", "num_facets", "wall_s",
@@ -254,7 +304,9 @@ def summarise(log: list[dict[str, Any]], rows: list[dict[str, Any]], capacity_al
         "capacity_agreement": pairs,
         "disagreements": {"count": len(disagreements), "first": disagreements[:MAX_LISTED]},
         "certified_capacity_by_algorithm": dict(sorted(certified_by.items())),
-        "certificate_status": dict(sorted(certificate.items())),
+        "certificate_levels": certificate_levels(rows),
+        "single_certificates": single_certificates(rows, capacity_algs, _exact_algorithms()),
+        "unconfirmed_high_ratios": unconfirmed_high_ratios(rows),
         "polytopes_without_certified_capacity": sum(1 for r in rows if r.get("capacity") is None),
         "systolic_ratio_per_family": sys_stats,
         "symplectic_invariance": symplectic_invariance(rows),
@@ -319,6 +371,7 @@ def report_markdown(summary: dict[str, Any], plots: dict[str, str]) -> str:
         + ", ".join(f"{k} {v}" for k, v in st.items()) + ".",
         f"{summary['polytopes_without_certified_capacity']} polytopes without a certified capacity; "
         f"{summary['disagreements']['count']} disagreements between exact capacity algorithms.", "",
+        *_high_ratio_lines(summary.get("unconfirmed_high_ratios") or []),
         "## Build", "",
         f"- total build time (first job start to last job end): {_fmt(b['build_seconds'])} s",
         f"- workers: {b['workers']}; summed job wall time {_fmt(b['busy_seconds'])} s; "
@@ -361,7 +414,8 @@ def report_markdown(summary: dict[str, Any], plots: dict[str, str]) -> str:
             lines.append(f"| {c['what']} | {c['count']} | {', '.join(c['families'])} | {_md(reason[:200])} | `{c['example_id']}` |")
     lines += ["", "## Agreement between exact capacity algorithms", ""]
     if summary["capacity_agreement"]:
-        lines += ["| pair | polytopes | max rel. diff | worst id | disagreements (> 1e-6) |", "|---|---|---|---|---|"]
+        lines += [f"| pair | polytopes | max rel. diff | worst id | disagreements (> {AGREEMENT_RTOL:g}) |",
+                  "|---|---|---|---|---|"]
         lines += [f"| {k} | {v['polytopes']} | {v['max_relative_difference']:.3g} | `{v['worst_id']}` | {v['disagreements']} |"
                   for k, v in summary["capacity_agreement"].items()]
     else:
@@ -373,7 +427,7 @@ def report_markdown(summary: dict[str, Any], plots: dict[str, str]) -> str:
     lines += _invariance_lines(summary.get("symplectic_invariance") or {})
     lines += ["", "## Certified capacity", ""]
     lines += [f"- published from {k}: {v}" for k, v in summary["certified_capacity_by_algorithm"].items()] or ["- none"]
-    lines += [f"- certificate {k}: {v}" for k, v in summary["certificate_status"].items()]
+    lines += _level_lines(summary.get("certificate_levels") or {}, summary.get("single_certificates") or {})
     lines += ["", "## Systolic ratio per family", ""]
     if summary["systolic_ratio_per_family"]:
         lines += ["| family | polytopes | min | median | max | > 1 |", "|---|---|---|---|---|---|"]
@@ -382,13 +436,41 @@ def report_markdown(summary: dict[str, Any], plots: dict[str, str]) -> str:
         if "systolic" in plots:
             lines += ["", f"![systolic ratio per family]({plots['systolic']})"]
         lines += ["", f"### Top {TOP_SYSTOLIC} by systolic ratio (dimension 4; polygons have ratio 1)", "",
-                  "| # | id | family | params | facets | systolic ratio | capacity | from |", "|---|---|---|---|---|---|---|---|"]
+                  "| # | id | family | params | facets | systolic ratio | capacity | from | certificate |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for i, r in enumerate(summary["top_systolic"], 1):
             lines.append(f"| {i} | `{r['id']}` | {r['family']} | `{_md(r['params'])}` | {r['num_facets']} | "
-                         f"{r['systolic_ratio']:.9g} | {_fmt(r['capacity'])} | {r['capacity_algorithm']} |")
+                         f"{r['systolic_ratio']:.9g} | {_fmt(r['capacity'])} | {r['capacity_algorithm']} | "
+                         f"{_fmt(r.get('capacity_certificate'))} |")
     else:
         lines.append("No systolic ratios.")
     return "\n".join(lines) + "\n"
+
+
+def _high_ratio_lines(high: list[dict[str, Any]]) -> list[str]:
+    """The report's first section: ratios above HK-O that no two exact algorithms confirm."""
+    lines = [f"## Unconfirmed high ratios (systolic ratio > {HKO_SYSTOLIC_RATIO:.10f}, level not confirmed)", ""]
+    if not high:
+        return [*lines, "None: every ratio above Haim-Kislev--Ostrover's is confirmed by two independent exact "
+                "algorithms.", ""]
+    lines += [f"{len(high)} polytopes. Their capacity rests on one exact algorithm or on disagreeing ones, so "
+              "the ratio is not a claim (MATH.md §4).", "",
+              "| id | family | params | systolic ratio | capacity | from | certificate |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| `{r['id']}` | {r['family']} | `{_md(r['params'])}` | {r['systolic_ratio']:.10g} | "
+              f"{_fmt(r['capacity'])} | {_fmt(r['capacity_algorithm'])} | {_fmt(r['capacity_certificate'])} |"
+              for r in high[:MAX_LISTED]]
+    return [*lines, ""]
+
+
+def _level_lines(levels: dict[str, int], single: dict[str, dict[str, int]]) -> list[str]:
+    lines = ["", "Certificate levels (MATH.md §4):", ""]
+    lines += [f"- `{level}`: {levels.get(level, 0)} -- {meaning}" for level, meaning in LEVELS.items()]
+    if levels.get("none"):
+        lines.append(f"- no certified capacity: {levels['none']}")
+    for algorithm, why in single.items():
+        detail = ", ".join(f"{k} {v}" for k, v in why.items() if k != "rows")
+        lines.append(f"- `single` from {algorithm} ({why.get('rows', 0)}): the others -- {detail or 'none'}")
+    return lines
 
 
 def _invariance_lines(inv: dict[str, Any]) -> list[str]:
@@ -403,7 +485,7 @@ def _invariance_lines(inv: dict[str, Any]) -> list[str]:
         worst = "-" if c["worst_id"] is None else f"`{c['worst_id']}`"
         lines.append(f"| {column} | {c['compared']} | {diff} | {worst} |")
     spectrum = inv["spectrum"]
-    lines += ["", f"Spectra compared: {spectrum['compared']}; equal (to {AGREEMENT_RTOL:g}): "
+    lines += ["", f"Spectra compared: {spectrum['compared']}; equal (to {SPECTRUM_RTOL:g}): "
               f"{spectrum['compared'] - spectrum['differ']}; different: {spectrum['differ']}"
               + (f" ({', '.join(f'`{i}`' for i in spectrum['differing_ids'])})" if spectrum["differ"] else "")
               + ". A degenerate family of orbits with more than k members lists different "

@@ -67,6 +67,7 @@ register(
     Algorithm(
         quantity="capacity",
         name="area-2d",
+        method="polygon-area",
         compute=compute,
         applicability=applicability,
         exact=True,

@@ -506,6 +506,7 @@ register(
     Algorithm(
         quantity="capacity",
         name="billiard",
+        method="minkowski-billiards",
         compute=compute,
         applicability=applicability,
         exact=True,

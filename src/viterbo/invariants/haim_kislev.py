@@ -956,6 +956,7 @@ register(
     Algorithm(
         quantity="capacity",
         name="haim-kislev",
+        method="haim-kislev-formula",
         compute=compute,
         applicability=applicability,
         exact=True,

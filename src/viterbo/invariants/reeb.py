@@ -353,6 +353,7 @@ register(
     Algorithm(
         quantity="capacity",
         name="reeb",
+        method="reeb-dynamics",
         compute=compute,
         applicability=applicability,
         exact=True,

@@ -74,7 +74,10 @@ class Algorithm:
     reason it does not.  ``depends_on`` names quantities whose jobs (all algorithms) must have
     finished before this one may run; their results arrive in ``inputs``.  ``warm_up`` (optional)
     prepares expensive one-time state, e.g. compiled code, so that a process which forks job
-    children pays for it once (see :func:`warm_up`).
+    children pays for it once (see :func:`warm_up`).  ``method`` names the mathematics behind an
+    exact algorithm (default: its name): two algorithms with the same method -- say two engines
+    of one search -- are not independent, so their agreement does not make a capacity
+    ``confirmed`` (MATH.md §4).
     """
 
     quantity: str
@@ -85,6 +88,7 @@ class Algorithm:
     depends_on: tuple[str, ...] = ()
     description: str = ""
     warm_up: Callable[[], object] | None = None
+    method: str = ""
 
     @property
     def key(self) -> str:

@@ -82,6 +82,7 @@ register(
     Algorithm(
         quantity="capacity",
         name="symplectic-product",
+        method="product-formula",
         compute=compute,
         applicability=applicability,
         exact=True,

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 
 PREFERRED_VOLUME = "volume/qhull"
 
+# The Haim-Kislev--Ostrover pentagon product's ratio (3 + sqrt 5) / 5 = 1.0472135955: the largest
+# known.  A claim above it needs a ``confirmed`` capacity (MATH.md §4).
+HKO_SYSTOLIC_RATIO = (3 + math.sqrt(5)) / 5
+
 
 class SystolicRatioError(ValueError):
     """A needed input (certified capacity or volume) is missing."""
