@@ -131,6 +131,61 @@ def test_fixed_point_matches_python_in_all_three_rank_cases() -> None:
     assert found_cases == 3
 
 
+def test_displacement_gap_exact_values_and_twin() -> None:
+    """Distance from 0 to {(A - I) y + c : y in P}: translations, rotations about a point
+    inside, a flipped orientation, a rank-one (segment) image; compiled == Python."""
+    square = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    turn = np.array([[0.0, -1.0], [1.0, 0.0]])
+    centre = np.array([0.5, 0.5])
+    cases = [
+        (np.eye(2), np.array([3.0, 4.0]), square, 5.0),  # a pure translation moves every point by 5
+        (turn, centre - turn @ centre, square, 0.0),  # rotation about the centre: it is fixed
+        (np.diag([-1.0, 2.0]), np.zeros(2), square + 1.0, math.sqrt(5.0)),  # images [-4,-2]x[1,2]
+        (np.diag([1.0, -1.0]), np.array([1.0, 0.0]), square, 1.0),  # images on the line x = 1
+    ]
+    for linear, shift, polygon, expected in cases:
+        assert reeb_search.displacement_gap(linear, shift, polygon) == pytest.approx(expected, abs=1e-15)
+        gap = reeb_kernel.displacement_gap(linear, shift[0], shift[1], polygon, len(polygon))
+        assert gap == pytest.approx(expected, abs=1e-15)
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        polygon = random_polygon(rng)
+        linear, shift = np.eye(2) + 0.3 * rng.normal(size=(2, 2)), rng.normal(size=2)
+        python = reeb_search.displacement_gap(linear, shift, polygon)
+        compiled = reeb_kernel.displacement_gap(linear, shift[0], shift[1], polygon, len(polygon))
+        assert compiled == pytest.approx(python, rel=1e-12, abs=1e-15)
+        # never larger than the displacement at any vertex (the gap is a least distance)
+        moved = np.linalg.norm(polygon @ (linear - np.eye(2)).T + shift, axis=1)
+        assert python <= float(np.min(moved)) + 1e-12
+
+
+def test_closure_screens_decide_only_beyond_ten_times_the_rounding() -> None:
+    square = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]])
+    identity, kappa = np.eye(2), 1e8
+    # margin = 10 (1e-14 kappa scale size + scale tol), scale = 2, size = max(|c|, |y|)
+    margin = 10 * (reeb_search.COMPOSED_ERROR * kappa * 2 * 1.0 + 2 * TOL)
+    for gap, expected in ((0.5 * margin, False), (2 * margin, True)):
+        shift = np.array([gap, 0.0])
+        assert reeb_search.clearly_open(identity, shift, square, kappa, TOL) is expected
+        assert reeb_kernel.clearly_open(identity, gap, 0.0, square, 4, kappa, TOL,
+                                        reeb_search.BOUND_CONDITION_MAX,
+                                        reeb_search.COMPOSED_ERROR) is expected
+    # past BOUND_CONDITION_MAX the composed data decide nothing, however large the gap
+    far = np.array([100.0, 0.0])
+    assert not reeb_search.clearly_open(identity, far, square, 1e15, TOL)
+    # the action over the square is 1 + 0.1 y0 (largest 1.1): short only if 1.1 + margin < min
+    grad, const, min_action = np.array([0.1, 0.0]), 1.0, 1.2
+    action_margin = 10 * reeb_search.COMPOSED_ERROR * kappa * 1.2
+    assert reeb_search.clearly_short(square, grad, const, kappa, min_action)
+    assert not reeb_search.clearly_short(square, grad, const, kappa, 1.1 + 0.5 * action_margin)
+    assert not reeb_search.clearly_short(square, grad, const, 1e15, min_action)
+    for minimum in (min_action, 1.1 + 0.5 * action_margin):
+        assert reeb_kernel.clearly_short(square, 4, 0.1, 0.0, 1.0, kappa, minimum,
+                                         reeb_search.BOUND_CONDITION_MAX,
+                                         reeb_search.COMPOSED_ERROR) == reeb_search.clearly_short(
+            square, grad, const, kappa, minimum)
+
+
 def test_heap_pops_in_heapq_order_with_ties() -> None:
     rng = np.random.default_rng(4)
     size, entries = 0, []

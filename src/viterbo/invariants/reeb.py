@@ -90,10 +90,11 @@ def applicability(polytope: Polytope) -> str | None:
     if as_symplectic_product(polytope) is not None:
         return "polytope is a symplectic product (it has Lagrangian 2-faces)"
     worst: tuple[float, int, int] | None = None
-    for i, j in polytope.two_faces():
-        value = abs(float(omega(polytope.normals[i], polytope.normals[j])))
-        if worst is None or value < worst[0]:
-            worst = (value, i, j)
+    faces = np.array(list(polytope.two_faces()), dtype=np.intp).reshape(-1, 2)
+    if len(faces):
+        values = np.abs(omega(polytope.normals[faces[:, 0]], polytope.normals[faces[:, 1]]))
+        k = int(np.argmin(values))
+        worst = (float(values[k]), int(faces[k, 0]), int(faces[k, 1]))
     if worst is not None and worst[0] <= LAGRANGIAN_ATOL:
         value, i, j = worst
         return f"polytope has a Lagrangian 2-face F_{i} ∩ F_{j} (|omega(n_{i}, n_{j})| = {value:.3g})"

@@ -37,6 +37,7 @@ from numba import njit
 from viterbo.invariants.reeb_graph import Edge, FlowGraph
 from viterbo.invariants.reeb_rotation import RotationTracker
 from viterbo.invariants.reeb_search import (
+    BOUND_CONDITION_MAX,
     COMPOSED_ERROR,
     CONDITION_MAX,
     ORDER_RTOL,
@@ -609,7 +610,8 @@ def _extend(
     if _rotation_min(m00, m01, m10, m11, theta) > max_rotation + rotation_tol:
         stats[ST_ROTATION] += 1
         return -1
-    # TubeSearch._extend: the composed data bound the action only while well-conditioned.
+    # TubeSearch._extend: the composed data bound the action (less their rounding margin)
+    # only while kappa <= BOUND_CONDITION_MAX.
     norm_lin = math.sqrt(new[F_LIN] ** 2 + new[F_LIN + 1] ** 2 + new[F_LIN + 2] ** 2
                          + new[F_LIN + 3] ** 2)
     norm_inv = math.sqrt(new[F_INV] ** 2 + new[F_INV + 1] ** 2 + new[F_INV + 2] ** 2
@@ -697,25 +699,102 @@ def closure_is_certain(linear: np.ndarray, kappa: float, tol: float, singular_rt
 
 
 @njit(cache=True)
+def displacement_gap(linear: np.ndarray, s0: float, s1: float, poly: np.ndarray, m: int) -> float:
+    """Twin of ``reeb_search.displacement_gap`` (the polygon is ``poly[:m]``)."""
+    if m == 0:
+        return math.inf
+    a00, a01, a10, a11 = linear[0, 0] - 1.0, linear[0, 1], linear[1, 0], linear[1, 1] - 1.0
+    xs = np.empty(m)
+    ys = np.empty(m)
+    for i in range(m):
+        xs[i] = a00 * poly[i, 0] + a01 * poly[i, 1] + s0
+        ys[i] = a10 * poly[i, 0] + a11 * poly[i, 1] + s1
+    if m == 1:
+        return math.sqrt(xs[0] * xs[0] + ys[0] * ys[0])
+    if m >= 3:
+        area2 = 0.0
+        perimeter = 0.0
+        for i in range(m):
+            j = (i + 1) % m
+            area2 += xs[i] * ys[j] - ys[i] * xs[j]
+            perimeter += math.sqrt((xs[j] - xs[i]) ** 2 + (ys[j] - ys[i]) ** 2)
+        if abs(area2) > 1e-12 * perimeter * perimeter:
+            inside = True
+            for i in range(m):
+                j = (i + 1) % m
+                cross = xs[i] * (ys[j] - ys[i]) - ys[i] * (xs[j] - xs[i])
+                if (cross < 0.0 and area2 > 0.0) or (cross > 0.0 and area2 < 0.0):
+                    inside = False
+            if inside:
+                return 0.0
+    best = math.inf
+    for i in range(m):
+        j = (i + 1) % m
+        dx, dy = xs[j] - xs[i], ys[j] - ys[i]
+        length = max(dx * dx + dy * dy, 1e-300)
+        lam = min(1.0, max(0.0, -(xs[i] * dx + ys[i] * dy) / length))
+        px, py = xs[i] + lam * dx, ys[i] + lam * dy
+        best = min(best, math.sqrt(px * px + py * py))
+    return best
+
+
+@njit(cache=True)
+def clearly_open(linear: np.ndarray, s0: float, s1: float, poly: np.ndarray, m: int,
+                 kappa: float, tol: float, bound_condition_max: float,
+                 composed_error: float) -> bool:
+    """Twin of ``reeb_search.clearly_open``."""
+    if kappa > bound_condition_max or m == 0:
+        return False
+    scale = 1.0 + np.max(np.abs(linear))
+    size = max(abs(s0), abs(s1))
+    for i in range(m):
+        size = max(size, abs(poly[i, 0]), abs(poly[i, 1]))
+    margin = 10.0 * (composed_error * kappa * scale * size + scale * tol)
+    return displacement_gap(linear, s0, s1, poly, m) > margin
+
+
+@njit(cache=True)
+def clearly_short(poly: np.ndarray, m: int, g0: float, g1: float, const: float, kappa: float,
+                  min_action: float, bound_condition_max: float, composed_error: float) -> bool:
+    """Twin of ``reeb_search.clearly_short``."""
+    if kappa > bound_condition_max or m == 0:
+        return False
+    largest = -math.inf
+    for i in range(m):
+        largest = max(largest, poly[i, 0] * g0 + poly[i, 1] * g1 + const)
+    margin = 10.0 * composed_error * kappa * max(abs(largest), min_action)
+    return largest + margin < min_action
+
+
+@njit(cache=True)
 def _closes(child: int, ti: np.ndarray, tf: np.ndarray, pool: np.ndarray, stats: np.ndarray,
             found: np.ndarray, tol: float, singular_rtol: float, min_action: float,
-            condition_max: float, composed_error: float) -> bool:
+            condition_max: float, composed_error: float, bound_condition_max: float,
+            bound_error: float) -> bool:
     """``TubeSearch._close`` up to the rotation number: a fixed point with a plausible action.
 
     Writes ``(y0, y1, action, 0)`` to ``found``.  Closures without a fixed point, or below the
     inradius bound, are counted and dropped here (they are most closures in the spectrum).
     A closure the composed map cannot decide (``closure_is_certain``) is handed to Python with
-    ``found[3] = 1`` (``TubeSearch._close_by_program``).
+    ``found[3] = 1`` (``TubeSearch._close_by_program``) unless ``clearly_open`` rules it out.
     """
     stats[ST_CLOSE_TRIED] += 1
     row = tf[child]
     linear = row[F_LIN:F_LIN + 4].copy().reshape(2, 2)
+    p0, m = ti[child, T_PSTART], ti[child, T_PLEN]
     if not closure_is_certain(linear, row[F_KAPPA], tol, singular_rtol, condition_max,
                               composed_error):
+        if clearly_open(linear, row[F_SHIFT], row[F_SHIFT + 1], pool[p0:p0 + m], m,
+                        row[F_KAPPA], tol, bound_condition_max, bound_error):
+            stats[ST_CLOSE_NOFIX] += 1
+            return False
+        if clearly_short(pool[p0:p0 + m], m, row[F_GRAD], row[F_GRAD + 1], row[F_CONST],
+                         row[F_KAPPA], min_action, bound_condition_max, bound_error):
+            stats[ST_CLOSE_BELOW] += 1
+            return False
         found[3] = 1.0
         return True
     found[3] = 0.0
-    p0, m = ti[child, T_PSTART], ti[child, T_PLEN]
     g0, g1, const = row[F_GRAD], row[F_GRAD + 1], row[F_CONST]
     if not fixed_point(linear, row[F_SHIFT], row[F_SHIFT + 1], pool[p0:p0 + m], m, g0, g1,
                        const, tol, singular_rtol, found):
@@ -823,7 +902,7 @@ def advance(
                 continue
             if edge_target[e] == start:
                 if _closes(child, ti, tf, pool, stats, found, tol, singular_rtol, min_action,
-                           close_condition_max, close_error):
+                           close_condition_max, close_error, condition_max, composed_error):
                     state[S_PENDING] = child
                     return CLOSE
                 if not through_start:
@@ -862,9 +941,9 @@ class PackedGraph:
         self.tgrad = np.array([e.time_grad for e in edges]).reshape(count, 2)
         self.t0 = np.array([e.time0 for e in edges], dtype=float)
         self.speed = np.ascontiguousarray(search._speed[[e.facet for e in edges]], dtype=float)
-        self.tmin = np.array([search._least_time(e) for e in edges], dtype=float)
         self.dom_start = np.cumsum([0] + [len(e.domain) for e in edges]).astype(np.int64)
         self.dom = _stack_rows([e.domain for e in edges])
+        self.tmin = _least_times(self.dom, self.dom_start, self.tgrad, self.t0)
         planes = [e.domain_halfplanes for e in edges]
         self.hp_start = np.cumsum([0] + [0 if p is None else len(p[1]) for p in planes]).astype(
             np.int64
@@ -1014,7 +1093,7 @@ class CompiledTubeSearch(TubeSearch):
                 g.dom_start, g.dom, g.hp_start, g.hpn, g.hpo, float(self.graph.tol),
                 max_rotation, ROTATION_TOL, TIE_RTOL, quantum, self.facet_once,
                 self.through_start, self.return_bound, self.max_depth, g.max_hp, self.found,
-                SINGULAR_RTOL, self.min_action, self.zero_run, g.tmin, CONDITION_MAX,
+                SINGULAR_RTOL, self.min_action, self.zero_run, g.tmin, BOUND_CONDITION_MAX,
                 COMPOSED_ERROR, CONDITION_MAX if self.exact_closures else math.inf,
                 COMPOSED_ERROR if self.exact_closures else 0.0,
             )
@@ -1042,6 +1121,20 @@ class CompiledTubeSearch(TubeSearch):
     def _sync_stats(self) -> None:
         for name, value in zip(STAT_NAMES, self.kernel_stats.tolist(), strict=True):
             setattr(self.stats, name, value)
+
+
+def _least_times(dom: np.ndarray, dom_start: np.ndarray, tgrad: np.ndarray, t0: np.ndarray) -> np.ndarray:
+    """Per edge, the least flow time over its domain (>= 0): ``TubeSearch._least_time``, stacked."""
+    count = len(t0)
+    if count == 0:
+        return np.zeros(0)
+    sizes = np.diff(dom_start)
+    owner = np.repeat(np.arange(count), sizes)
+    times = np.einsum("ij,ij->i", dom, tgrad[owner]) + t0[owner]
+    least = np.full(count, np.inf)
+    np.minimum.at(least, owner, times)
+    least[sizes == 0] = 0.0  # no domain, no bound (such an edge is never followed anyway)
+    return np.maximum(least, 0.0)
 
 
 def warm_up() -> float:

@@ -43,6 +43,22 @@ search is unaffected: facet-once is checked first, so the rule can only remove c
 i.e. loops shorter than 1e-7 x diameter, which are not orbits.  Smaller values of the threshold
 bring the spinning back (the specks move 10-100 tolerances per turn).
 
+Conditioning.  A tube's composed data (``linear``, its inverse, the action gradient) carry
+rounding errors of about ``2e-17 ... 3.3e-17 kappa`` relative, ``kappa = |linear|_F
+|inverse|_F`` (measured for kappa from 6e4 to 4e14; it grows along a path, fastest along nearly
+Lagrangian 2-faces).  So (i) the action lower bound computed from them is lowered by
+``COMPOSED_ERROR kappa max(|bound|, scale)`` (``COMPOSED_ERROR = 1e-14``, a factor 300 over the
+measurement) and only used while ``kappa <= BOUND_CONDITION_MAX`` (1e14, where the margin
+exceeds the bound); past that a tube keeps its parent's bound and the sum of its edges' least
+times, both sound without any composed data.  (ii) A closure is decided by the composed map
+only while ``kappa <= CONDITION_MAX`` (1e6) and its fixed point moves by less than the
+tolerance under that rounding (:func:`closure_is_certain`); otherwise the capacity search hands
+it to the linear program :func:`close_cycle` over the polytope's own data, unless the
+displacement ``(A - I) y + c`` stays away from 0 over the whole polygon by ten times its
+rounding (:func:`clearly_open`: no fixed point, decided without dividing by ``A - I``), or the
+action stays below the inradius bound over the whole polygon by ten times its rounding
+(:func:`clearly_short`: at most the constant loop at a vertex, never an orbit).
+
 Closing: a step into the start node composes a map ``y -> A y + c`` of the start face's
 coordinates; its fixed points inside the closed polygon are the orbits.  ``A - I`` invertible:
 one candidate.  Rank one: a line of fixed points.  ``A = I, c = 0`` (the 24-cell): every point
@@ -80,13 +96,20 @@ SINGULAR_RTOL = 1e-8  # singular values of A - I below this (times |A|) count as
 # A return to a node after the points moved at most this (times the diameter) is a zero-time
 # cycle (module docstring): 100x the geometric tolerance, far below any real orbit's length.
 ZERO_RUN_RTOL = 1e-7
-# Composed maps of a tube are trusted while kappa = |linear|_F |inverse|_F stays below this
-# (see "Conditioning" in the module docstring).
+# Closures (fixed points) of a tube's composed map are trusted while kappa = |linear|_F
+# |inverse|_F stays below this (see "Conditioning" in the module docstring).
 CONDITION_MAX = 1e6
+# The action lower bound from the composed data is used, less its rounding margin, while kappa
+# stays below this: the margin model below was measured up to 4e14, and at 1e14 the margin
+# already exceeds the bound itself (1e-14 x 1e14 = 1), so nothing useful is given up.
+BOUND_CONDITION_MAX = 1e14
 # Rounding of the composed data, per unit of kappa and of the magnitudes involved: measured
 # |inverse @ linear - I| = 2e-17 ... 3.3e-17 kappa for kappa from 6e4 to 4e14 on perturbed
 # Lagrangian products (it breaks down only past 1e16), so 1e-14 leaves a factor of 300.
 COMPOSED_ERROR = 1e-14
+# A least violation of a cycle's closure program above this (and above 1e3 tolerances) proves
+# that no orbit follows the cycle: 100x HiGHS's default primal feasibility tolerance.
+CLEAR_VIOLATION = 1e-5
 
 
 class UndecidedClosure(ArithmeticError):
@@ -257,6 +280,71 @@ def closure_is_certain(linear: np.ndarray, kappa: float, tol: float) -> bool:
     return COMPOSED_ERROR * kappa * scale / float(sig[1]) <= tol
 
 
+def displacement_gap(linear: np.ndarray, shift: np.ndarray, polygon: np.ndarray) -> float:
+    """Distance from 0 to ``{(linear - I) y + shift : y in polygon}`` (``inf`` when empty).
+
+    The displacement is affine, so that set is the convex hull of the vertices' images and its
+    boundary is covered by the images of the polygon's edges: the distance is the least over
+    those segments unless 0 lies inside.
+    """
+    if len(polygon) == 0:
+        return math.inf
+    images = polygon @ (linear - np.eye(2)).T + shift
+    if len(images) == 1:
+        return float(np.linalg.norm(images[0]))
+    starts, ends = images, np.roll(images, -1, axis=0)
+    seg = ends - starts
+    if len(images) >= 3:
+        # Inside a proper image (either orientation) iff 0 is on the inner side of every edge.
+        # A degenerate image (a point or a segment: A - I singular, or nearly) is left to the
+        # segments; an interior point missed that way lies within its width of an edge.
+        area2 = float(np.sum(starts[:, 0] * ends[:, 1] - starts[:, 1] * ends[:, 0]))
+        perimeter = float(np.sum(np.linalg.norm(seg, axis=1)))
+        cross = starts[:, 0] * seg[:, 1] - starts[:, 1] * seg[:, 0]  # seg x (0 - start)
+        if abs(area2) > 1e-12 * perimeter**2 and np.all(np.sign(area2) * cross >= 0.0):
+            return 0.0
+    lengths = np.einsum("ij,ij->i", seg, seg)
+    lam = np.clip(-np.einsum("ij,ij->i", starts, seg) / np.maximum(lengths, 1e-300), 0.0, 1.0)
+    return float(np.min(np.linalg.norm(starts + lam[:, None] * seg, axis=1)))
+
+
+def clearly_open(linear: np.ndarray, shift: np.ndarray, polygon: np.ndarray, kappa: float,
+                 tol: float) -> bool:
+    """Whether no point of the closing tube's polygon can be fixed, despite the rounding.
+
+    A fixed point ``y`` has displacement ``(A - I) y + c = 0``; the composed ``A, c`` are off by
+    at most ``COMPOSED_ERROR kappa`` relative (while ``kappa <= BOUND_CONDITION_MAX``, see
+    "Conditioning"), so every displacement over the polygon is off by at most that times the
+    magnitudes involved, and the polygon itself (pushed one well-conditioned step at a time) by
+    the tolerance.  A gap ten times larger than both proves that the cycle does not close here,
+    without the closure program.  Unlike the fixed point, the displacement needs no division by
+    the smallest singular value of ``A - I``, so it decides the nearly periodic returns (``A``
+    close to ``I``) that make the fixed point ill-conditioned.
+    """
+    if kappa > BOUND_CONDITION_MAX or len(polygon) == 0:
+        return False
+    scale = 1.0 + float(np.max(np.abs(linear)))
+    size = max(float(np.max(np.abs(shift))), float(np.max(np.abs(polygon))))
+    margin = 10.0 * (COMPOSED_ERROR * kappa * scale * size + scale * tol)
+    return displacement_gap(linear, shift, polygon) > margin
+
+
+def clearly_short(polygon: np.ndarray, grad: np.ndarray, const: float, kappa: float,
+                  min_action: float) -> bool:
+    """Whether every point of the closing tube's polygon returns with action below ``min_action``.
+
+    A closed characteristic has action >= c(K) >= ``min_action`` (the inscribed ball's
+    capacity), so such a closure holds no orbit -- typically the constant loop at a vertex
+    where the path's facets meet.  The action is affine in the point and computed from the
+    composed data, so its largest value over the polygon is raised by their rounding margin
+    (:func:`composed_error`, while ``kappa <= BOUND_CONDITION_MAX``).
+    """
+    if kappa > BOUND_CONDITION_MAX or len(polygon) == 0:
+        return False
+    largest = float(np.max(polygon @ grad + const))
+    return largest + 10.0 * composed_error(kappa, largest, min_action) < min_action
+
+
 @dataclass(frozen=True)
 class CycleProgram:
     """A cycle of the flow graph as linear constraints on ``z = (x_0, tau)`` (see
@@ -390,6 +478,14 @@ def close_cycle(
     """
     program = CycleProgram.of(graph, edges)
     m = program.steps
+    # Most cycles handed here are far from closing; the least-violation program (always
+    # feasible and bounded, so HiGHS answers it reliably) proves that in one solve.  Its
+    # optimum is trusted only well above both the geometric tolerance and HiGHS's own
+    # feasibility tolerance (1e-7, absolute), so a tiny polytope falls through to the closure
+    # programs below.
+    violation = program.least_violation(min_action)
+    if violation is not None and violation > max(1e3 * program.tol, CLEAR_VIOLATION):
+        return None
     least = np.concatenate([np.zeros(4), -np.ones(m)])[None, :]
     a_ub = np.vstack([program.a_ub, least])
     b_ub = np.concatenate([program.b_ub, [-min_action]])
@@ -417,7 +513,6 @@ def close_cycle(
         statuses.append(int(result.status))
     if all(status == 2 for status in statuses):
         return None
-    violation = program.least_violation(min_action)
     if violation is not None and violation > 1e3 * program.tol:
         return None  # not even nearly closable: no orbit, whatever the solver said before
     raise UndecidedClosure(
@@ -570,7 +665,7 @@ class TubeSearch:
         kappa = float(np.linalg.norm(linear) * np.linalg.norm(inverse))
         path_min = tube.path_min + self._least_time(edge)
         lower = max(tube.lower, path_min)
-        if kappa <= CONDITION_MAX:
+        if kappa <= BOUND_CONDITION_MAX:
             own = self._lower_bound(polygon, grad, const, tube.start, edge.target, inverse, shift)
             lower = max(lower, own - composed_error(kappa, own, self.min_action))
         if lower >= bound * (1.0 - TIE_RTOL):
@@ -648,6 +743,12 @@ class TubeSearch:
         stats = self.stats
         stats.closures_tried += 1
         if self.exact_closures and not closure_is_certain(tube.linear, tube.kappa, self.graph.tol):
+            if clearly_open(tube.linear, tube.shift, tube.polygon, tube.kappa, self.graph.tol):
+                stats.closures_without_fixed_point += 1
+                return None
+            if clearly_short(tube.polygon, tube.action_grad, tube.action0, tube.kappa, self.min_action):
+                stats.closures_below_inradius_bound += 1
+                return None
             return self._close_by_program(tube)
         point = _fixed_point(
             tube.linear, tube.shift, tube.polygon, tube.action_grad, tube.action0, self.graph.tol
