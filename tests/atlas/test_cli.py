@@ -54,6 +54,17 @@ def test_enqueue_work_status_export_round_trip(db_url: str, tmp_path: Path) -> N
     assert manifest["rows"] == 5 and manifest["preset"] == "test-boxes"
 
 
+def test_export_of_an_unfinished_build_exits_2_with_the_counts(db_url: str, tmp_path: Path) -> None:
+    assert invoke(["enqueue", "test-boxes"], db_url).returncode == 0
+    out = tmp_path / "export"
+    _assert_user_error(invoke(["export", "atlas-test-boxes", "--out", str(out)], db_url),
+                       "refusing to export atlas-test-boxes", "0 of the 5 polytopes", "pending 5")
+    assert not out.exists()
+    # nothing generated yet: even --allow-partial has nothing to publish
+    _assert_user_error(invoke(["export", "atlas-test-boxes", "--out", str(out), "--allow-partial"], db_url),
+                       "nothing to export")
+
+
 def test_status_lists_recent_failures(engine: Engine, db_url: str) -> None:
     JobStore(engine).enqueue([JobSpec("test-raise", "r", params={"message": "the reason is here"}),
                               JobSpec("test-sleep", "s", params={"seconds": 30})])

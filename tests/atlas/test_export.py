@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from viterbo.atlas import export as export_mod
 from viterbo.atlas.errors import ExportError
@@ -114,6 +114,48 @@ def test_export_of_a_preset_only_holds_its_polytopes(built: Engine, tmp_path: Pa
     assert everything["rows"] == 5 and everything["content_hash"] != info["content_hash"]
 
 
+def test_partial_build_is_refused_unless_allowed(engine: Engine, isolated_registry: None, tmp_path: Path) -> None:
+    store = JobStore(engine)
+    store.enqueue(generate_specs(load_preset("test-boxes")))
+    Worker(engine, WorkerOptions(max_jobs=7)).run()
+    with engine.connect() as conn:
+        generated = conn.execute(text("SELECT count(*) FROM polytopes")).scalar_one()
+        unfinished = conn.execute(text("SELECT count(*) FROM jobs WHERE status IN "
+                                       "('pending', 'blocked', 'running')")).scalar_one()
+    assert 1 <= generated <= 5 and unfinished > 0
+    out = tmp_path / "atlas-test-boxes"
+    with pytest.raises(ExportError) as refused:
+        export_dataset(engine, "atlas-test-boxes", out)
+    message = str(refused.value)
+    assert message.startswith(f"refusing to export atlas-test-boxes: the database holds {generated} of the 5 "
+                              f"polytopes of preset 'test-boxes', {unfinished} jobs unfinished (")
+    assert f"it holds 'test-boxes' ({generated} of 5 polytopes)" in message  # other presets may follow
+    assert message.endswith("Finish the build (`atlas work`) or pass --allow-partial")
+    assert not out.exists()
+    info = export_dataset(engine, "atlas-test-boxes", out, allow_partial=True)
+    assert info["complete"] is False and info["rows"] == generated
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["completeness"]["complete"] is False
+    assert manifest["completeness"]["unfinished_jobs"] == unfinished
+    assert manifest["completeness"]["job_status_counts"]["done"] >= 7 - 1  # a not_applicable may count
+    card = (out / "README.md").read_text()
+    assert (f"**Partial build** (exported with `--allow-partial`): {generated} of 5 polytopes, "
+            f"{unfinished} jobs unfinished") in card
+
+
+def test_export_under_another_presets_name_is_refused(built: Engine, tmp_path: Path) -> None:
+    # The database holds test-boxes complete; test-boxes-wide has polytopes it never generated.
+    register_preset("test-boxes-wide", [PresetItem("test-box", {"dim": 4}, 9)])
+    with pytest.raises(ExportError, match=r"holds 3 of the 9 polytopes of preset 'test-boxes-wide', 0 jobs "
+                                          r"unfinished .*'test-boxes' \(5 of 5 polytopes\)"):
+        export_dataset(built, "atlas-test-boxes-wide", tmp_path / "wide")
+    assert not (tmp_path / "wide").exists()
+    out = tmp_path / "complete"
+    assert export_dataset(built, "atlas-test-boxes", out)["complete"] is True
+    assert "Completeness: complete -- all 5 polytopes, every job finished (done 35, not_applicable 5)." in (
+        out / "README.md").read_text()
+
+
 @pytest.mark.parametrize("name", ["atlas-small", "a.b_c-1", "x"])
 def test_good_export_names(name: str) -> None:
     assert validate_export_name(name) == name
@@ -126,8 +168,10 @@ def test_bad_export_names_raise(name: str) -> None:
 
 
 def test_export_without_polytopes_is_refused_and_writes_nothing(engine: Engine, tmp_path: Path) -> None:
-    with pytest.raises(ExportError, match="nothing to export"):
+    with pytest.raises(ExportError, match="holds 0 of the 5 polytopes of preset 'test-boxes'"):
         export_dataset(engine, "atlas-test-boxes", tmp_path / "out")
+    with pytest.raises(ExportError, match="nothing to export"):
+        export_dataset(engine, "atlas-test-boxes", tmp_path / "out", allow_partial=True)
     assert not (tmp_path / "out").exists()
 
 

@@ -225,26 +225,34 @@ def status(db_url: str | None) -> None:
 # ----------------------------------------------------------------------------- export
 
 
-def _export(db_url: str | None, name: str, out: Path | None) -> None:
+def _export(db_url: str | None, name: str, out: Path | None, allow_partial: bool = False) -> None:
     from viterbo.atlas.export import export_dataset, validate_export_name
 
     validate_export_name(name)  # before touching the database
     engine = _open(db_url)
     try:
-        info = export_dataset(engine, name, out)
+        info = export_dataset(engine, name, out, allow_partial=allow_partial)
     finally:
         engine.dispose()
-    click.echo(f"exported {info['rows']} polytopes to {info['path']} (content hash {info['content_hash'][:16]}...)")
+    partial = "" if info["complete"] else " -- a PARTIAL build (--allow-partial), the card says so"
+    click.echo(f"exported {info['rows']} polytopes to {info['path']} (content hash {info['content_hash'][:16]}...)"
+               f"{partial}")
 
 
 @main.command()
 @click.argument("name")
 @click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Output folder (default artefacts/datasets/NAME).")
+@click.option("--allow-partial", is_flag=True,
+              help="Publish even if the build is not complete (the card and manifest say so).")
 @db_option
-def export(name: str, out: Path | None, db_url: str | None) -> None:
-    """Write the dataset NAME (atlas-tiny, atlas-small, ...): Parquet + card + manifest + benchmark."""
-    _export(db_url, name, out)
+def export(name: str, out: Path | None, allow_partial: bool, db_url: str | None) -> None:
+    """Write the dataset NAME (atlas-tiny, atlas-small, ...): Parquet + card + manifest + benchmark.
+
+    Refuses (exit 2) unless the database holds the whole build: for atlas-PRESET every polytope
+    of PRESET generated and none of its jobs pending, blocked or running.
+    """
+    _export(db_url, name, out, allow_partial)
 
 
 # ------------------------------------------------------------------------------ prune

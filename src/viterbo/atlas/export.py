@@ -41,7 +41,7 @@ from sqlalchemy import Engine, bindparam, select
 from viterbo.atlas.db import IS_CHECKOUT, REPO_ROOT
 from viterbo.atlas.errors import ExportError
 from viterbo.atlas.handlers import GENERATE, QUANTITY
-from viterbo.atlas.models import DONE, jobs_table, polytopes_table
+from viterbo.atlas.models import ALL_STATES, DONE, TERMINAL_STATES, jobs_table, polytopes_table
 from viterbo.atlas.report import (
     AGREEMENT_RTOL,
     certificate_levels,
@@ -363,6 +363,8 @@ def _dataset_card(name: str, manifest: dict[str, Any], feats: Any) -> str:
         f"Rows: {manifest['rows']}.  Schema version {SCHEMA_VERSION}.  Content hash `{manifest['content_hash']}`.",
         f"Code version: `{manifest['code_version']}`.  Preset: `{manifest['preset']}`.",
         "",
+        *_completeness_lines(manifest["completeness"]),
+        "",
         "## Rows per family",
         "",
         *[f"- `{f}`: {n}" for f, n in manifest["rows_per_family"].items()],
@@ -417,6 +419,16 @@ def _dataset_card(name: str, manifest: dict[str, Any], feats: Any) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _completeness_lines(state: dict[str, Any]) -> list[str]:
+    counts = ", ".join(f"{k} {v}" for k, v in state["job_status_counts"].items())
+    if state["complete"]:
+        return [f"Completeness: complete -- all {state['polytopes_expected']} polytopes, every job finished "
+                f"({counts})."]
+    return [f"**Partial build** (exported with `--allow-partial`): {state['polytopes']} of "
+            f"{state['polytopes_expected']} polytopes, {state['unfinished_jobs']} jobs unfinished ({counts}). "
+            "Missing values may only be missing because their jobs had not run yet."]
 
 
 def _feature_type(feature: Any) -> str:
@@ -480,11 +492,57 @@ def job_log(jobs: list[dict[str, Any]], polytopes: list[dict[str, Any]]) -> list
     return out
 
 
+def completeness(polytopes: list[dict[str, Any]], jobs: list[dict[str, Any]],
+                 expected: int | None) -> dict[str, Any]:
+    """How complete the exported build is: polytopes present of those expected, job statuses.
+
+    Complete: every expected polytope is generated and no job of theirs is left to run
+    (pending, blocked or running); failed and timed-out jobs are finished, and reported.
+    """
+    counts = dict.fromkeys(ALL_STATES, 0)
+    for job in jobs:
+        counts[job["status"]] = counts.get(job["status"], 0) + 1
+    unfinished = sum(counts[s] for s in ALL_STATES if s not in TERMINAL_STATES)
+    wanted = len(polytopes) if expected is None else expected
+    return {"complete": len(polytopes) >= wanted and unfinished == 0, "polytopes": len(polytopes),
+            "polytopes_expected": wanted, "unfinished_jobs": unfinished,
+            "job_status_counts": {k: v for k, v in counts.items() if v}}
+
+
+def _held_presets(engine: Engine) -> str:
+    """Which presets the database holds (complete or in part), for a refusal message."""
+    from viterbo.atlas.presets import PRESETS, polytope_keys
+
+    p = polytopes_table.c
+    with engine.connect() as conn:
+        present = {r[0] for r in conn.execute(select(p.key))}
+    held = []
+    for preset, items in sorted(PRESETS.items()):
+        keys = polytope_keys(items)
+        n = len(keys & present)
+        if n:
+            held.append(f"{preset!r} ({n} of {len(keys)} polytopes)")
+    return ", ".join(held) or "no preset's polytopes"
+
+
+def _refusal(name: str, preset: str | None, state: dict[str, Any], engine: Engine) -> ExportError:
+    counts = ", ".join(f"{k} {v}" for k, v in state["job_status_counts"].items()) or "no jobs"
+    what = f"preset {preset!r}" if preset else "the database"
+    return ExportError(
+        f"refusing to export {name}: the database holds {state['polytopes']} of the "
+        f"{state['polytopes_expected']} polytopes of {what}, {state['unfinished_jobs']} jobs unfinished "
+        f"({counts}); it holds {_held_presets(engine)}. Finish the build (`atlas work`) or pass --allow-partial"
+    )
+
+
 def export_dataset(engine: Engine, name: str, out: Path | None = None, *,
-                   preset: str | None = None, preset_items: list[Any] | None = None) -> dict[str, Any]:
+                   preset: str | None = None, preset_items: list[Any] | None = None,
+                   allow_partial: bool = False) -> dict[str, Any]:
     """Export the polytopes (of ``preset``, if given or implied by ``atlas-<preset>``) to ``out``.
 
-    Returns ``{"path", "rows", "content_hash"}``.
+    Refuses (:class:`ExportError`, nothing written) unless the build is complete (see
+    :func:`completeness`); ``allow_partial`` publishes it anyway and the card says so.
+    Returns ``{"path", "rows", "content_hash", "complete"}``.
     """
     from viterbo.atlas.kinds import load_plugins
     from viterbo.atlas.presets import PRESETS, polytope_keys
@@ -503,12 +561,15 @@ def export_dataset(engine: Engine, name: str, out: Path | None = None, *,
     volume_algs = _algorithms(engine, VOLUME, DEFAULT_VOLUME_ALGORITHMS)
     capacity_algs = _algorithms(engine, CAPACITY, DEFAULT_CAPACITY_ALGORITHMS)
     polytopes = _read_polytopes(engine, keys)
+    jobs = _read_jobs(engine, [p["id"] for p in polytopes],
+                      {f"generate:{k}" for k in keys} if keys is not None else None)
+    state = completeness(polytopes, jobs, len(keys) if keys is not None else None)
+    if not state["complete"] and not allow_partial:
+        raise _refusal(name, preset, state, engine)
     if not polytopes:
         # An empty Parquet split cannot be loaded by `datasets`; say so instead of publishing it.
         scope = f"of preset {preset!r} " if preset else ""
         raise ExportError(f"nothing to export: no polytope {scope}has been generated yet (run `atlas enqueue` and `atlas work`)")
-    jobs = _read_jobs(engine, [p["id"] for p in polytopes],
-                      {f"generate:{k}" for k in keys} if keys is not None else None)
     rows = build_rows(polytopes, jobs, volume_algs, capacity_algs)
     feats = features(volume_algs, capacity_algs)
     digest = content_hash(rows, feats)
@@ -534,6 +595,7 @@ def export_dataset(engine: Engine, name: str, out: Path | None = None, *,
         "job_status_counts": dict(sorted(status_counts.items())), "policy": policy,
         "certificate_levels": certificate_levels(rows),
         "unconfirmed_high_ratios": len(unconfirmed_high_ratios(rows)),
+        "completeness": state,
     }
 
     sweep_stale_scratch(target)
@@ -556,7 +618,7 @@ def export_dataset(engine: Engine, name: str, out: Path | None = None, *,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return {"path": str(target), "rows": len(rows), "content_hash": digest}
+    return {"path": str(target), "rows": len(rows), "content_hash": digest, "complete": state["complete"]}
 
 
 def policy_summary(items: Iterable[Any]) -> dict[str, dict[str, dict[str, Any]]]:
