@@ -208,6 +208,44 @@ def test_random_sigkills_of_workers_lose_nothing(engine: Engine, db_url: str, tm
     assert all(a <= 2 for _, a, _ in rows.values())  # at most one crash per job here
 
 
+def descendants(pid: int) -> set[int]:
+    out: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in child_pids(todo.pop()):
+            if child not in out:
+                out.add(child)
+                todo.append(child)
+    return out
+
+
+def test_sigkill_of_atlas_work_stops_its_workers_and_their_jobs(engine: Engine, db_url: str) -> None:
+    """The parent dies by SIGKILL (no handler runs): workers and job children follow within a
+    second, and the claimed jobs go back to pending through the lease expiry."""
+    store = JobStore(engine)
+    store.enqueue([JobSpec("test-sleep", f"s{i}", params={"seconds": 60}) for i in range(4)])
+    proc = start_atlas(["work", "--workers", "2", "--lease-seconds", "1"], db_url)
+    deadline = time.monotonic() + 60
+    family: set[int] = set()
+    while len(family) < 4:  # two workers, each with its job's child
+        assert time.monotonic() < deadline and proc.poll() is None, "workers did not start their jobs"
+        time.sleep(0.05)
+        family = descendants(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    stop_by = time.monotonic() + 1.0
+    while any(pid_alive(p) for p in family) and time.monotonic() < stop_by:
+        time.sleep(0.02)
+    assert not [p for p in family if pid_alive(p)], "processes outlived `atlas work` by more than 1 s"
+    running = [k for k, (status, _, _) in job_rows(engine).items() if status == "running"]
+    assert len(running) == 2, job_rows(engine)
+    time.sleep(1.2)  # one lease: then the next claim takes the dead workers' jobs over
+    claimed = store.claim("rescuer", lease_seconds=60, limit=4)
+    assert sorted(job.idempotency_key for job in claimed) == sorted(job_rows(engine))
+    assert {k for k, (_, attempts, _) in job_rows(engine).items() if attempts == 2} == set(running)
+    store.release(claimed)
+
+
 # -------------------------------------------------------------------- server restarts
 
 

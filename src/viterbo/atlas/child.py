@@ -63,27 +63,32 @@ def run_inline(run: Callable[[dict[str, Any]], dict[str, Any]], payload: dict[st
     return _outcome(message, wall, cpu, peak_mb)
 
 
-def _die_with_parent() -> None:
-    # Linux: a worker killed with SIGKILL takes its computation down with it, instead of
-    # leaving an orphan that keeps burning CPU after the job has been handed to someone else.
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux ``PR_SET_PDEATHSIG``).
+
+    A process whose parent is killed (even with SIGKILL) then stops at once instead of running
+    on as an orphan: a job's computation after its worker died, a worker after ``atlas work``
+    died.  Their claimed jobs go back to pending when the lease expires.  ``parent_pid`` closes
+    the race of a parent that died before the call (the orphan has been re-parented by then).
+    """
     try:
         import ctypes
 
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
-        if os.getppid() == 1:  # the parent died before prctl took effect
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
             os._exit(71)
     except (OSError, AttributeError):  # pragma: no cover - not Linux
         pass
 
 
 def _child_main(write_fd: int, run: Callable[[dict[str, Any]], dict[str, Any]],
-                payload: dict[str, Any], memory_limit_mb: float | None) -> None:
+                payload: dict[str, Any], memory_limit_mb: float | None, parent_pid: int) -> None:
     code = 0
     try:
         os.setsid()
-        _die_with_parent()
+        die_with_parent(parent_pid)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if memory_limit_mb:
@@ -121,10 +126,11 @@ def run_in_child(
     """
     read_fd, write_fd = os.pipe()
     start = time.monotonic()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child, reports through the pipe
         os.close(read_fd)
-        _child_main(write_fd, run, payload, memory_limit_mb)
+        _child_main(write_fd, run, payload, memory_limit_mb, parent)
     os.close(write_fd)
     chunks: list[bytes] = []
     deadline = start + timeout if timeout else None

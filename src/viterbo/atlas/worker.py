@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
-from viterbo.atlas.child import outcome_from_exception, run_in_child, run_inline
+from viterbo.atlas.child import die_with_parent, outcome_from_exception, run_in_child, run_inline
 from viterbo.atlas.handlers import (
     DEFAULT_TIMEOUTS,
     FALLBACK_TIMEOUT,
@@ -329,9 +329,13 @@ def _error_fields(exc: BaseException) -> dict[str, Any]:
 # ------------------------------------------------------------------------ many workers
 
 
-def _worker_process(url: str, options: WorkerOptions, budget: _JobBudget, stop_flag: Any) -> None:
+def _worker_process(url: str, options: WorkerOptions, budget: _JobBudget, stop_flag: Any,
+                    parent_pid: int) -> None:
     from viterbo.atlas.db import make_engine
 
+    # If `atlas work` dies by any signal, its workers (and through them their jobs' children)
+    # stop at once; their claimed jobs return to pending when the lease expires.
+    die_with_parent(parent_pid)
     stopping = {"now": False}
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -374,7 +378,7 @@ def run_workers(url: str, n: int, options: WorkerOptions,
     ctx = multiprocessing.get_context("fork")
     budget = _JobBudget(options.max_jobs, ctx)
     stop_flag = ctx.Value("b", 0)
-    procs = [ctx.Process(target=_worker_process, args=(url, options, budget, stop_flag),
+    procs = [ctx.Process(target=_worker_process, args=(url, options, budget, stop_flag, os.getpid()),
                          name=f"atlas-worker-{i}") for i in range(n)]
 
     def on_signal(signum: int, _frame: Any) -> None:
