@@ -297,9 +297,9 @@ def test_worker_exits_cleanly_when_the_server_stays_down(
                               for i in range(20)])
     engine.dispose()
     code = ("import sys; from viterbo.atlas.worker import Worker, WorkerOptions, _worker_process;"
-            "from viterbo.atlas.worker import _JobBudget; import multiprocessing as mp;"
+            "from viterbo.atlas.worker import _JobBudget; import multiprocessing as mp, os;"
             "_worker_process(sys.argv[1], WorkerOptions(db_retry_seconds=3, lease_seconds=2),"
-            " _JobBudget(None), mp.Value('b', 0))")
+            " _JobBudget(None), mp.Value('b', 0), os.getppid())")
     proc = subprocess.Popen([sys.executable, "-c", code, url], env=atlas_env(url), cwd=REPO_ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 60
