@@ -13,7 +13,7 @@ from sqlalchemy import Engine, select, text
 
 from tests.atlas.conftest import run_atlas
 from viterbo.atlas.cli import main
-from viterbo.atlas.db import make_engine
+from viterbo.atlas.db import make_engine, open_database
 from viterbo.atlas.models import jobs_table
 from viterbo.atlas.store import JobSpec, JobStore
 
@@ -106,10 +106,22 @@ def test_bad_preset_files(db_url: str, tmp_path: Path, content: str, needle: str
     ("not a url at all", "malformed database URL"),
     ("mysql://u@h/db", "unsupported database backend 'mysql'"),
     ("sqlite://", "names no file"),
-    ("sqlite:////no/such/folder/atlas.sqlite", "does not exist"),
+    ("sqlite:////no/such/folder/atlas.sqlite", "no such database: /no/such/folder/atlas.sqlite"),
 ])
 def test_bad_database_urls(url: str, needle: str) -> None:
     _assert_user_error(invoke(["status", "--db", url]), needle)
+
+
+def test_commands_that_read_never_create_a_database(tmp_path: Path) -> None:
+    typo = tmp_path / "atlsa.sqlite"
+    for args in (["status"], ["export", "atlas-test-boxes"], ["work"], ["prune", "--older-than", "1"]):
+        _assert_user_error(invoke([*args, "--db", f"sqlite:///{typo}"]), f"no such database: {typo}")
+    assert list(tmp_path.iterdir()) == []
+    # enqueue creates it; a missing folder is still refused there
+    _assert_user_error(invoke(["enqueue", "test-boxes", "--db", f"sqlite:///{tmp_path}/no/atlas.sqlite"]),
+                       "does not exist")
+    assert invoke(["enqueue", "test-boxes", "--db", f"sqlite:///{typo}"]).returncode == 0
+    assert invoke(["status", "--db", f"sqlite:///{typo}"]).returncode == 0
 
 
 def test_corrupt_database_file_is_reported_and_untouched(tmp_path: Path) -> None:
@@ -125,7 +137,7 @@ def test_corrupt_database_file_is_reported_and_untouched(tmp_path: Path) -> None
 
 
 def test_database_from_newer_code_is_refused(db_url: str) -> None:
-    assert invoke(["status"], db_url).returncode == 0
+    open_database(db_url).dispose()  # create it, at today's schema
     engine = make_engine(db_url)
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = 'ffff'"))

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from viterbo.atlas.errors import DatabaseUnusableError, DatabaseURLError
+from viterbo.atlas.errors import DatabaseMissingError, DatabaseUnusableError, DatabaseURLError
 
 ENV_VAR = "ATLAS_DB"
 _CHECKOUT = Path(__file__).resolve().parents[3]
@@ -268,11 +268,44 @@ def _one_line(exc: BaseException) -> str:
     return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
 
 
-def open_database(url: str | None = None) -> Engine:
-    """Engine for ``url`` with the schema upgraded to the newest revision (see ensure_schema)."""
+def open_database(url: str | None = None, *, create: bool = True) -> Engine:
+    """Engine for ``url`` with the schema upgraded to the newest revision (see ensure_schema).
+
+    ``create=False`` (commands that read or work on an existing atlas: status, work, export,
+    prune) refuses a database that does not exist yet -- a missing SQLite file, or a server
+    database without the atlas tables -- with :class:`DatabaseMissingError`, instead of
+    creating an empty one (a typo in ``--db`` would otherwise report an empty atlas).
+    """
+    if not create:
+        _require_existing(resolve_url(url))
     engine = make_engine(url)
+    if not create and not is_sqlite(engine):
+        try:
+            has_tables = inspect(engine).has_table("jobs")
+        except Exception:
+            engine.dispose()
+            raise
+        if not has_tables:
+            engine.dispose()
+            raise DatabaseMissingError(
+                f"no atlas database at {parse_url(resolve_url(url)).render_as_string(hide_password=True)} "
+                "(it has no atlas tables; `atlas enqueue` or `atlas build` creates them)"
+            )
     ensure_schema(engine)
     return engine
+
+
+def _require_existing(url: str) -> None:
+    parsed = parse_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return
+    if not parsed.database or parsed.database == ":memory:":
+        return  # make_engine names the problem
+    path = Path(parsed.database)
+    if not path.is_file():
+        raise DatabaseMissingError(
+            f"no such database: {path} (`atlas enqueue` or `atlas build` creates it)"
+        )
 
 
 # --------------------------------------------------------------------------- maintenance

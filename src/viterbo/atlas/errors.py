@@ -20,6 +20,10 @@ class DatabaseUnusableError(AtlasError):
     """The database cannot be opened, is corrupt, is not an atlas database, or is too new."""
 
 
+class DatabaseMissingError(DatabaseUnusableError):
+    """A command that only reads or works on an atlas database found none (it creates none)."""
+
+
 class PresetError(AtlasError):
     """Unknown preset or malformed preset specification."""
 
