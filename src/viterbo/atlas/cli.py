@@ -66,10 +66,11 @@ def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
     )(func)
 
 
-def _open(db_url: str | None) -> Any:
+def _open(db_url: str | None, *, create: bool = False) -> Any:
+    """The job store; only ``enqueue`` and ``build`` may create it (``create=True``)."""
     from viterbo.atlas.db import open_database
 
-    return open_database(db_url)
+    return open_database(db_url, create=create)
 
 
 # ---------------------------------------------------------------------------- enqueue
@@ -82,7 +83,7 @@ def _enqueue(db_url: str | None, preset: str) -> tuple[int, int]:
     items = load_preset(preset)
     validate_families(items)
     specs = generate_specs(items)
-    engine = _open(db_url)
+    engine = _open(db_url, create=True)
     try:
         return JobStore(engine).enqueue(specs), len(specs)
     finally:
