@@ -190,3 +190,56 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
         and "Traceback" not in bad.stderr
         and len(bad.stderr.strip().splitlines()) == 1
     )
+
+
+CELL_24 = {
+    "vertices": [
+        [s * (k == i) + t * (k == j) for k in range(4)]
+        for i, j in itertools.combinations(range(4), 2)
+        for s in (1.0, -1.0)
+        for t in (1.0, -1.0)
+    ]
+}
+
+
+def test_algorithm_option_computes_only_the_headline() -> None:
+    out = json.loads(_run(["-", "--algorithm", "reeb"], stdin=json.dumps(CELL_24)).stdout)
+    assert out["capacity"] == pytest.approx(4.0, rel=1e-9) and out["volume"] == pytest.approx(8.0)
+    assert out["spectrum"] is None
+    assert out["missing"] == {
+        "spectrum": "reeb: skipped (not requested (--algorithm computes only the headline; add --spectrum))"
+    }
+    normals = np.random.default_rng(0).normal(size=(8, 4))
+    generic = {"normals": (normals / np.linalg.norm(normals, axis=1)[:, None]).tolist(), "offsets": [1.0] * 8}
+    with_spectrum = json.loads(_run(["-", "--algorithm", "reeb", "--spectrum"], stdin=json.dumps(generic)).stdout)
+    assert with_spectrum["missing"] == {}
+    assert with_spectrum["spectrum"][0] == pytest.approx(with_spectrum["capacity"], rel=1e-9)
+
+
+def test_every_missing_value_has_its_reason() -> None:
+    out = json.loads(_run(["-", "--timeout", "1e-9"], stdin=json.dumps(CELL_24)).stdout)
+    assert out["volume"] == pytest.approx(8.0)  # qhull ignores the budget
+    assert out["capacity"] is None and out["systolic_ratio"] is None and out["spectrum"] is None
+    missing = out["missing"]
+    assert set(missing) == {"capacity", "systolic_ratio", "spectrum"}
+    assert missing["capacity"].startswith("certify: failed (no finished input for capacity); ")
+    assert "reeb: timed_out (time budget exceeded after" in missing["capacity"]
+    assert "billiard: not_applicable (not a Lagrangian product" in missing["capacity"]
+    assert missing["spectrum"].startswith("reeb: timed_out (time budget exceeded after")
+    assert missing["spectrum"].endswith("s (the per-algorithm --timeout))")
+
+
+def test_total_budget_bounds_the_run() -> None:
+    # a budget spent before the first search: every search is skipped, with the budget named
+    out = json.loads(_run(["-", "--budget", "1e-9"], stdin=json.dumps(CELL_24)).stdout)
+    for name in ("haim-kislev", "reeb"):
+        assert out["capacities"][name] == {
+            "skipped": "the total budget of 1e-09 s (--budget) was used up"
+        }
+    assert "the total budget of 1e-09 s (--budget) was used up" in out["missing"]["spectrum"]
+    # derived quantities still run and say what they lacked
+    assert out["missing"]["systolic_ratio"] == (
+        "formula: failed (no finished input for certified_capacity, volume)"
+    )
+    unbounded = json.loads(_run(["-", "--budget", "0", "--algorithm", "reeb"], stdin=json.dumps(CELL_24)).stdout)
+    assert unbounded["capacity"] == pytest.approx(4.0, rel=1e-9)

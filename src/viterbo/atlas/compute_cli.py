@@ -8,10 +8,13 @@ Input JSON: ``{"vertices": [[...], ...]}`` or ``{"normals": [[...], ...], "offse
      "capacities": {"haim-kislev": {"value": 4.0, "seconds": 0.01}, ...,
                     "reeb": {"not_applicable": "..."}},
      "cycle": [[q1, q2, p1, p2], ...], "spectrum": [...],
-     "certificate": {"algorithm": ..., "level": "confirmed", "agreeing": [...], ...}}
+     "certificate": {"algorithm": ..., "level": "confirmed", "agreeing": [...], ...},
+     "missing": {"spectrum": "reeb: failed (SearchTooLarge: ...)"}}
 
-Algorithms run in this process, in dependency order, each with the ``--timeout`` budget. Bad
-input prints one line on stderr and exits with status 2 (no traceback).
+Algorithms run in this process, in dependency order with the headline first and the spectrum
+last, within a total ``--budget`` (default 60 s) and optionally a per-algorithm ``--timeout``.
+Every value that is ``null`` has its one-line reason under ``"missing"``. Bad input prints one
+line on stderr and exits with status 2 (no traceback).
 """
 
 from __future__ import annotations
@@ -172,15 +175,69 @@ def _summary_reason(entry: dict[str, Any]) -> str | None:
     """Why an entry that is not done gave no value, from its summary."""
     summary = entry["summary"]
     if "timed_out" in summary:
-        return f"time budget exceeded after {summary['timed_out']:.3g} s"
+        which = f" ({summary['budget']})" if summary.get("budget") else ""
+        return f"time budget exceeded after {summary['timed_out']:.3g} s{which}"
     for key in ("not_applicable", "skipped", "error"):
         if summary.get(key):
             return str(summary[key])
     return None
 
 
+DEFAULT_BUDGET = 60.0
+# What the one-line headline (capacity, certificate, systolic ratio, volume, loop) is made of;
+# everything else (the spectrum) runs after it, with what is left of the total budget.
+HEADLINE = ("volume", "capacity", "certified_capacity", "systolic_ratio")
+
+
+def _headline_rank(alg: Algorithm) -> int:
+    """Sort key: headline quantities in HEADLINE's (dependency-respecting) order, then the rest."""
+    return HEADLINE.index(alg.quantity) if alg.quantity in HEADLINE else len(HEADLINE)
+
+
+def _not_run(status: str, key: str, reason: str) -> dict[str, Any]:
+    return {"status": status, "result": None, "summary": {key: reason}}
+
+
+def _skip_entry(alg: Algorithm, polytope: Polytope, reason: str) -> dict[str, Any]:
+    """The entry of an algorithm that was not run: not applicable, else skipped for ``reason``."""
+    inapplicable = alg.applicability(polytope)
+    if inapplicable is not None:
+        return _not_run("not_applicable", "not_applicable", inapplicable)
+    return _not_run("skipped", "skipped", reason)
+
+
+def _missing_reasons(output: dict[str, Any], entries: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Why each headline value and the spectrum that is ``None`` is missing, one line each."""
+
+    def reason(prefix: str) -> str:
+        parts = [
+            f"{key.partition('/')[2]}: {entries[key]['status']} ({_summary_reason(entries[key])})"
+            for key in sorted(entries)
+            if key.startswith(prefix + "/") and entries[key]["status"] != "done"
+        ]
+        return "; ".join(parts) or "no algorithm computes it"
+
+    missing: dict[str, str] = {}
+    for field, quantity in (
+        ("volume", "volume"),
+        ("capacity", "certified_capacity"),
+        ("systolic_ratio", "systolic_ratio"),
+        ("spectrum", "spectrum"),
+    ):
+        if field in output and output[field] is None:
+            missing[field] = reason(quantity)
+    if output["capacity"] is None and "capacity" in missing:
+        missing["capacity"] += "; " + reason("capacity")
+    return missing
+
+
 def compute_invariants(
-    polytope: Polytope, *, algorithm: str | None = None, timeout: float | None = None
+    polytope: Polytope,
+    *,
+    algorithm: str | None = None,
+    timeout: float | None = None,
+    budget: float | None = DEFAULT_BUDGET,
+    spectrum: bool | None = None,
 ) -> dict[str, Any]:
     """Every registered, applicable quantity of ``polytope``, as the ``atlas compute`` object.
 
@@ -189,32 +246,56 @@ def compute_invariants(
     polytope : Polytope
         The polytope.
     algorithm : str, optional
-        Restrict the capacity algorithms (and the spectrum) to this name.
+        Run only this capacity algorithm (plus what the headline needs); the others are
+        recorded as skipped.
     timeout : float, optional
         Time budget in seconds per algorithm.
+    budget : float, optional
+        Total time budget in seconds (``None``: unbounded). Each algorithm gets what is left
+        of it (or ``timeout`` if smaller); one that starts with nothing left is skipped. The
+        headline quantities run first (volume, then the capacities), the spectrum last; the
+        derived quantities (certificate, systolic ratio) only combine finished inputs and
+        always run.
+    spectrum : bool, optional
+        Compute the low action spectrum; by default only when ``algorithm`` is not given.
     """
-    selected = [
-        a
-        for a in registry.algorithms()
-        if algorithm is None or a.quantity not in ("capacity", "spectrum") or a.name == algorithm
-    ]
+    want_spectrum = algorithm is None if spectrum is None else spectrum
+    ends_at = None if budget is None else time.perf_counter() + budget
     entries: dict[str, dict[str, Any]] = {}
-    for alg in registry.algorithms("capacity"):
-        if alg not in selected:  # recorded, so that the certificate says why it gave nothing
-            reason = alg.applicability(polytope)
-            entries[alg.key] = (
-                {"status": "not_applicable", "result": None, "summary": {"not_applicable": reason}}
-                if reason is not None
-                else {"status": "skipped", "result": None,
-                      "summary": {"skipped": f"not selected (--algorithm {algorithm})"}}
+    ordered = sorted(_dependency_order(registry.algorithms()), key=_headline_rank)
+    for alg in ordered:
+        if alg.quantity == "capacity" and algorithm is not None and alg.name != algorithm:
+            entries[alg.key] = _skip_entry(alg, polytope, f"not selected (--algorithm {algorithm})")
+            continue
+        if alg.quantity == "spectrum" and not want_spectrum:
+            entries[alg.key] = _skip_entry(
+                alg, polytope, "not requested (--algorithm computes only the headline; add --spectrum)"
             )
-    for alg in _dependency_order(selected):
+            continue
+        limit, by_budget = timeout, False
+        if ends_at is not None and not alg.depends_on:  # derived quantities only combine inputs
+            remaining = ends_at - time.perf_counter()
+            if remaining <= 0:
+                entries[alg.key] = _skip_entry(
+                    alg, polytope, f"the total budget of {budget:g} s (--budget) was used up"
+                )
+                continue
+            if limit is None or remaining < limit:
+                limit, by_budget = remaining, True
         inputs = {
             key: {"status": e["status"], "result": e["result"], "reason": _summary_reason(e)}
             for key, e in entries.items()
             if key.partition("/")[0] in alg.depends_on
         }
-        entries[alg.key] = run_algorithm(alg, polytope, inputs, timeout)
+        entry = run_algorithm(alg, polytope, inputs, limit)
+        if entry["status"] == "timed_out":
+            entry["summary"]["budget"] = "the total --budget" if by_budget else "the per-algorithm --timeout"
+        entries[alg.key] = entry
+    return _headline(polytope, entries)
+
+
+def _headline(polytope: Polytope, entries: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The ``atlas compute`` object from the entries of every algorithm."""
 
     def value_of(key: str) -> Any:
         entry = entries.get(key)
@@ -267,6 +348,7 @@ def compute_invariants(
         output["certificate"]["meaning"] = LEVELS.get(certified_result["level"], "")
     elif certified is not None:
         output["certificate"] = certified["summary"]
+    output["missing"] = _missing_reasons(output, entries)
     return output
 
 
@@ -314,10 +396,35 @@ def _fail(message: str) -> None:
     type=click.FloatRange(min=0.0, min_open=True),
     default=None,
     metavar="S",
-    help="Time budget per algorithm in seconds.",
+    help="Time budget per algorithm in seconds (default: what is left of --budget).",
 )
-def compute(source: str, algorithm: str | None, timeout: float | None) -> None:
-    """Compute the invariants of one polytope read from FILE (JSON; '-' for stdin)."""
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0.0),
+    default=DEFAULT_BUDGET,
+    show_default=True,
+    metavar="S",
+    help="Total time budget in seconds (0: unbounded). The headline (volume, capacities, "
+    "certificate, systolic ratio) runs first, the spectrum last; an algorithm that runs out "
+    "is reported as timed out, one that gets no time as skipped, each with its reason under "
+    "'missing'.",
+)
+@click.option(
+    "--spectrum/--no-spectrum",
+    default=None,
+    help="Compute the low action spectrum (default: yes, unless --algorithm is given).",
+)
+def compute(
+    source: str,
+    algorithm: str | None,
+    timeout: float | None,
+    budget: float,
+    spectrum: bool | None,
+) -> None:
+    """Compute the invariants of one polytope read from FILE (JSON; '-' for stdin).
+
+    Prints one JSON object; every value that is null has its reason under "missing".
+    """
     if algorithm is not None:
         known = [a.name for a in registry.algorithms("capacity")]
         if algorithm not in known:
@@ -328,5 +435,7 @@ def compute(source: str, algorithm: str | None, timeout: float | None) -> None:
         _fail(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
     if polytope.dim % 2:
         _fail(f"the capacity needs an even dimension, got dimension {polytope.dim}")
-    output = compute_invariants(polytope, algorithm=algorithm, timeout=timeout)
+    output = compute_invariants(
+        polytope, algorithm=algorithm, timeout=timeout, budget=budget or None, spectrum=spectrum
+    )
     click.echo(json.dumps(_json_safe(output)))
