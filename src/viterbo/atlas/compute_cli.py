@@ -269,7 +269,9 @@ def compute_invariants(
             continue
         if alg.quantity == "spectrum" and not want_spectrum:
             entries[alg.key] = _skip_entry(
-                alg, polytope, "not requested (--algorithm computes only the headline; add --spectrum)"
+                alg,
+                polytope,
+                "not requested (--algorithm computes only the headline; add --spectrum)",
             )
             continue
         limit, by_budget = timeout, False
@@ -289,7 +291,9 @@ def compute_invariants(
         }
         entry = run_algorithm(alg, polytope, inputs, limit)
         if entry["status"] == "timed_out":
-            entry["summary"]["budget"] = "the total --budget" if by_budget else "the per-algorithm --timeout"
+            entry["summary"]["budget"] = (
+                "the total --budget" if by_budget else "the per-algorithm --timeout"
+            )
         entries[alg.key] = entry
     return _headline(polytope, entries)
 
