@@ -20,7 +20,9 @@ from viterbo.atlas.store import JobSpec, JobStore
 
 def invoke(args: list[str], db_url: str | None = None) -> Any:
     """Run the CLI in this process (fast; for cases that start no workers)."""
-    result = CliRunner().invoke(main, args, env={"ATLAS_DB": db_url} if db_url else {}, catch_exceptions=True)
+    result = CliRunner().invoke(
+        main, args, env={"ATLAS_DB": db_url} if db_url else {}, catch_exceptions=True
+    )
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception  # an unhandled error would have been a traceback for the user
     return SimpleNamespace(returncode=result.exit_code, stdout=result.stdout, stderr=result.stderr)
@@ -57,17 +59,27 @@ def test_enqueue_work_status_export_round_trip(db_url: str, tmp_path: Path) -> N
 def test_export_of_an_unfinished_build_exits_2_with_the_counts(db_url: str, tmp_path: Path) -> None:
     assert invoke(["enqueue", "test-boxes"], db_url).returncode == 0
     out = tmp_path / "export"
-    _assert_user_error(invoke(["export", "atlas-test-boxes", "--out", str(out)], db_url),
-                       "refusing to export atlas-test-boxes", "0 of the 5 polytopes", "pending 5")
+    _assert_user_error(
+        invoke(["export", "atlas-test-boxes", "--out", str(out)], db_url),
+        "refusing to export atlas-test-boxes",
+        "0 of the 5 polytopes",
+        "pending 5",
+    )
     assert not out.exists()
     # nothing generated yet: even --allow-partial has nothing to publish
-    _assert_user_error(invoke(["export", "atlas-test-boxes", "--out", str(out), "--allow-partial"], db_url),
-                       "nothing to export")
+    _assert_user_error(
+        invoke(["export", "atlas-test-boxes", "--out", str(out), "--allow-partial"], db_url),
+        "nothing to export",
+    )
 
 
 def test_status_lists_recent_failures(engine: Engine, db_url: str) -> None:
-    JobStore(engine).enqueue([JobSpec("test-raise", "r", params={"message": "the reason is here"}),
-                              JobSpec("test-sleep", "s", params={"seconds": 30})])
+    JobStore(engine).enqueue(
+        [
+            JobSpec("test-raise", "r", params={"message": "the reason is here"}),
+            JobSpec("test-sleep", "s", params={"seconds": 30}),
+        ]
+    )
     worked = run_atlas(["work", "--job-timeout", "30", "--timeout", "test-sleep=0.5"], db_url)
     assert worked.returncode == 0, worked.stderr
     status = invoke(["status"], db_url)
@@ -85,16 +97,21 @@ def test_build_runs_everything_and_exports(db_url: str, tmp_path: Path) -> None:
 
 
 def test_unknown_preset(db_url: str) -> None:
-    _assert_user_error(invoke(["enqueue", "no-such-preset"], db_url), "unknown preset 'no-such-preset'")
+    _assert_user_error(
+        invoke(["enqueue", "no-such-preset"], db_url), "unknown preset 'no-such-preset'"
+    )
 
 
-@pytest.mark.parametrize("content, needle", [
-    ('[{"family": "test-box", "params": {}, "count": -3}]', "must be an integer >= 0, got -3"),
-    ('[{"family": "test-box", "params": "dim=4", "count": 1}]', "must be a JSON object"),
-    ('[{"family": "test-box", "params": {,}}]', "not valid JSON"),
-    ('[{"family": "no-such-family", "count": 1}]', "unknown family 'no-such-family'"),
-    ('{"family": "test-box"}', "must hold a JSON list"),
-])
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        ('[{"family": "test-box", "params": {}, "count": -3}]', "must be an integer >= 0, got -3"),
+        ('[{"family": "test-box", "params": "dim=4", "count": 1}]', "must be a JSON object"),
+        ('[{"family": "test-box", "params": {,}}]', "not valid JSON"),
+        ('[{"family": "no-such-family", "count": 1}]', "unknown family 'no-such-family'"),
+        ('{"family": "test-box"}', "must hold a JSON list"),
+    ],
+)
 def test_bad_preset_files(db_url: str, tmp_path: Path, content: str, needle: str) -> None:
     path = tmp_path / "preset.json"
     path.write_text(content)
@@ -102,24 +119,39 @@ def test_bad_preset_files(db_url: str, tmp_path: Path, content: str, needle: str
     assert not (tmp_path / "atlas.sqlite").exists()  # rejected before the database is opened
 
 
-@pytest.mark.parametrize("url, needle", [
-    ("not a url at all", "malformed database URL"),
-    ("mysql://u@h/db", "unsupported database backend 'mysql'"),
-    ("sqlite://", "names no file"),
-    ("sqlite:////no/such/folder/atlas.sqlite", "no such database: /no/such/folder/atlas.sqlite"),
-])
+@pytest.mark.parametrize(
+    "url, needle",
+    [
+        ("not a url at all", "malformed database URL"),
+        ("mysql://u@h/db", "unsupported database backend 'mysql'"),
+        ("sqlite://", "names no file"),
+        (
+            "sqlite:////no/such/folder/atlas.sqlite",
+            "no such database: /no/such/folder/atlas.sqlite",
+        ),
+    ],
+)
 def test_bad_database_urls(url: str, needle: str) -> None:
     _assert_user_error(invoke(["status", "--db", url]), needle)
 
 
 def test_commands_that_read_never_create_a_database(tmp_path: Path) -> None:
     typo = tmp_path / "atlsa.sqlite"
-    for args in (["status"], ["export", "atlas-test-boxes"], ["work"], ["prune", "--older-than", "1"]):
-        _assert_user_error(invoke([*args, "--db", f"sqlite:///{typo}"]), f"no such database: {typo}")
+    for args in (
+        ["status"],
+        ["export", "atlas-test-boxes"],
+        ["work"],
+        ["prune", "--older-than", "1"],
+    ):
+        _assert_user_error(
+            invoke([*args, "--db", f"sqlite:///{typo}"]), f"no such database: {typo}"
+        )
     assert list(tmp_path.iterdir()) == []
     # enqueue creates it; a missing folder is still refused there
-    _assert_user_error(invoke(["enqueue", "test-boxes", "--db", f"sqlite:///{tmp_path}/no/atlas.sqlite"]),
-                       "does not exist")
+    _assert_user_error(
+        invoke(["enqueue", "test-boxes", "--db", f"sqlite:///{tmp_path}/no/atlas.sqlite"]),
+        "does not exist",
+    )
     assert invoke(["enqueue", "test-boxes", "--db", f"sqlite:///{typo}"]).returncode == 0
     assert invoke(["status", "--db", f"sqlite:///{typo}"]).returncode == 0
 
@@ -150,22 +182,39 @@ def test_bad_export_names(db_url: str, name: str) -> None:
     _assert_user_error(invoke(["export", name], db_url), "invalid export name")
 
 
-@pytest.mark.parametrize("args", [["work", "--workers", "0"], ["work", "--max-jobs", "-1"],
-                                  ["work", "--job-timeout", "-5"], ["build", "test-boxes", "--workers", "-2"],
-                                  ["work", "--timeout", "capacity"], ["work", "--timeout", "capacity=-1"],
-                                  ["work", "--timeout", "=3"], ["work", "--timeout", "capacity=abc"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["work", "--workers", "0"],
+        ["work", "--max-jobs", "-1"],
+        ["work", "--job-timeout", "-5"],
+        ["build", "test-boxes", "--workers", "-2"],
+        ["work", "--timeout", "capacity"],
+        ["work", "--timeout", "capacity=-1"],
+        ["work", "--timeout", "=3"],
+        ["work", "--timeout", "capacity=abc"],
+    ],
+)
 def test_bad_numeric_options(db_url: str, args: list[str]) -> None:
     result = invoke(args, db_url)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "Invalid value" in result.stderr
 
 
-def test_job_with_unparsable_params_fails_cleanly(engine: Engine, db_url: str, tmp_path: Path) -> None:
+def test_job_with_unparsable_params_fails_cleanly(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
     store = JobStore(engine)
-    store.enqueue([JobSpec("test-record", "bad"), JobSpec("test-record", "good",
-                   params={"path": str(tmp_path / "side"), "tag": "ok"})])
+    store.enqueue(
+        [
+            JobSpec("test-record", "bad"),
+            JobSpec("test-record", "good", params={"path": str(tmp_path / "side"), "tag": "ok"}),
+        ]
+    )
     with engine.begin() as conn:
-        conn.execute(jobs_table.update().where(jobs_table.c.idempotency_key == "bad").values(params="[1, 2"))
+        conn.execute(
+            jobs_table.update().where(jobs_table.c.idempotency_key == "bad").values(params="[1, 2")
+        )
     worked = run_atlas(["work"], db_url)
     assert worked.returncode == 0 and "Traceback" not in worked.stderr
     assert "params are not valid JSON" in worked.stderr

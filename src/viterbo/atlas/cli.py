@@ -46,7 +46,9 @@ class AtlasGroup(click.Group):
         except (SQLAlchemyError, sqlite3.Error) as exc:
             raise AtlasCliError(f"database error: {_one_line(exc)}") from None
         except OSError as exc:
-            raise AtlasCliError(f"{exc.strerror or exc}{f': {exc.filename!r}' if exc.filename else ''}") from None
+            raise AtlasCliError(
+                f"{exc.strerror or exc}{f': {exc.filename!r}' if exc.filename else ''}"
+            ) from None
 
 
 @click.group(cls=AtlasGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -61,7 +63,11 @@ def main() -> None:
 def db_option(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--db URL`` (also ``$ATLAS_DB``); default ``sqlite:///artefacts/atlas.sqlite``."""
     return click.option(
-        "--db", "db_url", envvar="ATLAS_DB", default=None, metavar="URL",
+        "--db",
+        "db_url",
+        envvar="ATLAS_DB",
+        default=None,
+        metavar="URL",
         help="SQLAlchemy URL of the job store (sqlite:///FILE or postgresql://...); default: $ATLAS_DB or artefacts/atlas.sqlite.",
     )(func)
 
@@ -145,13 +151,20 @@ def _work(db_url: str | None, workers: int, options: Any) -> None:
     printer(final=True)
     engine.dispose()
     if summary.interrupted:
-        click.echo("interrupted: running jobs were released and will be picked up by the next `atlas work`", err=True)
+        click.echo(
+            "interrupted: running jobs were released and will be picked up by the next `atlas work`",
+            err=True,
+        )
         raise SystemExit(130)
     if summary.failed_workers:
-        raise AtlasCliError(f"{summary.failed_workers} worker process(es) exited abnormally (see messages above)")
+        raise AtlasCliError(
+            f"{summary.failed_workers} worker process(es) exited abnormally (see messages above)"
+        )
 
 
-def _parse_timeouts(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, float]:
+def _parse_timeouts(
+    _ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]
+) -> dict[str, float]:
     out: dict[str, float] = {}
     for value in values:
         name, sep, seconds = value.partition("=")
@@ -167,42 +180,107 @@ def _parse_timeouts(_ctx: click.Context, _param: click.Parameter, values: tuple[
 def work_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by ``work`` and ``build``."""
     opts = [
-        click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."),
-        click.option("--job-timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="S",
-                     help="Wall-clock limit per job in seconds (default: per quantity, 60-600 s)."),
-        click.option("--timeout", "quantity_timeouts", multiple=True, callback=_parse_timeouts,
-                     metavar="QUANTITY=S", help="Wall-clock limit for one quantity (or 'generate'); repeatable; beats --job-timeout."),
-        click.option("--memory-limit", type=click.FloatRange(min=0, min_open=True), default=4096.0, show_default=True,
-                     metavar="MIB", help="Address-space limit of each job's process."),
-        click.option("--lease-seconds", type=click.FloatRange(min=0.5), default=60.0, show_default=True,
-                     help="Lease length; a dead worker's job is taken over after this."),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="Worker processes.",
+        ),
+        click.option(
+            "--job-timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            metavar="S",
+            help="Wall-clock limit per job in seconds (default: per quantity, 60-600 s).",
+        ),
+        click.option(
+            "--timeout",
+            "quantity_timeouts",
+            multiple=True,
+            callback=_parse_timeouts,
+            metavar="QUANTITY=S",
+            help="Wall-clock limit for one quantity (or 'generate'); repeatable; beats --job-timeout.",
+        ),
+        click.option(
+            "--memory-limit",
+            type=click.FloatRange(min=0, min_open=True),
+            default=4096.0,
+            show_default=True,
+            metavar="MIB",
+            help="Address-space limit of each job's process.",
+        ),
+        click.option(
+            "--lease-seconds",
+            type=click.FloatRange(min=0.5),
+            default=60.0,
+            show_default=True,
+            help="Lease length; a dead worker's job is taken over after this.",
+        ),
     ]
     for opt in reversed(opts):
         func = opt(func)
     return func
 
 
-def _options(job_timeout: float | None, quantity_timeouts: dict[str, float], memory_limit: float,
-             lease_seconds: float, max_jobs: int | None = None, forever: bool = False, batch: int = 64) -> Any:
+def _options(
+    job_timeout: float | None,
+    quantity_timeouts: dict[str, float],
+    memory_limit: float,
+    lease_seconds: float,
+    max_jobs: int | None = None,
+    forever: bool = False,
+    batch: int = 64,
+) -> Any:
     from viterbo.atlas.worker import WorkerOptions
 
-    return WorkerOptions(lease_seconds=lease_seconds, job_timeout=job_timeout,
-                         quantity_timeouts=dict(quantity_timeouts),
-                         memory_limit_mb=memory_limit, max_jobs=max_jobs, forever=forever,
-                         max_batch=batch)
+    return WorkerOptions(
+        lease_seconds=lease_seconds,
+        job_timeout=job_timeout,
+        quantity_timeouts=dict(quantity_timeouts),
+        memory_limit_mb=memory_limit,
+        max_jobs=max_jobs,
+        forever=forever,
+        max_batch=batch,
+    )
 
 
 @main.command()
 @work_options
-@click.option("--max-jobs", type=click.IntRange(min=0), default=None, help="Stop after this many jobs (all workers together).")
-@click.option("--forever", is_flag=True, help="Keep polling for new jobs instead of exiting when none are left.")
-@click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Largest claim batch (reached only while jobs are trivial).")
+@click.option(
+    "--max-jobs",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Stop after this many jobs (all workers together).",
+)
+@click.option(
+    "--forever",
+    is_flag=True,
+    help="Keep polling for new jobs instead of exiting when none are left.",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Largest claim batch (reached only while jobs are trivial).",
+)
 @db_option
-def work(workers: int, job_timeout: float | None, quantity_timeouts: dict[str, float], memory_limit: float,
-         lease_seconds: float, max_jobs: int | None, forever: bool, batch: int, db_url: str | None) -> None:
+def work(
+    workers: int,
+    job_timeout: float | None,
+    quantity_timeouts: dict[str, float],
+    memory_limit: float,
+    lease_seconds: float,
+    max_jobs: int | None,
+    forever: bool,
+    batch: int,
+    db_url: str | None,
+) -> None:
     """Claim and run jobs until none is left (Ctrl-C releases the current jobs)."""
-    opts = _options(job_timeout, quantity_timeouts, memory_limit, lease_seconds, max_jobs, forever, batch)
+    opts = _options(
+        job_timeout, quantity_timeouts, memory_limit, lease_seconds, max_jobs, forever, batch
+    )
     _work(db_url, workers, opts)
 
 
@@ -236,16 +314,25 @@ def _export(db_url: str | None, name: str, out: Path | None, allow_partial: bool
     finally:
         engine.dispose()
     partial = "" if info["complete"] else " -- a PARTIAL build (--allow-partial), the card says so"
-    click.echo(f"exported {info['rows']} polytopes to {info['path']} (content hash {info['content_hash'][:16]}...)"
-               f"{partial}")
+    click.echo(
+        f"exported {info['rows']} polytopes to {info['path']} (content hash {info['content_hash'][:16]}...)"
+        f"{partial}"
+    )
 
 
 @main.command()
 @click.argument("name")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Output folder (default artefacts/datasets/NAME).")
-@click.option("--allow-partial", is_flag=True,
-              help="Publish even if the build is not complete (the card and manifest say so).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Output folder (default artefacts/datasets/NAME).",
+)
+@click.option(
+    "--allow-partial",
+    is_flag=True,
+    help="Publish even if the build is not complete (the card and manifest say so).",
+)
 @db_option
 def export(name: str, out: Path | None, allow_partial: bool, db_url: str | None) -> None:
     """Write the dataset NAME (atlas-tiny, atlas-small, ...): Parquet + card + manifest + benchmark.
@@ -260,10 +347,19 @@ def export(name: str, out: Path | None, allow_partial: bool, db_url: str | None)
 
 
 @main.command()
-@click.option("--older-than", "older_than_days", type=click.FloatRange(min=0), required=True, metavar="DAYS",
-              help="Only jobs that finished more than DAYS days ago (fractions allowed).")
-@click.option("--vacuum", is_flag=True,
-              help="Afterwards give the freed space back to the disk (SQLite: only while no job runs).")
+@click.option(
+    "--older-than",
+    "older_than_days",
+    type=click.FloatRange(min=0),
+    required=True,
+    metavar="DAYS",
+    help="Only jobs that finished more than DAYS days ago (fractions allowed).",
+)
+@click.option(
+    "--vacuum",
+    is_flag=True,
+    help="Afterwards give the freed space back to the disk (SQLite: only while no job runs).",
+)
 @click.option("--dry-run", is_flag=True, help="Only count the jobs that would be pruned.")
 @db_option
 def prune(older_than_days: float, vacuum: bool, dry_run: bool, db_url: str | None) -> None:
@@ -280,7 +376,9 @@ def prune(older_than_days: float, vacuum: bool, dry_run: bool, db_url: str | Non
     try:
         n = JobStore(engine).prune(older_than_days * 86400.0, dry_run=dry_run)
         verb = "would prune" if dry_run else "pruned"
-        click.echo(f"{verb} {n} finished job(s) older than {older_than_days:g} day(s) (tracebacks, heartbeats; results kept)")
+        click.echo(
+            f"{verb} {n} finished job(s) older than {older_than_days:g} day(s) (tracebacks, heartbeats; results kept)"
+        )
         if vacuum and not dry_run:
             before = database_size_bytes(engine)
             vacuum_database(engine)
@@ -295,13 +393,24 @@ def prune(older_than_days: float, vacuum: bool, dry_run: bool, db_url: str | Non
 
 @main.command()
 @click.argument("preset")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Output folder (default artefacts/datasets/atlas-PRESET).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Output folder (default artefacts/datasets/atlas-PRESET).",
+)
 @work_options
 @db_option
-def build(preset: str, out: Path | None, workers: int, job_timeout: float | None,
-          quantity_timeouts: dict[str, float], memory_limit: float, lease_seconds: float,
-          db_url: str | None) -> None:
+def build(
+    preset: str,
+    out: Path | None,
+    workers: int,
+    job_timeout: float | None,
+    quantity_timeouts: dict[str, float],
+    memory_limit: float,
+    lease_seconds: float,
+    db_url: str | None,
+) -> None:
     """Enqueue PRESET, work until everything is done, export it as atlas-PRESET."""
     from viterbo.atlas.export import validate_export_name
 

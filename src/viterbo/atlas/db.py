@@ -27,7 +27,9 @@ _CHECKOUT = Path(__file__).resolve().parents[3]
 # Running from the source checkout (editable install, tests)?  An installed (non-editable)
 # package sits in site-packages instead: its default database and exports then go under the
 # directory it is run from, not inside the environment.
-IS_CHECKOUT = (_CHECKOUT / "pyproject.toml").is_file() and (_CHECKOUT / "src" / "viterbo" / "atlas").is_dir()
+IS_CHECKOUT = (_CHECKOUT / "pyproject.toml").is_file() and (
+    _CHECKOUT / "src" / "viterbo" / "atlas"
+).is_dir()
 REPO_ROOT = _CHECKOUT if IS_CHECKOUT else Path.cwd()
 DEFAULT_DB_PATH = REPO_ROOT / "artefacts" / "atlas.sqlite"
 # Shipped inside the package (package-data), so that a non-editable install can migrate too.
@@ -57,18 +59,26 @@ def parse_url(url: str) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise DatabaseURLError(f"malformed database URL {url!r} (expected e.g. sqlite:///path/atlas.sqlite or postgresql://user@host/db)") from None
+        raise DatabaseURLError(
+            f"malformed database URL {url!r} (expected e.g. sqlite:///path/atlas.sqlite or postgresql://user@host/db)"
+        ) from None
     scheme = parsed.drivername
     if scheme in ("postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"):
         # Plain libpq-style URLs (and the older psycopg2 spelling) all run on psycopg 3, the
         # one PostgreSQL driver the atlas ships with.
         return parsed.set(drivername="postgresql+psycopg")
     if scheme.startswith(("postgresql+", "postgres+")):
-        raise DatabaseURLError(f"unsupported PostgreSQL driver {scheme.partition('+')[2]!r} in {_safe(url)!r} (use postgresql://... ; the atlas runs on psycopg 3)")
+        raise DatabaseURLError(
+            f"unsupported PostgreSQL driver {scheme.partition('+')[2]!r} in {_safe(url)!r} (use postgresql://... ; the atlas runs on psycopg 3)"
+        )
     if scheme not in ("sqlite", "sqlite+pysqlite"):
-        raise DatabaseURLError(f"unsupported database backend {scheme.partition('+')[0]!r} in {_safe(url)!r} (use sqlite:///FILE or postgresql://USER@HOST/DB)")
+        raise DatabaseURLError(
+            f"unsupported database backend {scheme.partition('+')[0]!r} in {_safe(url)!r} (use sqlite:///FILE or postgresql://USER@HOST/DB)"
+        )
     if parsed.database in (None, "", ":memory:"):
-        raise DatabaseURLError(f"database URL {url!r} names no file (in-memory databases cannot be shared by workers)")
+        raise DatabaseURLError(
+            f"database URL {url!r} names no file (in-memory databases cannot be shared by workers)"
+        )
     return parsed
 
 
@@ -120,7 +130,9 @@ def make_engine(url: str | None = None) -> Engine:
         if path.resolve() == DEFAULT_DB_PATH.resolve():
             path.parent.mkdir(parents=True, exist_ok=True)
         elif not path.parent.is_dir():
-            raise DatabaseUnusableError(f"cannot open database {str(path)!r}: folder {str(path.parent)!r} does not exist")
+            raise DatabaseUnusableError(
+                f"cannot open database {str(path)!r}: folder {str(path.parent)!r} does not exist"
+            )
         if path.is_dir():
             raise DatabaseUnusableError(f"cannot open database {str(path)!r}: it is a folder")
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
@@ -130,8 +142,9 @@ def make_engine(url: str | None = None) -> Engine:
             # pre-ping: a pooled connection that a server restart killed is replaced on checkout
             # instead of failing the next statement; connect_timeout: an unreachable server is
             # an error after seconds, not a hang.
-            engine = create_engine(parsed, pool_pre_ping=True,
-                                   connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S})
+            engine = create_engine(
+                parsed, pool_pre_ping=True, connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S}
+            )
         except NoSuchModuleError as exc:
             raise DatabaseURLError(f"no driver for {resolved!r}: {exc}") from None
     return engine
@@ -223,7 +236,9 @@ def ensure_schema(engine: Engine) -> str:
     except DatabaseUnusableError:
         raise
     except (SQLAlchemyError, sqlite3.Error) as exc:
-        raise DatabaseUnusableError(f"cannot use database {_describe(engine)}: {_one_line(exc)}{_access_hint(engine)}") from None
+        raise DatabaseUnusableError(
+            f"cannot use database {_describe(engine)}: {_one_line(exc)}{_access_hint(engine)}"
+        ) from None
     return head
 
 
@@ -347,17 +362,22 @@ def vacuum(engine: Engine) -> None:
         return
     j = jobs_table.c
     with engine.connect() as conn:
-        running = int(conn.execute(select(func.count()).where(
-            j.status == RUNNING, j.lease_expires_at >= _time.time())).scalar_one())
+        running = int(
+            conn.execute(
+                select(func.count()).where(j.status == RUNNING, j.lease_expires_at >= _time.time())
+            ).scalar_one()
+        )
     if running:
         raise DatabaseUnusableError(
-            f"{running} job(s) are running: stop the workers before --vacuum (SQLite's VACUUM needs the database to itself)")
+            f"{running} job(s) are running: stop the workers before --vacuum (SQLite's VACUUM needs the database to itself)"
+        )
     path = Path(engine.url.database or "")
     need = 2 * database_size_bytes(engine)  # the rewritten copy plus its journal, worst case
     free = shutil.disk_usage(path.parent).free
     if free < need:
         raise DatabaseUnusableError(
-            f"not enough free disk space to VACUUM {str(path)!r}: {free / 2**20:.0f} MiB free, up to {need / 2**20:.0f} MiB needed")
+            f"not enough free disk space to VACUUM {str(path)!r}: {free / 2**20:.0f} MiB free, up to {need / 2**20:.0f} MiB needed"
+        )
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()  # autocommit: the connect hook set isolation_level = None

@@ -53,8 +53,17 @@ from viterbo.atlas.report import (
 from viterbo.invariants.certified import LEVELS
 from viterbo.invariants.systolic import HKO_SYSTOLIC_RATIO
 
-__all__ = ["AGREEMENT_RTOL", "build_rows", "exchange_paths", "export_dataset", "features", "job_log",
-           "summarise", "sweep_stale_scratch", "write_report"]
+__all__ = [
+    "AGREEMENT_RTOL",
+    "build_rows",
+    "exchange_paths",
+    "export_dataset",
+    "features",
+    "job_log",
+    "summarise",
+    "sweep_stale_scratch",
+    "write_report",
+]
 
 SCHEMA_VERSION = 2  # 2: capacity_certificate holds the level; capacity_agreeing
 DEFAULT_EXPORT_ROOT = REPO_ROOT / "artefacts" / "datasets"
@@ -63,7 +72,12 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 # Quantities that have their own dataset columns (others appear only in the benchmark log).
 VOLUME, CAPACITY, CERTIFIED, SYSTOLIC, SPECTRUM = (
-    "volume", "capacity", "certified_capacity", "systolic_ratio", "spectrum")
+    "volume",
+    "capacity",
+    "certified_capacity",
+    "systolic_ratio",
+    "spectrum",
+)
 DEFAULT_VOLUME_ALGORITHMS = ("cone-decomposition", "qhull")
 DEFAULT_CAPACITY_ALGORITHMS = ("area-2d", "billiard", "haim-kislev", "reeb", "symplectic-product")
 
@@ -71,7 +85,9 @@ DEFAULT_CAPACITY_ALGORITHMS = ("area-2d", "billiard", "haim-kislev", "reeb", "sy
 def validate_export_name(name: str) -> str:
     """``name`` if it is a safe folder name (letters, digits, ``.``, ``_``, ``-``; no ``..``)."""
     if not NAME_RE.match(name) or ".." in name:
-        raise ExportError(f"invalid export name {name!r}: use letters, digits, '.', '_', '-' (no '/' or '..')")
+        raise ExportError(
+            f"invalid export name {name!r}: use letters, digits, '.', '_', '-' (no '/' or '..')"
+        )
     return name
 
 
@@ -93,8 +109,12 @@ def _algorithms(engine: Engine, quantity: str, defaults: Iterable[str]) -> list[
         pass
     j = jobs_table.c
     with engine.connect() as conn:
-        names |= {r[0] for r in conn.execute(
-            select(j.algorithm).where(j.kind == QUANTITY, j.quantity == quantity).distinct())}
+        names |= {
+            r[0]
+            for r in conn.execute(
+                select(j.algorithm).where(j.kind == QUANTITY, j.quantity == quantity).distinct()
+            )
+        }
     return sorted(n for n in names if n)
 
 
@@ -107,17 +127,41 @@ def _read_polytopes(engine: Engine, keys: set[str] | None) -> list[dict[str, Any
     return rows
 
 
-def _read_jobs(engine: Engine, polytope_ids: list[int], generate_keys: set[str] | None) -> list[dict[str, Any]]:
+def _read_jobs(
+    engine: Engine, polytope_ids: list[int], generate_keys: set[str] | None
+) -> list[dict[str, Any]]:
     j = jobs_table.c
-    cols = [j.id, j.kind, j.polytope_id, j.family, j.quantity, j.algorithm, j.status, j.attempts,
-            j.wall_seconds, j.cpu_seconds, j.peak_rss_mb, j.error_type, j.error_message, j.result,
-            j.idempotency_key, j.started_at, j.finished_at, j.lease_owner]
+    cols = [
+        j.id,
+        j.kind,
+        j.polytope_id,
+        j.family,
+        j.quantity,
+        j.algorithm,
+        j.status,
+        j.attempts,
+        j.wall_seconds,
+        j.cpu_seconds,
+        j.peak_rss_mb,
+        j.error_type,
+        j.error_message,
+        j.result,
+        j.idempotency_key,
+        j.started_at,
+        j.finished_at,
+        j.lease_owner,
+    ]
     out: list[dict[str, Any]] = []
     with engine.connect() as conn:
         for start in range(0, len(polytope_ids), 500):
-            chunk = polytope_ids[start:start + 500]
-            out += [dict(r._mapping) for r in conn.execute(
-                select(*cols).where(j.polytope_id.in_(bindparam("ids", expanding=True))), {"ids": chunk})]
+            chunk = polytope_ids[start : start + 500]
+            out += [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(*cols).where(j.polytope_id.in_(bindparam("ids", expanding=True))),
+                    {"ids": chunk},
+                )
+            ]
         gen = [dict(r._mapping) for r in conn.execute(select(*cols).where(j.kind == GENERATE))]
     if generate_keys is not None:
         gen = [g for g in gen if g["idempotency_key"] in generate_keys]
@@ -133,22 +177,38 @@ def features(volume_algs: list[str], capacity_algs: list[str]) -> Any:
 
     f64, matrix = Value("float64"), List(List(Value("float64")))
     spec: dict[str, Any] = {
-        "id": Value("string"), "family": Value("string"), "params": Value("string"),
-        "index": Value("int64"), "seed": Value("int64"), "dimension": Value("int32"),
-        "num_vertices": Value("int32"), "num_facets": Value("int32"),
-        "rejections": Value("int64"), "metadata": Value("string"),
-        "vertices": matrix, "normals": matrix, "offsets": List(f64), "volume": f64,
+        "id": Value("string"),
+        "family": Value("string"),
+        "params": Value("string"),
+        "index": Value("int64"),
+        "seed": Value("int64"),
+        "dimension": Value("int32"),
+        "num_vertices": Value("int32"),
+        "num_facets": Value("int32"),
+        "rejections": Value("int64"),
+        "metadata": Value("string"),
+        "vertices": matrix,
+        "normals": matrix,
+        "offsets": List(f64),
+        "volume": f64,
     }
     for alg in volume_algs:
         spec[f"volume_{column_name(alg)}"] = f64
     for alg in capacity_algs:
         spec[f"capacity_{column_name(alg)}"] = f64
         spec[f"status_{column_name(alg)}"] = Value("string")
-    spec.update({
-        "capacity": f64, "capacity_algorithm": Value("string"), "capacity_certificate": Value("string"),
-        "capacity_agreeing": List(Value("string")), "systolic_ratio": f64,
-        "minimal_action_cycle": matrix, "spectrum": List(f64), "schema_version": Value("int32"),
-    })
+    spec.update(
+        {
+            "capacity": f64,
+            "capacity_algorithm": Value("string"),
+            "capacity_certificate": Value("string"),
+            "capacity_agreeing": List(Value("string")),
+            "systolic_ratio": f64,
+            "minimal_action_cycle": matrix,
+            "spectrum": List(f64),
+            "schema_version": Value("int32"),
+        }
+    )
     return Features(spec)
 
 
@@ -159,14 +219,21 @@ def _value(result: dict[str, Any] | None) -> float | None:
     return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
-def build_rows(polytopes: list[dict[str, Any]], jobs: list[dict[str, Any]],
-               volume_algs: list[str], capacity_algs: list[str]) -> list[dict[str, Any]]:
+def build_rows(
+    polytopes: list[dict[str, Any]],
+    jobs: list[dict[str, Any]],
+    volume_algs: list[str],
+    capacity_algs: list[str],
+) -> list[dict[str, Any]]:
     """One dataset row per polytope (in ``polytopes`` order)."""
     by_polytope: dict[int, dict[tuple[str, str], dict[str, Any]]] = defaultdict(dict)
     for job in jobs:
         if job["kind"] == QUANTITY and job["polytope_id"] is not None:
             res = json.loads(job["result"]) if job["result"] and job["status"] == DONE else None
-            by_polytope[job["polytope_id"]][(job["quantity"], job["algorithm"])] = {**job, "parsed": res}
+            by_polytope[job["polytope_id"]][(job["quantity"], job["algorithm"])] = {
+                **job,
+                "parsed": res,
+            }
     rows = []
     for p in polytopes:
         qjobs = by_polytope.get(p["id"], {})
@@ -176,15 +243,26 @@ def build_rows(polytopes: list[dict[str, Any]], jobs: list[dict[str, Any]],
             return job["parsed"] if job else None
 
         row: dict[str, Any] = {
-            "id": p["key"], "family": p["family"], "params": p["params"], "index": p["index"],
-            "seed": p["seed"], "dimension": p["dimension"], "num_vertices": p["num_vertices"],
-            "num_facets": p["num_facets"], "rejections": _rejections(p["metadata"]),
-            "metadata": p["metadata"] or "{}", "vertices": json.loads(p["vertices"]),
-            "normals": json.loads(p["normals"]), "offsets": json.loads(p["offsets"]),
+            "id": p["key"],
+            "family": p["family"],
+            "params": p["params"],
+            "index": p["index"],
+            "seed": p["seed"],
+            "dimension": p["dimension"],
+            "num_vertices": p["num_vertices"],
+            "num_facets": p["num_facets"],
+            "rejections": _rejections(p["metadata"]),
+            "metadata": p["metadata"] or "{}",
+            "vertices": json.loads(p["vertices"]),
+            "normals": json.loads(p["normals"]),
+            "offsets": json.loads(p["offsets"]),
         }
         volumes = {a: _value(result(VOLUME, a)) for a in volume_algs}
-        row["volume"] = volumes.get("qhull") if volumes.get("qhull") is not None else next(
-            (v for v in volumes.values() if v is not None), None)
+        row["volume"] = (
+            volumes.get("qhull")
+            if volumes.get("qhull") is not None
+            else next((v for v in volumes.values() if v is not None), None)
+        )
         for a in volume_algs:
             row[f"volume_{column_name(a)}"] = volumes[a]
         for a in capacity_algs:
@@ -199,7 +277,10 @@ def build_rows(polytopes: list[dict[str, Any]], jobs: list[dict[str, Any]],
         row["capacity_agreeing"] = list(certified.get("agreeing") or []) if certified else None
         row["systolic_ratio"] = _value(result(SYSTOLIC, "formula"))
         row["minimal_action_cycle"] = certified.get("loop") if certified else None
-        spectrum = next((j["parsed"] for (q, _), j in sorted(qjobs.items()) if q == SPECTRUM and j["parsed"]), None)
+        spectrum = next(
+            (j["parsed"] for (q, _), j in sorted(qjobs.items()) if q == SPECTRUM and j["parsed"]),
+            None,
+        )
         values = spectrum.get("value") if spectrum else None
         row["spectrum"] = [float(x) for x in values] if isinstance(values, list) else None
         row["schema_version"] = SCHEMA_VERSION
@@ -238,8 +319,13 @@ def _git_commit() -> str | None:
         except PackageNotFoundError:
             return None
     try:
-        out = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=10, check=True)
+        out = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -254,7 +340,7 @@ def _write_parquet(rows: list[dict[str, Any]], feats: Any, data_dir: Path) -> li
     n_shards = max(1, math.ceil(len(rows) / SHARD_ROWS))
     names = []
     for s in range(n_shards):
-        chunk = rows[s * SHARD_ROWS:(s + 1) * SHARD_ROWS]
+        chunk = rows[s * SHARD_ROWS : (s + 1) * SHARD_ROWS]
         columns = {name: [r[name] for r in chunk] for name in feats}
         name = f"train-{s:05d}-of-{n_shards:05d}.parquet"
         Dataset.from_dict(columns, features=feats).to_parquet(str(data_dir / name))
@@ -272,9 +358,11 @@ COLUMN_DOCS: dict[str, str] = {
     "rejections": "random draws the generator rejected (unbounded, degenerate, ...) before this one",
     "metadata": "generator metadata, JSON (e.g. the symplectic matrix of an image, the relative rotation)",
     "dimension": "ambient dimension (4, or 2 for polygons)",
-    "num_vertices": "number of vertices", "num_facets": "number of facets",
+    "num_vertices": "number of vertices",
+    "num_facets": "number of facets",
     "vertices": "vertex coordinates (q1, q2, p1, p2); polygons counter-clockwise",
-    "normals": "unit outer facet normals", "offsets": "facet offsets: the polytope is {x : normals @ x <= offsets}",
+    "normals": "unit outer facet normals",
+    "offsets": "facet offsets: the polytope is {x : normals @ x <= offsets}",
     "volume": "volume (qhull; another volume algorithm if qhull did not finish)",
     "capacity": "certified EHZ capacity: an exact algorithm's value whose minimal-action loop passed verify_loop",
     "capacity_algorithm": "the algorithm whose verified loop is published as minimal_action_cycle",
@@ -387,10 +475,15 @@ def _dataset_card(name: str, manifest: dict[str, Any], feats: Any) -> str:
         "algorithm's exhaustive search, so a value is trusted when independent exact algorithms agree.",
         "`capacity_certificate` says which case a row is:",
         "",
-        *[f"- `{level}` ({manifest['certificate_levels'].get(level, 0)} rows): {meaning}"
-          for level, meaning in LEVELS.items()],
-        *([f"- no certified capacity: {manifest['certificate_levels']['none']} rows"]
-          if manifest["certificate_levels"].get("none") else []),
+        *[
+            f"- `{level}` ({manifest['certificate_levels'].get(level, 0)} rows): {meaning}"
+            for level, meaning in LEVELS.items()
+        ],
+        *(
+            [f"- no certified capacity: {manifest['certificate_levels']['none']} rows"]
+            if manifest["certificate_levels"].get("none")
+            else []
+        ),
         "",
         f"Systolic ratios above Haim-Kislev--Ostrover's {HKO_SYSTOLIC_RATIO:.10f} without a `confirmed`",
         f"capacity: {manifest['unconfirmed_high_ratios']} (listed at the top of `benchmark/report.md`).",
@@ -401,7 +494,10 @@ def _dataset_card(name: str, manifest: dict[str, Any], feats: Any) -> str:
     lines += [
         "## Columns",
         "",
-        *[f"- `{col}` ({_feature_type(feats[col])}): {COLUMN_DOCS.get(col, _pattern_doc(col))}" for col in feats],
+        *[
+            f"- `{col}` ({_feature_type(feats[col])}): {COLUMN_DOCS.get(col, _pattern_doc(col))}"
+            for col in feats
+        ],
         "",
         "## Rebuild",
         "",
@@ -424,11 +520,15 @@ def _dataset_card(name: str, manifest: dict[str, Any], feats: Any) -> str:
 def _completeness_lines(state: dict[str, Any]) -> list[str]:
     counts = ", ".join(f"{k} {v}" for k, v in state["job_status_counts"].items())
     if state["complete"]:
-        return [f"Completeness: complete -- all {state['polytopes_expected']} polytopes, every job finished "
-                f"({counts})."]
-    return [f"**Partial build** (exported with `--allow-partial`): {state['polytopes']} of "
-            f"{state['polytopes_expected']} polytopes, {state['unfinished_jobs']} jobs unfinished ({counts}). "
-            "Missing values may only be missing because their jobs had not run yet."]
+        return [
+            f"Completeness: complete -- all {state['polytopes_expected']} polytopes, every job finished "
+            f"({counts})."
+        ]
+    return [
+        f"**Partial build** (exported with `--allow-partial`): {state['polytopes']} of "
+        f"{state['polytopes_expected']} polytopes, {state['unfinished_jobs']} jobs unfinished ({counts}). "
+        "Missing values may only be missing because their jobs had not run yet."
+    ]
 
 
 def _feature_type(feature: Any) -> str:
@@ -453,9 +553,25 @@ def _pattern_doc(col: str) -> str:
     return ""
 
 
-JOB_LOG_COLUMNS = ("job_id", "polytope_id", "family", "kind", "quantity", "algorithm", "num_facets",
-                   "status", "attempts", "wall_s", "cpu_s", "peak_mb", "error_type", "reason",
-                   "started_at", "finished_at", "lease_owner")
+JOB_LOG_COLUMNS = (
+    "job_id",
+    "polytope_id",
+    "family",
+    "kind",
+    "quantity",
+    "algorithm",
+    "num_facets",
+    "status",
+    "attempts",
+    "wall_s",
+    "cpu_s",
+    "peak_mb",
+    "error_type",
+    "reason",
+    "started_at",
+    "finished_at",
+    "lease_owner",
+)
 
 
 def job_reason(job: dict[str, Any]) -> str:
@@ -479,21 +595,34 @@ def job_log(jobs: list[dict[str, Any]], polytopes: list[dict[str, Any]]) -> list
     for job in jobs:
         p = by_id.get(job["polytope_id"])
         pkey = p["key"] if p else job["idempotency_key"].removeprefix("generate:")
-        out.append({
-            "job_id": job["id"], "polytope_id": pkey, "family": job["family"], "kind": job["kind"],
-            "quantity": job["quantity"] or "", "algorithm": job["algorithm"] or "",
-            "num_facets": p["num_facets"] if p else "", "status": job["status"],
-            "attempts": job["attempts"], "wall_s": job["wall_seconds"], "cpu_s": job["cpu_seconds"],
-            "peak_mb": job["peak_rss_mb"], "error_type": job["error_type"] or "",
-            "reason": job_reason(job), "started_at": job.get("started_at"),
-            "finished_at": job.get("finished_at"), "lease_owner": job.get("lease_owner") or "",
-        })
+        out.append(
+            {
+                "job_id": job["id"],
+                "polytope_id": pkey,
+                "family": job["family"],
+                "kind": job["kind"],
+                "quantity": job["quantity"] or "",
+                "algorithm": job["algorithm"] or "",
+                "num_facets": p["num_facets"] if p else "",
+                "status": job["status"],
+                "attempts": job["attempts"],
+                "wall_s": job["wall_seconds"],
+                "cpu_s": job["cpu_seconds"],
+                "peak_mb": job["peak_rss_mb"],
+                "error_type": job["error_type"] or "",
+                "reason": job_reason(job),
+                "started_at": job.get("started_at"),
+                "finished_at": job.get("finished_at"),
+                "lease_owner": job.get("lease_owner") or "",
+            }
+        )
     out.sort(key=lambda r: (r["polytope_id"], r["kind"], r["quantity"], r["algorithm"]))
     return out
 
 
-def completeness(polytopes: list[dict[str, Any]], jobs: list[dict[str, Any]],
-                 expected: int | None) -> dict[str, Any]:
+def completeness(
+    polytopes: list[dict[str, Any]], jobs: list[dict[str, Any]], expected: int | None
+) -> dict[str, Any]:
     """How complete the exported build is: polytopes present of those expected, job statuses.
 
     Complete: every expected polytope is generated and no job of theirs is left to run
@@ -504,9 +633,13 @@ def completeness(polytopes: list[dict[str, Any]], jobs: list[dict[str, Any]],
         counts[job["status"]] = counts.get(job["status"], 0) + 1
     unfinished = sum(counts[s] for s in ALL_STATES if s not in TERMINAL_STATES)
     wanted = len(polytopes) if expected is None else expected
-    return {"complete": len(polytopes) >= wanted and unfinished == 0, "polytopes": len(polytopes),
-            "polytopes_expected": wanted, "unfinished_jobs": unfinished,
-            "job_status_counts": {k: v for k, v in counts.items() if v}}
+    return {
+        "complete": len(polytopes) >= wanted and unfinished == 0,
+        "polytopes": len(polytopes),
+        "polytopes_expected": wanted,
+        "unfinished_jobs": unfinished,
+        "job_status_counts": {k: v for k, v in counts.items() if v},
+    }
 
 
 def _held_presets(engine: Engine) -> str:
@@ -535,9 +668,15 @@ def _refusal(name: str, preset: str | None, state: dict[str, Any], engine: Engin
     )
 
 
-def export_dataset(engine: Engine, name: str, out: Path | None = None, *,
-                   preset: str | None = None, preset_items: list[Any] | None = None,
-                   allow_partial: bool = False) -> dict[str, Any]:
+def export_dataset(
+    engine: Engine,
+    name: str,
+    out: Path | None = None,
+    *,
+    preset: str | None = None,
+    preset_items: list[Any] | None = None,
+    allow_partial: bool = False,
+) -> dict[str, Any]:
     """Export the polytopes (of ``preset``, if given or implied by ``atlas-<preset>``) to ``out``.
 
     Refuses (:class:`ExportError`, nothing written) unless the build is complete (see
@@ -549,7 +688,12 @@ def export_dataset(engine: Engine, name: str, out: Path | None = None, *,
 
     validate_export_name(name)
     load_plugins()
-    if preset is None and preset_items is None and name.startswith("atlas-") and name[6:] in PRESETS:
+    if (
+        preset is None
+        and preset_items is None
+        and name.startswith("atlas-")
+        and name[6:] in PRESETS
+    ):
         preset = name[6:]
     if preset is not None and preset_items is None:
         preset_items = PRESETS[preset]
@@ -561,15 +705,20 @@ def export_dataset(engine: Engine, name: str, out: Path | None = None, *,
     volume_algs = _algorithms(engine, VOLUME, DEFAULT_VOLUME_ALGORITHMS)
     capacity_algs = _algorithms(engine, CAPACITY, DEFAULT_CAPACITY_ALGORITHMS)
     polytopes = _read_polytopes(engine, keys)
-    jobs = _read_jobs(engine, [p["id"] for p in polytopes],
-                      {f"generate:{k}" for k in keys} if keys is not None else None)
+    jobs = _read_jobs(
+        engine,
+        [p["id"] for p in polytopes],
+        {f"generate:{k}" for k in keys} if keys is not None else None,
+    )
     state = completeness(polytopes, jobs, len(keys) if keys is not None else None)
     if not state["complete"] and not allow_partial:
         raise _refusal(name, preset, state, engine)
     if not polytopes:
         # An empty Parquet split cannot be loaded by `datasets`; say so instead of publishing it.
         scope = f"of preset {preset!r} " if preset else ""
-        raise ExportError(f"nothing to export: no polytope {scope}has been generated yet (run `atlas enqueue` and `atlas work`)")
+        raise ExportError(
+            f"nothing to export: no polytope {scope}has been generated yet (run `atlas enqueue` and `atlas work`)"
+        )
     rows = build_rows(polytopes, jobs, volume_algs, capacity_algs)
     feats = features(volume_algs, capacity_algs)
     digest = content_hash(rows, feats)
@@ -578,21 +727,29 @@ def export_dataset(engine: Engine, name: str, out: Path | None = None, *,
     per_family: dict[str, int] = defaultdict(int)
     for r in rows:
         per_family[r["family"]] += 1
-    algorithms = sorted({f"{j['quantity']}/{j['algorithm']}" for j in jobs if j["kind"] == QUANTITY})
+    algorithms = sorted(
+        {f"{j['quantity']}/{j['algorithm']}" for j in jobs if j["kind"] == QUANTITY}
+    )
     policy = policy_summary(preset_items or [])
     status_counts: dict[str, int] = defaultdict(int)
     for j in jobs:
         status_counts[j["status"]] += 1
     manifest = {
-        "name": name, "schema_version": SCHEMA_VERSION, "code_version": _git_commit(),
+        "name": name,
+        "schema_version": SCHEMA_VERSION,
+        "code_version": _git_commit(),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "preset": preset, "rows": len(rows), "rows_per_family": dict(sorted(per_family.items())),
+        "preset": preset,
+        "rows": len(rows),
+        "rows_per_family": dict(sorted(per_family.items())),
         "provenance": {
             "generator": "viterbo.families.generate(family, params, index); seed per (family, params, index)",
             "families": sorted({(r["family"], r["params"]) for r in rows}),
         },
-        "quantities": algorithms, "content_hash": digest,
-        "job_status_counts": dict(sorted(status_counts.items())), "policy": policy,
+        "quantities": algorithms,
+        "content_hash": digest,
+        "job_status_counts": dict(sorted(status_counts.items())),
+        "policy": policy,
         "certificate_levels": certificate_levels(rows),
         "unconfirmed_high_ratios": len(unconfirmed_high_ratios(rows)),
         "completeness": state,
@@ -618,7 +775,12 @@ def export_dataset(engine: Engine, name: str, out: Path | None = None, *,
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return {"path": str(target), "rows": len(rows), "content_hash": digest, "complete": state["complete"]}
+    return {
+        "path": str(target),
+        "rows": len(rows),
+        "content_hash": digest,
+        "complete": state["complete"],
+    }
 
 
 def policy_summary(items: Iterable[Any]) -> dict[str, dict[str, dict[str, Any]]]:

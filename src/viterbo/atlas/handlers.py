@@ -54,12 +54,14 @@ FALLBACK_TIMEOUT = 300.0
 # neither loop without bound nor allocate much (atlas-small: at most 0.07 s and no memory beyond
 # the worker's own).  Everything that can hang or blow up (capacity searches, spectrum,
 # generate) keeps its child, time limit and memory limit.
-INLINE_ALGORITHMS: frozenset[tuple[str, str]] = frozenset({
-    ("volume", "qhull"),
-    ("volume", "cone-decomposition"),
-    ("certified_capacity", "certify"),
-    ("systolic_ratio", "formula"),
-})
+INLINE_ALGORITHMS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("volume", "qhull"),
+        ("volume", "cone-decomposition"),
+        ("certified_capacity", "certify"),
+        ("systolic_ratio", "formula"),
+    }
+)
 
 
 def timeout_for(job: ClaimedJob) -> float:
@@ -91,7 +93,9 @@ def parse_params(job: ClaimedJob) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         raise JobParamsError(f"job {job.id}: params are not valid JSON ({exc})") from None
     if not isinstance(params, dict):
-        raise JobParamsError(f"job {job.id}: params must be a JSON object, got {type(params).__name__}")
+        raise JobParamsError(
+            f"job {job.id}: params must be a JSON object, got {type(params).__name__}"
+        )
     return params
 
 
@@ -143,32 +147,51 @@ def validate_policy(policy: Any, where: str = "policy") -> dict[str, dict[str, f
     if policy is None:
         return {}
     if not isinstance(policy, dict):
-        raise JobParamsError(f"{where} must be an object {{'quantity/algorithm': {{limit: value}}}}, got {policy!r}")
+        raise JobParamsError(
+            f"{where} must be an object {{'quantity/algorithm': {{limit: value}}}}, got {policy!r}"
+        )
     out: dict[str, dict[str, float | int]] = {}
     for key, limits in policy.items():
         if not isinstance(key, str) or key.count("/") != 1 or not isinstance(limits, dict):
-            raise JobParamsError(f"{where}: expected 'quantity/algorithm': {{...}}, got {key!r}: {limits!r}")
+            raise JobParamsError(
+                f"{where}: expected 'quantity/algorithm': {{...}}, got {key!r}: {limits!r}"
+            )
         entry: dict[str, float | int] = {}
         for name, value in limits.items():
             kind = POLICY_KEYS.get(name)
             if kind is None:
-                raise JobParamsError(f"{where}[{key!r}]: unknown limit {name!r} (known: {', '.join(POLICY_KEYS)})")
+                raise JobParamsError(
+                    f"{where}[{key!r}]: unknown limit {name!r} (known: {', '.join(POLICY_KEYS)})"
+                )
             # Integer limits may be 0 ("never run it here"); a time limit must be positive.
-            if (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
-                    or value < 0 or (kind is float and value == 0)):
-                raise JobParamsError(f"{where}[{key!r}][{name!r}] must be a positive number, got {value!r}")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value < 0
+                or (kind is float and value == 0)
+            ):
+                raise JobParamsError(
+                    f"{where}[{key!r}][{name!r}] must be a positive number, got {value!r}"
+                )
             if kind is int and value != int(value):
-                raise JobParamsError(f"{where}[{key!r}][{name!r}] must be an integer, got {value!r}")
+                raise JobParamsError(
+                    f"{where}[{key!r}][{name!r}] must be an integer, got {value!r}"
+                )
             entry[name] = kind(value)
         out[key] = entry
     return out
 
 
-def skip_reason(key: str, limits: dict[str, float | int], num_facets: int, index: int = 0) -> str | None:
+def skip_reason(
+    key: str, limits: dict[str, float | int], num_facets: int, index: int = 0
+) -> str | None:
     """Why the policy skips algorithm ``key`` on polytope ``index`` with ``num_facets`` facets (or None)."""
     max_facets = limits.get("max_facets")
     if max_facets is not None and num_facets > max_facets:
-        return f"policy: {key} limited to <= {int(max_facets)} facets (this polytope has {num_facets})"
+        return (
+            f"policy: {key} limited to <= {int(max_facets)} facets (this polytope has {num_facets})"
+        )
     max_index = limits.get("max_index")
     if max_index == 0:
         return f"policy: {key} not run on this family/params"
@@ -186,8 +209,15 @@ def _prepare_generate(conn: Connection, job: ClaimedJob) -> Payload:
         family, fparams, index = params["family"], params["params"], params["index"]
     except KeyError as exc:
         raise JobParamsError(f"job {job.id}: generate params lack {exc.args[0]!r}") from None
-    if not isinstance(family, str) or not isinstance(fparams, dict) or not isinstance(index, int) or index < 0:
-        raise JobParamsError(f"job {job.id}: generate params need family: str, params: object, index: int >= 0")
+    if (
+        not isinstance(family, str)
+        or not isinstance(fparams, dict)
+        or not isinstance(index, int)
+        or index < 0
+    ):
+        raise JobParamsError(
+            f"job {job.id}: generate params need family: str, params: object, index: int >= 0"
+        )
     policy = validate_policy(params.get("policy"), f"job {job.id}: policy")
     return {"family": family, "params": fparams, "index": index, "policy": policy}
 
@@ -201,17 +231,25 @@ def _run_generate(payload: Payload) -> dict[str, Any]:
     algorithms = []
     for alg in registry.algorithms():
         reason = alg.applicability(polytope)
-        algorithms.append({"quantity": alg.quantity, "name": alg.name,
-                           "depends_on": list(alg.depends_on), "not_applicable": reason})
-    return to_jsonable({
-        "polytope": polytope.to_dict(),
-        "dimension": int(polytope.dim),
-        "num_vertices": int(polytope.num_vertices),
-        "num_facets": int(polytope.num_facets),
-        "seed": getattr(generated, "seed", None),
-        "metadata": getattr(generated, "metadata", None) or {},
-        "algorithms": algorithms,
-    })
+        algorithms.append(
+            {
+                "quantity": alg.quantity,
+                "name": alg.name,
+                "depends_on": list(alg.depends_on),
+                "not_applicable": reason,
+            }
+        )
+    return to_jsonable(
+        {
+            "polytope": polytope.to_dict(),
+            "dimension": int(polytope.dim),
+            "num_vertices": int(polytope.num_vertices),
+            "num_facets": int(polytope.num_facets),
+            "seed": getattr(generated, "seed", None),
+            "metadata": getattr(generated, "metadata", None) or {},
+            "algorithms": algorithms,
+        }
+    )
 
 
 def _record_generate(conn: Connection, job: ClaimedJob, result: dict[str, Any]) -> dict[str, Any]:
@@ -220,31 +258,54 @@ def _record_generate(conn: Connection, job: ClaimedJob, result: dict[str, Any]) 
     pkey = polytope_key(family, params, index)
     geometry = result["polytope"]
     row = {
-        "key": pkey, "family": family, "params": dumps(params), "index": index,
-        "seed": result.get("seed"), "dimension": result["dimension"],
-        "num_vertices": result["num_vertices"], "num_facets": result["num_facets"],
-        "vertices": json.dumps(geometry["vertices"]), "normals": json.dumps(geometry["normals"]),
-        "offsets": json.dumps(geometry["offsets"]), "metadata_json": dumps(result.get("metadata") or {}),
+        "key": pkey,
+        "family": family,
+        "params": dumps(params),
+        "index": index,
+        "seed": result.get("seed"),
+        "dimension": result["dimension"],
+        "num_vertices": result["num_vertices"],
+        "num_facets": result["num_facets"],
+        "vertices": json.dumps(geometry["vertices"]),
+        "normals": json.dumps(geometry["normals"]),
+        "offsets": json.dumps(geometry["offsets"]),
+        "metadata_json": dumps(result.get("metadata") or {}),
         "created_at": time.time(),
     }
-    existing = conn.execute(select(polytopes_table.c.id).where(polytopes_table.c.key == pkey)).scalar()
+    existing = conn.execute(
+        select(polytopes_table.c.id).where(polytopes_table.c.key == pkey)
+    ).scalar()
     if existing is None:
         polytope_id = conn.execute(
-            polytopes_table.insert().values(**{("metadata" if k == "metadata_json" else k): v for k, v in row.items()})
+            polytopes_table.insert()
+            .values(**{("metadata" if k == "metadata_json" else k): v for k, v in row.items()})
             .returning(polytopes_table.c.id)
         ).scalar_one()
     else:  # an earlier attempt recorded it (cannot normally happen: the lease token guards)
         polytope_id = existing
-    specs = quantity_job_specs(int(polytope_id), pkey, family, result["algorithms"],
-                               policy=payload["policy"], num_facets=int(result["num_facets"]), index=index)
+    specs = quantity_job_specs(
+        int(polytope_id),
+        pkey,
+        family,
+        result["algorithms"],
+        policy=payload["policy"],
+        num_facets=int(result["num_facets"]),
+        index=index,
+    )
     new = insert_jobs(conn, specs)
     return {"polytope_id": int(polytope_id), "polytope_key": pkey, "jobs": len(new)}
 
 
-def quantity_job_specs(polytope_id: int, pkey: str, family: str,
-                       algorithms: list[dict[str, Any]], *,
-                       policy: dict[str, dict[str, float | int]] | None = None,
-                       num_facets: int = 0, index: int = 0) -> list[JobSpec]:
+def quantity_job_specs(
+    polytope_id: int,
+    pkey: str,
+    family: str,
+    algorithms: list[dict[str, Any]],
+    *,
+    policy: dict[str, dict[str, float | int]] | None = None,
+    num_facets: int = 0,
+    index: int = 0,
+) -> list[JobSpec]:
     """One job per algorithm; dependents blocked on their inputs.
 
     Not-applicable algorithms and those the ``policy`` skips are born terminal
@@ -254,7 +315,9 @@ def quantity_job_specs(polytope_id: int, pkey: str, family: str,
     policy = policy or {}
     keys_by_quantity: dict[str, list[str]] = {}
     for a in algorithms:
-        keys_by_quantity.setdefault(a["quantity"], []).append(quantity_job_key(pkey, a["quantity"], a["name"]))
+        keys_by_quantity.setdefault(a["quantity"], []).append(
+            quantity_job_key(pkey, a["quantity"], a["name"])
+        )
     specs = []
     for a in algorithms:
         name = f"{a['quantity']}/{a['name']}"
@@ -267,13 +330,26 @@ def quantity_job_specs(polytope_id: int, pkey: str, family: str,
         elif skipped is not None:
             status, born = SKIPPED, {"skipped": skipped}
         deps = tuple(k for q in a.get("depends_on", ()) for k in keys_by_quantity.get(q, ()))
-        params = {TIME_LIMIT_PARAM: limits["time_limit_s"]} if "time_limit_s" in limits and born is None else {}
-        specs.append(JobSpec(
-            kind=QUANTITY, key=quantity_job_key(pkey, a["quantity"], a["name"]),
-            polytope_id=polytope_id, family=family, quantity=a["quantity"], algorithm=a["name"],
-            priority=QUANTITY_PRIORITY, params=params, status=status, result=born,
-            depends_on_keys=() if born is not None else deps,
-        ))
+        params = (
+            {TIME_LIMIT_PARAM: limits["time_limit_s"]}
+            if "time_limit_s" in limits and born is None
+            else {}
+        )
+        specs.append(
+            JobSpec(
+                kind=QUANTITY,
+                key=quantity_job_key(pkey, a["quantity"], a["name"]),
+                polytope_id=polytope_id,
+                family=family,
+                quantity=a["quantity"],
+                algorithm=a["name"],
+                priority=QUANTITY_PRIORITY,
+                params=params,
+                status=status,
+                result=born,
+                depends_on_keys=() if born is not None else deps,
+            )
+        )
     # Dependencies first so that their ids exist when the dependency rows are written.
     specs.sort(key=lambda s: len(s.depends_on_keys) > 0)
     return specs
@@ -304,7 +380,9 @@ def _prepare_quantity(conn: Connection, job: ClaimedJob) -> Payload:
     if job.polytope_id is None or not job.quantity or not job.algorithm:
         raise JobParamsError(f"job {job.id}: a quantity job needs polytope, quantity and algorithm")
     p = polytopes_table.c
-    row = conn.execute(select(p.vertices, p.normals, p.offsets).where(p.id == job.polytope_id)).first()
+    row = conn.execute(
+        select(p.vertices, p.normals, p.offsets).where(p.id == job.polytope_id)
+    ).first()
     if row is None:
         raise JobParamsError(f"job {job.id}: polytope {job.polytope_id} does not exist")
     j, d = jobs_table.c, dependencies_table.c
@@ -313,13 +391,24 @@ def _prepare_quantity(conn: Connection, job: ClaimedJob) -> Payload:
         .join(dependencies_table, d.depends_on_id == j.id)
         .where(d.job_id == job.id)
     ).all()
-    inputs = {f"{q}/{a}": {"status": st, "result": json.loads(res) if res else None,
-                           "reason": _input_reason(etype, emsg)}
-              for q, a, st, res, etype, emsg in deps}
+    inputs = {
+        f"{q}/{a}": {
+            "status": st,
+            "result": json.loads(res) if res else None,
+            "reason": _input_reason(etype, emsg),
+        }
+        for q, a, st, res, etype, emsg in deps
+    }
     return {
-        "quantity": job.quantity, "algorithm": job.algorithm, "params": params, "inputs": inputs,
-        "polytope": {"vertices": json.loads(row.vertices), "normals": json.loads(row.normals),
-                     "offsets": json.loads(row.offsets)},
+        "quantity": job.quantity,
+        "algorithm": job.algorithm,
+        "params": params,
+        "inputs": inputs,
+        "polytope": {
+            "vertices": json.loads(row.vertices),
+            "normals": json.loads(row.normals),
+            "offsets": json.loads(row.offsets),
+        },
     }
 
 
@@ -387,6 +476,13 @@ def preload() -> None:
         registry.warm_up()
 
 
-register_kind(JobKind(GENERATE, run=_run_generate, prepare=_prepare_generate, record=_record_generate,
-                      default_timeout=DEFAULT_TIMEOUTS[GENERATE]))
+register_kind(
+    JobKind(
+        GENERATE,
+        run=_run_generate,
+        prepare=_prepare_generate,
+        record=_record_generate,
+        default_timeout=DEFAULT_TIMEOUTS[GENERATE],
+    )
+)
 register_kind(JobKind(QUANTITY, run=_run_quantity, prepare=_prepare_quantity))

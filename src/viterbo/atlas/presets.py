@@ -43,9 +43,13 @@ class PresetItem:
         if not isinstance(self.family, str) or not self.family:
             raise PresetError(f"preset item needs a family name, got {self.family!r}")
         if not isinstance(self.params, dict):
-            raise PresetError(f"params of family {self.family!r} must be a JSON object, got {self.params!r}")
+            raise PresetError(
+                f"params of family {self.family!r} must be a JSON object, got {self.params!r}"
+            )
         if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 0:
-            raise PresetError(f"count of family {self.family!r} must be an integer >= 0, got {self.count!r}")
+            raise PresetError(
+                f"count of family {self.family!r} must be an integer >= 0, got {self.count!r}"
+            )
         try:
             validate_policy(self.policy, f"policy of family {self.family!r}")
         except JobParamsError as exc:
@@ -82,25 +86,43 @@ POLICY: dict[str, dict[str, Any]] = {
     "spectrum/reeb": {"time_limit_s": 10},
 }
 SIMPLICIAL_POLICY: dict[str, dict[str, Any]] = {
-    **POLICY, "spectrum/reeb": {"time_limit_s": 10, "max_index": 2},
+    **POLICY,
+    "spectrum/reeb": {"time_limit_s": 10, "max_index": 2},
 }
 SIMPLICIAL_FAMILIES = ("sphere", "ball")
 # Symplectic products have their own closed form; haim-kislev (a cross-check there) needs ~10 s
 # at 12 facets on them, so it stops at 10.
 SYMPLECTIC_PRODUCT_POLICY: dict[str, dict[str, Any]] = {
-    **POLICY, "capacity/haim-kislev": {"max_facets": 10, "time_limit_s": 60}}
+    **POLICY,
+    "capacity/haim-kislev": {"max_facets": 10, "time_limit_s": 60},
+}
 HK_PROFILE_POLICY: dict[str, dict[str, Any]] = {
-    **POLICY, "capacity/haim-kislev": {"max_facets": 24, "time_limit_s": 20},
+    **POLICY,
+    "capacity/haim-kislev": {"max_facets": 24, "time_limit_s": 20},
 }
 
 TINY_CATALOG = ("tesseract", "cross-polytope", "24-cell", "hko-pentagon-product")
-SMALL_CATALOG = ("tesseract", "cross-polytope", "standard-simplex", "regular-simplex", "24-cell",
-                 "hko-pentagon-product", "square-x-diamond", "ngon-x-ngon", "triangle-x-triangle",
-                 "ch-6-vertex", "permutahedron")
+SMALL_CATALOG = (
+    "tesseract",
+    "cross-polytope",
+    "standard-simplex",
+    "regular-simplex",
+    "24-cell",
+    "hko-pentagon-product",
+    "square-x-diamond",
+    "ngon-x-ngon",
+    "triangle-x-triangle",
+    "ch-6-vertex",
+    "permutahedron",
+)
 
 
-def _item(family: str, params: dict[str, Any], count: int = 1,
-          policy: dict[str, dict[str, Any]] | None = None) -> PresetItem:
+def _item(
+    family: str,
+    params: dict[str, Any],
+    count: int = 1,
+    policy: dict[str, dict[str, Any]] | None = None,
+) -> PresetItem:
     if policy is None:
         policy = SIMPLICIAL_POLICY if family in SIMPLICIAL_FAMILIES else POLICY
     return PresetItem(family, params, count, dict(policy))
@@ -169,7 +191,10 @@ SMALL_IMAGE_BASES: tuple[tuple[str, dict[str, Any], int], ...] = (
 SMALL_HK_PROFILE: tuple[tuple[str, dict[str, Any], int], ...] = (
     *[("halfspace", {"facets": f}, 3) for f in (15, 17, 19, 22)],
     ("ball", {"points": 10}, 2),
-    *[("product-ngons", {"k_P": a, "k_Q": b, "r": 1, "s": 1000}, 1) for a, b in ((6, 7), (7, 7), (6, 8), (7, 8), (8, 8))],
+    *[
+        ("product-ngons", {"k_P": a, "k_Q": b, "r": 1, "s": 1000}, 1)
+        for a, b in ((6, 7), (7, 7), (6, 8), (7, 8), (8, 8))
+    ],
     ("lagrangian-product", {"points": 9}, 3),
 )
 
@@ -179,14 +204,24 @@ def _small() -> list[PresetItem]:
     items = [_item("catalog", {"name": name}) for name in SMALL_CATALOG]
     for k_p in range(3, 9):
         for k_q in range(k_p, 9):
-            items += [_item("product-ngons", {"k_P": k_p, "k_Q": k_q, "r": r, "s": s_})
-                      for r, s_ in ngon_angle_sample(k_p, k_q, 16)]
-    items += [_item(f, p, n, SYMPLECTIC_PRODUCT_POLICY if f == "symplectic-product" else None)
-              for f, p, n in SMALL_RANDOM]
+            items += [
+                _item("product-ngons", {"k_P": k_p, "k_Q": k_q, "r": r, "s": s_})
+                for r, s_ in ngon_angle_sample(k_p, k_q, 16)
+            ]
+    items += [
+        _item(f, p, n, SYMPLECTIC_PRODUCT_POLICY if f == "symplectic-product" else None)
+        for f, p, n in SMALL_RANDOM
+    ]
     for base_family, base_params, n in SMALL_IMAGE_BASES:
         # One image of each base polytope 0..n-1 (the image's own index picks the map).
-        items += [_item("symplectic-image", {"base_family": base_family, "base_params": base_params,
-                                             "base_index": i}, 1) for i in range(n)]
+        items += [
+            _item(
+                "symplectic-image",
+                {"base_family": base_family, "base_params": base_params, "base_index": i},
+                1,
+            )
+            for i in range(n)
+        ]
     items += [_item(f, p, n, HK_PROFILE_POLICY) for f, p, n in SMALL_HK_PROFILE]
     return items
 
@@ -220,7 +255,9 @@ def load_preset(name_or_path: str) -> list[PresetItem]:
         return list(PRESETS[name_or_path])
     if name_or_path.endswith(".json"):
         return _load_preset_file(Path(name_or_path))
-    raise PresetError(f"unknown preset {name_or_path!r} (known: {', '.join(preset_names())}; or a .json file)")
+    raise PresetError(
+        f"unknown preset {name_or_path!r} (known: {', '.join(preset_names())}; or a .json file)"
+    )
 
 
 def _load_preset_file(path: Path) -> list[PresetItem]:
@@ -231,13 +268,23 @@ def _load_preset_file(path: Path) -> list[PresetItem]:
     except ValueError as exc:
         raise PresetError(f"preset file {str(path)!r} is not valid JSON: {exc}") from None
     if not isinstance(raw, list):
-        raise PresetError(f"preset file {str(path)!r} must hold a JSON list of {{family, params, count}} objects")
+        raise PresetError(
+            f"preset file {str(path)!r} must hold a JSON list of {{family, params, count}} objects"
+        )
     items = []
     for i, entry in enumerate(raw):
         if not isinstance(entry, dict) or set(entry) - {"family", "params", "count", "policy"}:
-            raise PresetError(f"preset file {str(path)!r}, item {i}: expected keys family, params, count (policy)")
-        items.append(PresetItem(entry.get("family"), entry.get("params", {}), entry.get("count", 1),
-                                entry.get("policy") or {}))
+            raise PresetError(
+                f"preset file {str(path)!r}, item {i}: expected keys family, params, count (policy)"
+            )
+        items.append(
+            PresetItem(
+                entry.get("family"),
+                entry.get("params", {}),
+                entry.get("count", 1),
+                entry.get("policy") or {},
+            )
+        )
     return items
 
 
@@ -247,7 +294,9 @@ def validate_families(items: Iterable[PresetItem]) -> None:
     known = known_families()
     unknown = sorted({it.family for it in items if it.family not in known})
     if unknown:
-        raise PresetError(f"unknown famil{'y' if len(unknown) == 1 else 'ies'} {', '.join(map(repr, unknown))} (known: {', '.join(sorted(known)) or 'none'})")
+        raise PresetError(
+            f"unknown famil{'y' if len(unknown) == 1 else 'ies'} {', '.join(map(repr, unknown))} (known: {', '.join(sorted(known)) or 'none'})"
+        )
     try:
         from viterbo.families import FAMILIES, validate_params
     except ImportError:  # pragma: no cover - families layer absent: generate jobs will tell
@@ -270,9 +319,16 @@ def generate_specs(items: Iterable[PresetItem]) -> list[JobSpec]:
             params: dict[str, Any] = {"family": it.family, "params": it.params, "index": index}
             if it.policy:
                 params["policy"] = it.policy
-            specs.setdefault(key, JobSpec(
-                kind=GENERATE, key=key, family=it.family, priority=GENERATE_PRIORITY, params=params,
-            ))
+            specs.setdefault(
+                key,
+                JobSpec(
+                    kind=GENERATE,
+                    key=key,
+                    family=it.family,
+                    priority=GENERATE_PRIORITY,
+                    params=params,
+                ),
+            )
     return list(specs.values())
 
 
