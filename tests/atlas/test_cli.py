@@ -168,6 +168,80 @@ def test_corrupt_database_file_is_reported_and_untouched(tmp_path: Path) -> None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt.sqlite"]
 
 
+def test_database_with_damaged_pages_is_refused_even_when_nothing_is_pending(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "damaged.sqlite"
+    engine = open_database(f"sqlite:///{path}")
+    JobStore(engine).enqueue(
+        [JobSpec("test-record", f"k{i}", params={"pad": "x" * 3000}) for i in range(40)]
+    )
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE jobs SET status = 'done'"))  # a finished build: nothing pending
+    engine.dispose()
+    Path(f"{path}-wal").unlink(missing_ok=True)
+    with path.open("r+b") as handle:  # overwrite pages in the middle of the file
+        handle.seek(path.stat().st_size // 2 // 4096 * 4096)
+        handle.write(b"\xff" * 8192)
+    damaged = path.read_bytes()
+    for args in (
+        ["status"],
+        ["work"],
+        ["export", "atlas-test-boxes"],
+        ["prune", "--older-than", "1"],
+    ):
+        _assert_user_error(
+            invoke([*args, "--db", f"sqlite:///{path}"]),
+            f"database '{path}' is corrupt: ",
+            "quick_check",
+        )
+    assert path.read_bytes() == damaged
+
+
+def test_unknown_policy_algorithm_names_the_known_ones(tmp_path: Path) -> None:
+    preset = tmp_path / "p.json"
+    preset.write_text(
+        json.dumps(
+            [
+                {
+                    "family": "ball",
+                    "params": {},
+                    "count": 1,
+                    "policy": {"capacity/nosuch": {"time_limit_s": 1}},
+                }
+            ]
+        )
+    )
+    db = tmp_path / "atlas.sqlite"
+    _assert_user_error(
+        invoke(["enqueue", str(preset), "--db", f"sqlite:///{db}"]),
+        "unknown algorithm 'capacity/nosuch' (known: capacity/area-2d, capacity/billiard,",
+    )
+    assert not db.exists()
+
+
+def test_deeply_nested_preset_is_one_line(tmp_path: Path) -> None:
+    preset = tmp_path / "deep.json"
+    preset.write_text("[" * 100_000 + "]" * 100_000)
+    _assert_user_error(
+        invoke(["enqueue", str(preset), "--db", f"sqlite:///{tmp_path}/a.sqlite"]),
+        "nests more than",
+        "levels deep",
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_path_on_a_pseudo_file_system_names_the_os_reason(db_url: str) -> None:
+    result = invoke(["enqueue", "test-boxes", "--db", "sqlite:////proc/atlas.sqlite"])
+    _assert_user_error(result, "cannot create a file in /proc")
+    assert "disk is full" not in result.stderr
+    assert invoke(["enqueue", "test-boxes"], db_url).returncode == 0
+    result = invoke(
+        ["export", "atlas-test-boxes", "--allow-partial", "--out", "/proc/atlas-x"], db_url
+    )
+    _assert_user_error(result, "cannot write the snapshot /proc/atlas-x: ", "(in /proc)")
+
+
 def test_database_from_newer_code_is_refused(db_url: str) -> None:
     open_database(db_url).dispose()  # create it, at today's schema
     engine = make_engine(db_url)

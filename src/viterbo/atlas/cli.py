@@ -45,6 +45,8 @@ class AtlasGroup(click.Group):
             raise AtlasCliError(str(exc)) from None
         except (SQLAlchemyError, sqlite3.Error) as exc:
             raise AtlasCliError(f"database error: {_one_line(exc)}") from None
+        except RecursionError:  # a pathologically nested input anywhere a command reads one
+            raise AtlasCliError("the input nests too deeply to be read") from None
         except OSError as exc:
             raise AtlasCliError(
                 f"{exc.strerror or exc}{f': {exc.filename!r}' if exc.filename else ''}"

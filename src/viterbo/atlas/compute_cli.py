@@ -70,6 +70,10 @@ def parse_polytope(text: str) -> Polytope:
         raise InputError(
             f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from None
+    except RecursionError:
+        raise InputError(
+            f"the JSON nests more than {sys.getrecursionlimit()} levels deep"
+        ) from None
     if not isinstance(data, dict):
         raise InputError(
             "the input must be a JSON object with 'vertices' or 'normals' and 'offsets'"

@@ -11,8 +11,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -243,17 +246,30 @@ def ensure_schema(engine: Engine) -> str:
 
 
 def _access_hint(engine: Engine) -> str:
-    """Why SQLite may have failed: it needs to write the file and, for its WAL, the folder."""
+    """Why SQLite may have failed: it needs to write the file and, for its WAL, the folder.
+
+    A probe file in the folder lets the OS say what is wrong (a pseudo file system such as
+    /proc, a read-only mount, missing permissions); the disk is only called full when the OS
+    says so (ENOSPC) or the probe succeeded on a file system with less than 1 MiB free.
+    """
     if not is_sqlite(engine):
         return ""
     path = Path(engine.url.database or "")
     for what, p in (("file", path), ("folder", path.parent)):
         if p.exists() and not os.access(p, os.W_OK):
             return f" (the {what} is read-only; the job store needs write access to the file and its folder)"
-    import shutil
-
-    if path.parent.is_dir() and shutil.disk_usage(path.parent).free < 1 << 20:
-        return f" (the disk is full: {shutil.disk_usage(path.parent).free // 1024} KiB free)"
+    if not path.parent.is_dir():
+        return ""
+    try:
+        with tempfile.TemporaryFile(dir=path.parent):
+            pass
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            return " (the disk is full)"
+        return f" (cannot create a file in {path.parent}: {exc.strerror})"
+    free = shutil.disk_usage(path.parent).free
+    if free < 1 << 20:
+        return f" (the disk is full: {free // 1024} KiB free)"
     return ""
 
 
@@ -306,8 +322,36 @@ def open_database(url: str | None = None, *, create: bool = True) -> Engine:
                 f"no atlas database at {parse_url(resolve_url(url)).render_as_string(hide_password=True)} "
                 "(it has no atlas tables; `atlas enqueue` or `atlas build` creates them)"
             )
+    if not create:  # before any migration writes to it
+        try:
+            check_integrity(engine)
+        except DatabaseUnusableError:
+            engine.dispose()
+            raise
     ensure_schema(engine)
     return engine
+
+
+def check_integrity(engine: Engine) -> None:
+    """Refuse a SQLite file whose pages are damaged (``PRAGMA quick_check``, O(file size)).
+
+    A damaged file can still answer the few pages a command reads -- ``atlas status`` would
+    report a finished build and exit 0 -- so the commands that read an existing atlas check the
+    whole file once (about 0.1 s per 30 MB). PostgreSQL checks its own pages.
+    """
+    if not is_sqlite(engine):
+        return
+    try:
+        with engine.connect() as conn:
+            problems = [row[0] for row in conn.exec_driver_sql("PRAGMA quick_check").fetchall()]
+    except (SQLAlchemyError, sqlite3.Error) as exc:
+        problems = [_one_line(exc)]
+    if problems != ["ok"]:
+        raise DatabaseUnusableError(
+            f"database {_describe(engine)} is corrupt: {problems[0]} "
+            f"({len(problems)} problem{'s' if len(problems) != 1 else ''} found by SQLite's quick_check; "
+            "restore a copy, or rebuild it with `atlas enqueue` and `atlas work`)"
+        )
 
 
 def _require_existing(url: str) -> None:

@@ -700,7 +700,7 @@ def export_dataset(
     keys = polytope_keys(preset_items) if preset_items is not None else None
     target = Path(out) if out is not None else DEFAULT_EXPORT_ROOT / name
     target = target.resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _require_writable_folder(target)
 
     volume_algs = _algorithms(engine, VOLUME, DEFAULT_VOLUME_ALGORITHMS)
     capacity_algs = _algorithms(engine, CAPACITY, DEFAULT_CAPACITY_ALGORITHMS)
@@ -825,6 +825,25 @@ def policy_summary(items: Iterable[Any]) -> dict[str, dict[str, dict[str, Any]]]
 AT_FDCWD = -100
 RENAME_EXCHANGE = 2
 SCRATCH_KINDS = ("tmp", "old")
+
+
+def _require_writable_folder(target: Path) -> None:
+    """Refuse early, naming the OS's reason, when no snapshot can be written next to ``target``.
+
+    The probe creates (and removes) a scratch folder of the kind the swap uses, so pseudo file
+    systems such as /proc, read-only mounts and missing permissions are told apart by the OS's
+    own error instead of being guessed from free space.
+    """
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        probe = _scratch_path(target, "tmp")
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ExportError(
+            f"cannot write the snapshot {target}: {reason} (in {target.parent})"
+        ) from None
 
 
 def _scratch_path(target: Path, kind: str) -> Path:

@@ -150,12 +150,17 @@ def validate_policy(policy: Any, where: str = "policy") -> dict[str, dict[str, f
         raise JobParamsError(
             f"{where} must be an object {{'quantity/algorithm': {{limit: value}}}}, got {policy!r}"
         )
+    from viterbo.invariants import registry  # lazy: the registry loads every algorithm module
+
+    known = sorted(alg.key for alg in registry.algorithms())
     out: dict[str, dict[str, float | int]] = {}
     for key, limits in policy.items():
         if not isinstance(key, str) or key.count("/") != 1 or not isinstance(limits, dict):
             raise JobParamsError(
                 f"{where}: expected 'quantity/algorithm': {{...}}, got {key!r}: {limits!r}"
             )
+        if key not in known:
+            raise JobParamsError(f"{where}: unknown algorithm {key!r} (known: {', '.join(known)})")
         entry: dict[str, float | int] = {}
         for name, value in limits.items():
             kind = POLICY_KEYS.get(name)

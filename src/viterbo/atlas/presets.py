@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -267,6 +268,10 @@ def _load_preset_file(path: Path) -> list[PresetItem]:
         raise PresetError(f"cannot read preset file {str(path)!r}: {exc.strerror}") from None
     except ValueError as exc:
         raise PresetError(f"preset file {str(path)!r} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise PresetError(
+            f"preset file {str(path)!r} nests more than {sys.getrecursionlimit()} levels deep"
+        ) from None
     if not isinstance(raw, list):
         raise PresetError(
             f"preset file {str(path)!r} must hold a JSON list of {{family, params, count}} objects"
