@@ -38,7 +38,9 @@ class Progress:
 
     @property
     def remaining(self) -> int:
-        return (self.total if self.projected_total is None else self.projected_total) - self.finished
+        return (
+            self.total if self.projected_total is None else self.projected_total
+        ) - self.finished
 
 
 def projected_total(by_kind: dict[str, dict[str, int]]) -> int | None:
@@ -75,13 +77,19 @@ def _generate_counts(store: JobStore) -> dict[str, int]:
     """Status -> count of the generate jobs (a range of the (kind, ...) index: cheap)."""
     j = jobs_table.c
     with store.engine.connect() as conn:
-        rows = conn.execute(select(j.status, func.count()).where(j.kind == GENERATE).group_by(j.status)).all()
+        rows = conn.execute(
+            select(j.status, func.count()).where(j.kind == GENERATE).group_by(j.status)
+        ).all()
     return {status: int(n) for status, n in rows}
 
 
-def progress(store: JobStore, counts: dict[str, int] | None = None,
-             window: float = RATE_WINDOW_SECONDS, *,
-             by_kind: dict[str, dict[str, int]] | None = None) -> Progress:
+def progress(
+    store: JobStore,
+    counts: dict[str, int] | None = None,
+    window: float = RATE_WINDOW_SECONDS,
+    *,
+    by_kind: dict[str, dict[str, int]] | None = None,
+) -> Progress:
     """Finished / total jobs, recent completion rate and the ETA it implies.
 
     ``counts`` (status -> count) and ``by_kind`` (kind -> status -> count, only ``generate``
@@ -134,8 +142,10 @@ def progress_line(p: Progress) -> str:
     else:
         outlook = f" (~{p.projected_total} expected after generation)" if p.generating else ""
         eta = f"ETA {format_duration(p.eta_s if p.remaining > 0 else 0)}"
-    return (f"{p.finished}/{p.total} jobs finished{outlook} ({pct:.1f}%), {p.running} running, "
-            f"{rate}, {eta}")
+    return (
+        f"{p.finished}/{p.total} jobs finished{outlook} ({pct:.1f}%), {p.running} running, "
+        f"{rate}, {eta}"
+    )
 
 
 def _table(rows: dict[str, dict[str, int]], title: str) -> list[str]:
@@ -143,7 +153,9 @@ def _table(rows: dict[str, dict[str, int]], title: str) -> list[str]:
     width = max([len(title), *map(len, rows)])
     lines = [f"{title:<{width}}  " + "  ".join(f"{s:>14}" for s in states)]
     for name in sorted(rows):
-        lines.append(f"{name:<{width}}  " + "  ".join(f"{rows[name].get(s, 0):>14}" for s in states))
+        lines.append(
+            f"{name:<{width}}  " + "  ".join(f"{rows[name].get(s, 0):>14}" for s in states)
+        )
     return lines
 
 
@@ -157,7 +169,11 @@ def status_report(store: JobStore, failures: int = 5) -> str:
     for per in by_kind.values():
         for status, n in per.items():
             counts[status] = counts.get(status, 0) + n
-    lines = ["jobs by status: " + ", ".join(f"{s} {counts[s]}" for s in ALL_STATES if counts[s]) if sum(counts.values()) else "jobs by status: none (run `atlas enqueue PRESET`)"]
+    lines = [
+        "jobs by status: " + ", ".join(f"{s} {counts[s]}" for s in ALL_STATES if counts[s])
+        if sum(counts.values())
+        else "jobs by status: none (run `atlas enqueue PRESET`)"
+    ]
     p = progress(store, counts, by_kind=by_kind)
     if p.total:
         lines.append("progress: " + progress_line(p))

@@ -128,7 +128,9 @@ def _insert_stmt(conn: Connection) -> Any:
     return dialect.insert(jobs_table).on_conflict_do_nothing(index_elements=["idempotency_key"])
 
 
-def insert_jobs(conn: Connection, specs: Sequence[JobSpec], now: float | None = None) -> dict[str, int]:
+def insert_jobs(
+    conn: Connection, specs: Sequence[JobSpec], now: float | None = None
+) -> dict[str, int]:
     """Insert ``specs`` (skipping keys that exist) and their dependency rows.
 
     Returns the ids of the jobs that were new, by idempotency key.  A spec whose
@@ -169,7 +171,9 @@ def _spec_row(spec: JobSpec, now: float) -> dict[str, Any]:
     }
 
 
-def _insert_dependencies(conn: Connection, specs: Sequence[JobSpec], new_ids: dict[str, int]) -> None:
+def _insert_dependencies(
+    conn: Connection, specs: Sequence[JobSpec], new_ids: dict[str, int]
+) -> None:
     needed = sorted({k for s in specs for k in s.depends_on_keys})
     ids_by_key = dict(new_ids)
     missing = [k for k in needed if k not in ids_by_key]
@@ -197,14 +201,17 @@ _READY = f"""
         WHERE d.job_id = jobs.id AND j2.status NOT IN ({_TERMINAL_SQL}))
 """
 _UNBLOCK = text(f"UPDATE jobs SET status = '{PENDING}' WHERE id IN :ids AND {_READY}").bindparams(
-    bindparam("ids", expanding=True))
+    bindparam("ids", expanding=True)
+)
 _UNBLOCK_ALL = text(f"UPDATE jobs SET status = '{PENDING}' WHERE {_READY}")
 _LOCK_DEPENDENTS = text(
     f"SELECT id FROM jobs WHERE id IN :ids AND status = '{BLOCKED}' ORDER BY id FOR UPDATE"
 ).bindparams(bindparam("ids", expanding=True))
 
 
-def release_dependents(conn: Connection, finished: Sequence[int] = (), candidates: Sequence[int] = ()) -> int:
+def release_dependents(
+    conn: Connection, finished: Sequence[int] = (), candidates: Sequence[int] = ()
+) -> int:
     """Move blocked jobs whose dependencies are all terminal to ``pending``.
 
     ``finished``: jobs that just reached a terminal state (their dependents are checked);
@@ -235,39 +242,114 @@ def release_all_ready(conn: Connection) -> int:
 _j = jobs_table.c
 # Statements are built once: SQLAlchemy then reuses their compiled form (building a statement
 # per job costs more than executing it).
-_EXPIRED_Q = (select(_j.id, _j.attempts, _j.max_attempts)
-              .where(_j.status == RUNNING, _j.lease_expires_at < bindparam("now"))
-              .order_by(_j.lease_expires_at).limit(bindparam("limit")))
-_PENDING_Q = (select(_j.id).where(_j.status == PENDING).order_by(_j.priority, _j.id)
-              .limit(bindparam("limit")))
-_GIVE_UP = (update(jobs_table).where(_j.id == bindparam("b_id")).values(
-    status=FAILED, finished_at=bindparam("b_now"), lease_token=None, lease_expires_at=None,
-    error_type="LeaseExpired", error_message=bindparam("b_message")))
-_TAKE = (update(jobs_table).where(_j.id.in_(bindparam("ids", expanding=True))).values(
-    status=RUNNING, lease_owner=bindparam("owner"), lease_token=bindparam("token"),
-    lease_expires_at=bindparam("expires"), heartbeat_at=bindparam("now"),
-    started_at=bindparam("now"), attempts=_j.attempts + 1))
-_CLAIMED = (select(_j.id, _j.kind, _j.polytope_id, _j.family, _j.quantity, _j.algorithm, _j.params,
-                   _j.idempotency_key, _j.attempts, _j.max_attempts)
-            .where(_j.id.in_(bindparam("ids", expanding=True))).order_by(_j.priority, _j.id))
-_PENDING_HEAD = (select(_j.id).where(_j.status == PENDING).order_by(_j.priority, _j.id)
-                 .limit(bindparam("plimit")).with_for_update(skip_locked=True))
-_TAKE_RETURNING = (update(jobs_table)
-                   .where(_j.id.in_(bindparam("ids", expanding=True)) | _j.id.in_(_PENDING_HEAD))
-                   .values(status=RUNNING, lease_owner=bindparam("owner"), lease_token=bindparam("token"),
-                           lease_expires_at=bindparam("expires"), heartbeat_at=bindparam("now"),
-                           started_at=bindparam("now"), attempts=_j.attempts + 1)
-                   .returning(_j.id, _j.kind, _j.polytope_id, _j.family, _j.quantity, _j.algorithm,
-                              _j.params, _j.idempotency_key, _j.attempts, _j.max_attempts, _j.priority))
-_STILL_OURS = select(_j.id, _j.lease_token).where(_j.id.in_(bindparam("ids", expanding=True)),
-                                  _j.lease_token.in_(bindparam("tokens", expanding=True)),
-                                  _j.status == RUNNING)
-_COMPLETE = (update(jobs_table).where(_j.id == bindparam("b_id")).values(
-    status=bindparam("b_status"), finished_at=bindparam("b_finished"), result=bindparam("b_result"),
-    wall_seconds=bindparam("b_wall"), cpu_seconds=bindparam("b_cpu"), peak_rss_mb=bindparam("b_peak"),
-    error_type=bindparam("b_etype"), error_message=bindparam("b_emsg"), traceback=bindparam("b_tb"),
-    lease_token=None, lease_expires_at=None))
-_SET_RESULT = update(jobs_table).where(_j.id == bindparam("b_id")).values(result=bindparam("b_result"))
+_EXPIRED_Q = (
+    select(_j.id, _j.attempts, _j.max_attempts)
+    .where(_j.status == RUNNING, _j.lease_expires_at < bindparam("now"))
+    .order_by(_j.lease_expires_at)
+    .limit(bindparam("limit"))
+)
+_PENDING_Q = (
+    select(_j.id).where(_j.status == PENDING).order_by(_j.priority, _j.id).limit(bindparam("limit"))
+)
+_GIVE_UP = (
+    update(jobs_table)
+    .where(_j.id == bindparam("b_id"))
+    .values(
+        status=FAILED,
+        finished_at=bindparam("b_now"),
+        lease_token=None,
+        lease_expires_at=None,
+        error_type="LeaseExpired",
+        error_message=bindparam("b_message"),
+    )
+)
+_TAKE = (
+    update(jobs_table)
+    .where(_j.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status=RUNNING,
+        lease_owner=bindparam("owner"),
+        lease_token=bindparam("token"),
+        lease_expires_at=bindparam("expires"),
+        heartbeat_at=bindparam("now"),
+        started_at=bindparam("now"),
+        attempts=_j.attempts + 1,
+    )
+)
+_CLAIMED = (
+    select(
+        _j.id,
+        _j.kind,
+        _j.polytope_id,
+        _j.family,
+        _j.quantity,
+        _j.algorithm,
+        _j.params,
+        _j.idempotency_key,
+        _j.attempts,
+        _j.max_attempts,
+    )
+    .where(_j.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_j.priority, _j.id)
+)
+_PENDING_HEAD = (
+    select(_j.id)
+    .where(_j.status == PENDING)
+    .order_by(_j.priority, _j.id)
+    .limit(bindparam("plimit"))
+    .with_for_update(skip_locked=True)
+)
+_TAKE_RETURNING = (
+    update(jobs_table)
+    .where(_j.id.in_(bindparam("ids", expanding=True)) | _j.id.in_(_PENDING_HEAD))
+    .values(
+        status=RUNNING,
+        lease_owner=bindparam("owner"),
+        lease_token=bindparam("token"),
+        lease_expires_at=bindparam("expires"),
+        heartbeat_at=bindparam("now"),
+        started_at=bindparam("now"),
+        attempts=_j.attempts + 1,
+    )
+    .returning(
+        _j.id,
+        _j.kind,
+        _j.polytope_id,
+        _j.family,
+        _j.quantity,
+        _j.algorithm,
+        _j.params,
+        _j.idempotency_key,
+        _j.attempts,
+        _j.max_attempts,
+        _j.priority,
+    )
+)
+_STILL_OURS = select(_j.id, _j.lease_token).where(
+    _j.id.in_(bindparam("ids", expanding=True)),
+    _j.lease_token.in_(bindparam("tokens", expanding=True)),
+    _j.status == RUNNING,
+)
+_COMPLETE = (
+    update(jobs_table)
+    .where(_j.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        finished_at=bindparam("b_finished"),
+        result=bindparam("b_result"),
+        wall_seconds=bindparam("b_wall"),
+        cpu_seconds=bindparam("b_cpu"),
+        peak_rss_mb=bindparam("b_peak"),
+        error_type=bindparam("b_etype"),
+        error_message=bindparam("b_emsg"),
+        traceback=bindparam("b_tb"),
+        lease_token=None,
+        lease_expires_at=None,
+    )
+)
+_SET_RESULT = (
+    update(jobs_table).where(_j.id == bindparam("b_id")).values(result=bindparam("b_result"))
+)
 
 
 def _locked(conn: Connection, stmt: Any) -> Any:
@@ -276,36 +358,60 @@ def _locked(conn: Connection, stmt: Any) -> Any:
     return stmt  # SQLite: BEGIN IMMEDIATE already excludes every other writer
 
 
-def claim_jobs(conn: Connection, owner: str, lease_seconds: float, limit: int, now: float) -> list[ClaimedJob]:
+def claim_jobs(
+    conn: Connection, owner: str, lease_seconds: float, limit: int, now: float
+) -> list[ClaimedJob]:
     """Claim up to ``limit`` jobs inside the caller's write transaction (see JobStore.claim)."""
     ids: list[int] = []
     exhausted: list[tuple[int, int]] = []
-    for job_id, attempts, max_attempts in conn.execute(_locked(conn, _EXPIRED_Q), {"now": now, "limit": limit}):
+    for job_id, attempts, max_attempts in conn.execute(
+        _locked(conn, _EXPIRED_Q), {"now": now, "limit": limit}
+    ):
         if attempts >= max_attempts:
             exhausted.append((int(job_id), int(attempts)))
         else:
             ids.append(int(job_id))
     if exhausted:
-        conn.execute(_GIVE_UP, [
-            {"b_id": job_id, "b_now": now,
-             "b_message": f"lease expired on all {attempts} attempts (worker crashed or was killed); giving up"}
-            for job_id, attempts in exhausted])
+        conn.execute(
+            _GIVE_UP,
+            [
+                {
+                    "b_id": job_id,
+                    "b_now": now,
+                    "b_message": f"lease expired on all {attempts} attempts (worker crashed or was killed); giving up",
+                }
+                for job_id, attempts in exhausted
+            ],
+        )
         release_dependents(conn, finished=[e[0] for e in exhausted])
     token = uuid.uuid4().hex
     if conn.dialect.name == "postgresql":
         # One round trip: lock the head of the queue (skipping rows other claimers hold), take
         # it and return it.  (SQLite's writers are serialised; its three short statements cost
         # less than a RETURNING round trip matters there.)
-        rows = conn.execute(_TAKE_RETURNING, {
-            "ids": ids, "plimit": limit - len(ids), "owner": owner, "token": token,
-            "expires": now + lease_seconds, "now": now}).all()
+        rows = conn.execute(
+            _TAKE_RETURNING,
+            {
+                "ids": ids,
+                "plimit": limit - len(ids),
+                "owner": owner,
+                "token": token,
+                "expires": now + lease_seconds,
+                "now": now,
+            },
+        ).all()
         rows.sort(key=lambda r: (r[-1], r[0]))  # priority, id: the order claim promises
         return [ClaimedJob(*(r[:10]), lease_token=token, lease_owner=owner) for r in rows]
     if len(ids) < limit:
-        ids += [int(r[0]) for r in conn.execute(_locked(conn, _PENDING_Q), {"limit": limit - len(ids)})]
+        ids += [
+            int(r[0]) for r in conn.execute(_locked(conn, _PENDING_Q), {"limit": limit - len(ids)})
+        ]
     if not ids:
         return []
-    conn.execute(_TAKE, {"ids": ids, "owner": owner, "token": token, "expires": now + lease_seconds, "now": now})
+    conn.execute(
+        _TAKE,
+        {"ids": ids, "owner": owner, "token": token, "expires": now + lease_seconds, "now": now},
+    )
     rows = conn.execute(_CLAIMED, {"ids": ids}).all()
     return [ClaimedJob(*(r[:10]), lease_token=token, lease_owner=owner) for r in rows]
 
@@ -317,8 +423,12 @@ def _retries(job: ClaimedJob, outcome: Outcome) -> bool:
     return outcome.retry and job.attempts < job.max_attempts
 
 
-def complete_jobs(conn: Connection, items: Sequence[tuple[ClaimedJob, Outcome]], now: float,
-                  record: Callable[[ClaimedJob], RecordHook | None] | None = None) -> list[bool]:
+def complete_jobs(
+    conn: Connection,
+    items: Sequence[tuple[ClaimedJob, Outcome]],
+    now: float,
+    record: Callable[[ClaimedJob], RecordHook | None] | None = None,
+) -> list[bool]:
     """Record outcomes inside the caller's write transaction, for the jobs still ours.
 
     A job is still ours when its row carries our lease token and is ``running``; otherwise
@@ -327,21 +437,36 @@ def complete_jobs(conn: Connection, items: Sequence[tuple[ClaimedJob, Outcome]],
     """
     if not items:
         return []
-    current = {int(i): t for i, t in conn.execute(_locked_rows(conn), {
-        "ids": [job.id for job, _ in items], "tokens": sorted({job.lease_token for job, _ in items})})}
+    current = {
+        int(i): t
+        for i, t in conn.execute(
+            _locked_rows(conn),
+            {
+                "ids": [job.id for job, _ in items],
+                "tokens": sorted({job.lease_token for job, _ in items}),
+            },
+        )
+    }
     accepted = [current.get(job.id) == job.lease_token for job, _ in items]
     params = []
     for (job, out), ok in zip(items, accepted, strict=True):
         if not ok:
             continue
         retry = _retries(job, out)
-        params.append({
-            "b_id": job.id, "b_status": PENDING if retry else out.status,
-            "b_finished": None if retry else now,
-            "b_result": dumps(out.result) if out.result is not None and not retry else None,
-            "b_wall": out.wall_seconds, "b_cpu": out.cpu_seconds, "b_peak": out.peak_rss_mb,
-            "b_etype": out.error_type, "b_emsg": out.error_message, "b_tb": out.traceback,
-        })
+        params.append(
+            {
+                "b_id": job.id,
+                "b_status": PENDING if retry else out.status,
+                "b_finished": None if retry else now,
+                "b_result": dumps(out.result) if out.result is not None and not retry else None,
+                "b_wall": out.wall_seconds,
+                "b_cpu": out.cpu_seconds,
+                "b_peak": out.peak_rss_mb,
+                "b_etype": out.error_type,
+                "b_emsg": out.error_message,
+                "b_tb": out.traceback,
+            }
+        )
     if params:
         conn.execute(_COMPLETE, params)
     finished = []
@@ -377,16 +502,22 @@ _PRUNE_WHERE = (
 )
 
 
-def prune_finished(conn: Connection, older_than_seconds: float, now: float, *, dry_run: bool = False) -> int:
+def prune_finished(
+    conn: Connection, older_than_seconds: float, now: float, *, dry_run: bool = False
+) -> int:
     """Clear :data:`PRUNABLE_COLUMNS` of jobs that finished more than ``older_than_seconds`` ago.
 
     Returns how many jobs were (or, with ``dry_run``, would be) pruned.
     """
     cutoff = now - older_than_seconds
     if dry_run:
-        return int(conn.execute(select(func.count()).where(*_PRUNE_WHERE), {"cutoff": cutoff}).scalar_one())
-    res = conn.execute(update(jobs_table).where(*_PRUNE_WHERE).values(dict.fromkeys(PRUNABLE_COLUMNS)),
-                       {"cutoff": cutoff})
+        return int(
+            conn.execute(select(func.count()).where(*_PRUNE_WHERE), {"cutoff": cutoff}).scalar_one()
+        )
+    res = conn.execute(
+        update(jobs_table).where(*_PRUNE_WHERE).values(dict.fromkeys(PRUNABLE_COLUMNS)),
+        {"cutoff": cutoff},
+    )
     return int(res.rowcount or 0)
 
 
@@ -406,7 +537,9 @@ class JobStore:
         with self.write_engine.begin() as conn:
             return len(insert_jobs(conn, specs))
 
-    def claim(self, owner: str, lease_seconds: float = DEFAULT_LEASE_SECONDS, limit: int = 1) -> list[ClaimedJob]:
+    def claim(
+        self, owner: str, lease_seconds: float = DEFAULT_LEASE_SECONDS, limit: int = 1
+    ) -> list[ClaimedJob]:
         """Lease up to ``limit`` claimable jobs to ``owner``.
 
         Claimable: ``pending`` jobs (priority, then id order) and ``running`` jobs whose lease
@@ -418,7 +551,9 @@ class JobStore:
                 checkpoint("claim-uncommitted", jobs)
             return jobs
 
-    def heartbeat(self, jobs: Sequence[ClaimedJob], lease_seconds: float = DEFAULT_LEASE_SECONDS) -> int:
+    def heartbeat(
+        self, jobs: Sequence[ClaimedJob], lease_seconds: float = DEFAULT_LEASE_SECONDS
+    ) -> int:
         """Extend the leases of ``jobs`` (still ours); return how many were extended."""
         if not jobs:
             return 0
@@ -427,9 +562,11 @@ class JobStore:
         with self.write_engine.begin() as conn:
             res = conn.execute(
                 update(jobs_table)
-                .where(j.id.in_(bindparam("ids", expanding=True)),
-                       j.lease_token.in_(bindparam("tokens", expanding=True)),
-                       j.status == RUNNING)
+                .where(
+                    j.id.in_(bindparam("ids", expanding=True)),
+                    j.lease_token.in_(bindparam("tokens", expanding=True)),
+                    j.status == RUNNING,
+                )
                 .values(lease_expires_at=now + lease_seconds, heartbeat_at=now),
                 {"ids": [x.id for x in jobs], "tokens": sorted({x.lease_token for x in jobs})},
             )
@@ -446,14 +583,23 @@ class JobStore:
                 res = conn.execute(
                     update(jobs_table)
                     .where(j.id == job.id, j.lease_token == job.lease_token, j.status == RUNNING)
-                    .values(status=PENDING, lease_owner=None, lease_token=None,
-                            lease_expires_at=None, started_at=None, attempts=j.attempts - 1)
+                    .values(
+                        status=PENDING,
+                        lease_owner=None,
+                        lease_token=None,
+                        lease_expires_at=None,
+                        started_at=None,
+                        attempts=j.attempts - 1,
+                    )
                 )
                 total += int(res.rowcount or 0)
             return total
 
-    def complete(self, items: Sequence[tuple[ClaimedJob, Outcome]],
-                 record: Callable[[ClaimedJob], RecordHook | None] | None = None) -> list[bool]:
+    def complete(
+        self,
+        items: Sequence[tuple[ClaimedJob, Outcome]],
+        record: Callable[[ClaimedJob], RecordHook | None] | None = None,
+    ) -> list[bool]:
         """Record several outcomes in one transaction; per job, whether it was still ours."""
         with self.write_engine.begin() as conn:
             return complete_jobs(conn, items, time.time(), record)
@@ -484,17 +630,20 @@ class JobStore:
         now = time.time() if now is None else now
         j = jobs_table.c
         with self.engine.connect() as conn:
-            return int(conn.execute(
-                select(func.count()).where(j.status == RUNNING, j.lease_expires_at >= now)
-            ).scalar_one())
+            return int(
+                conn.execute(
+                    select(func.count()).where(j.status == RUNNING, j.lease_expires_at >= now)
+                ).scalar_one()
+            )
 
     def counts_by(self, *columns: str) -> list[tuple[Any, ...]]:
         """``(col..., status, count)`` rows grouped by ``columns`` and status."""
         cols = [jobs_table.c[c] for c in columns]
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(*cols, jobs_table.c.status, func.count())
-                .group_by(*cols, jobs_table.c.status)
+                select(*cols, jobs_table.c.status, func.count()).group_by(
+                    *cols, jobs_table.c.status
+                )
             ).all()
         return [tuple(r) for r in rows]
 
@@ -502,9 +651,11 @@ class JobStore:
         """Jobs that reached a terminal state after ``since`` (for rates and ETAs)."""
         j = jobs_table.c
         with self.engine.connect() as conn:
-            return int(conn.execute(
-                select(func.count()).where(j.status.in_(TERMINAL_STATES), j.finished_at > since)
-            ).scalar_one())
+            return int(
+                conn.execute(
+                    select(func.count()).where(j.status.in_(TERMINAL_STATES), j.finished_at > since)
+                ).scalar_one()
+            )
 
     def recent_failures(self, limit: int = 5) -> list[dict[str, Any]]:
         """The most recent failed / timed-out jobs with their one-line reasons."""
@@ -513,8 +664,17 @@ class JobStore:
         with self.engine.connect() as conn:
             for status in (FAILED, TIMED_OUT):
                 rows = conn.execute(
-                    select(j.id, j.kind, j.family, j.quantity, j.algorithm, j.status,
-                           j.finished_at, j.error_type, j.error_message)
+                    select(
+                        j.id,
+                        j.kind,
+                        j.family,
+                        j.quantity,
+                        j.algorithm,
+                        j.status,
+                        j.finished_at,
+                        j.error_type,
+                        j.error_message,
+                    )
                     .where(j.status == status, j.finished_at.is_not(None))
                     .order_by(j.finished_at.desc())
                     .limit(limit)
@@ -525,7 +685,23 @@ class JobStore:
 
 
 __all__ = [
-    "BLOCKED", "DONE", "FAILED", "NOT_APPLICABLE", "PENDING", "RUNNING", "TIMED_OUT",
-    "ClaimedJob", "JobSpec", "JobStore", "Outcome", "checkpoint", "claim_jobs", "complete_jobs",
-    "dumps", "insert_jobs", "prune_finished", "release_dependents", "set_checkpoint_hook",
+    "BLOCKED",
+    "DONE",
+    "FAILED",
+    "NOT_APPLICABLE",
+    "PENDING",
+    "RUNNING",
+    "TIMED_OUT",
+    "ClaimedJob",
+    "JobSpec",
+    "JobStore",
+    "Outcome",
+    "checkpoint",
+    "claim_jobs",
+    "complete_jobs",
+    "dumps",
+    "insert_jobs",
+    "prune_finished",
+    "release_dependents",
+    "set_checkpoint_hook",
 ]
