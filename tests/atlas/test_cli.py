@@ -296,3 +296,144 @@ def test_job_with_unparsable_params_fails_cleanly(
     with engine.connect() as conn:
         rows = dict(conn.execute(select(j.idempotency_key, j.status)).all())
     assert rows == {"bad": "failed", "good": "done"}
+
+
+def _states(engine: Engine) -> dict[str, tuple[str, int, str | None]]:
+    j = jobs_table.c
+    with engine.connect() as conn:
+        rows = conn.execute(select(j.idempotency_key, j.status, j.attempts, j.error_type)).all()
+    return {key: (status, attempts, error_type) for key, status, attempts, error_type in rows}
+
+
+def _quantity_jobs(db_url: str) -> Engine:
+    """cap (failed) <- cert (done, from the failure) <- ratio (done); spec timed out; vol pending."""
+    engine = open_database(db_url)
+    JobStore(engine).enqueue(
+        [
+            JobSpec("quantity", "cap", quantity="capacity", algorithm="reeb"),
+            JobSpec("quantity", "cap2", quantity="capacity", algorithm="billiard"),
+            JobSpec(
+                "quantity",
+                "cert",
+                quantity="certified_capacity",
+                algorithm="certify",
+                depends_on_keys=("cap", "cap2"),
+            ),
+            JobSpec(
+                "quantity",
+                "ratio",
+                quantity="systolic_ratio",
+                algorithm="formula",
+                depends_on_keys=("cert",),
+            ),
+            JobSpec("quantity", "spec", quantity="spectrum", algorithm="reeb"),
+            JobSpec("quantity", "vol", quantity="volume", algorithm="qhull"),
+            JobSpec(
+                "quantity",
+                "vol2",
+                quantity="volume",
+                algorithm="cone-decomposition",
+                depends_on_keys=("vol",),
+            ),
+        ]
+    )
+    j = jobs_table.c
+    with engine.begin() as conn:
+        for key, status in (
+            ("cap", "failed"),
+            ("cap2", "done"),
+            ("cert", "done"),
+            ("ratio", "done"),
+            ("spec", "timed_out"),
+        ):
+            conn.execute(
+                jobs_table.update()
+                .where(j.idempotency_key == key)
+                .values(
+                    status=status,
+                    attempts=3,
+                    finished_at=1.0,
+                    result='{"value": 1}',
+                    error_type="ValueError" if status == "failed" else None,
+                )
+            )
+    return engine
+
+
+def test_retry_puts_failures_back_and_resets_what_was_computed_from_them(db_url: str) -> None:
+    engine = _quantity_jobs(db_url)
+    result = invoke(["retry", "--quantity", "capacity"], db_url)
+    assert (
+        result.returncode == 0
+        and "1 jobs back to pending, 2 finished dependents reset to blocked" in result.stdout
+    )
+    states = _states(engine)
+    assert states["cap"] == ("pending", 0, None)
+    assert states["cert"] == ("blocked", 0, None) and states["ratio"] == ("blocked", 0, None)
+    assert states["cap2"][0] == "done" and states["spec"][0] == "timed_out"  # not selected
+    assert (
+        "1 jobs back to pending, 0 finished" in invoke(["retry"], db_url).stdout
+    )  # the timed-out one
+    assert _states(engine)["spec"] == ("pending", 0, None)
+    assert "0 jobs back to pending" in invoke(["retry"], db_url).stdout
+    engine.dispose()
+
+
+def test_cancel_skips_waiting_jobs_and_retry_cancelled_undoes_it(db_url: str) -> None:
+    engine = _quantity_jobs(db_url)
+    result = invoke(["cancel", "--quantity", "volume"], db_url)
+    assert result.returncode == 0 and "2 pending or blocked jobs cancelled" in result.stdout
+    states = _states(engine)
+    assert states["vol"] == ("skipped", 0, "Cancelled") and states["vol2"] == (
+        "skipped",
+        0,
+        "Cancelled",
+    )
+    assert states["cap"][0] == "failed"  # finished jobs are not touched
+    assert "0 jobs back to pending" in invoke(["retry", "--quantity", "volume"], db_url).stdout
+    assert (
+        "2 jobs back to pending"
+        in invoke(["retry", "--quantity", "volume", "--cancelled"], db_url).stdout
+    )
+    states = _states(engine)
+    assert states["vol"] == ("pending", 0, None) and states["vol2"][0] == "pending"
+    engine.dispose()
+
+
+def test_operator_filters_name_the_known_values(db_url: str) -> None:
+    open_database(db_url).dispose()
+    _assert_user_error(
+        invoke(["retry", "--quantity", "capacty"], db_url),
+        "unknown quantity 'capacty' (known: capacity, certified_capacity,",
+    )
+    _assert_user_error(
+        invoke(["cancel", "--algorithm", "nosuch"], db_url), "unknown algorithm 'nosuch' (known: "
+    )
+
+
+def test_status_json_is_the_status_report_as_data(db_url: str) -> None:
+    engine = _quantity_jobs(db_url)
+    data = json.loads(invoke(["status", "--json"], db_url).stdout)
+    counts = {k: v for k, v in data["counts"].items() if v}
+    assert counts == {"done": 3, "failed": 1, "timed_out": 1, "pending": 1, "blocked": 1}
+    assert data["progress"]["finished"] == 5 and data["progress"]["total"] == 7
+    assert data["by_algorithm"]["capacity/reeb"] == {"failed": 1}
+    assert data["by_algorithm"]["volume/cone-decomposition"] == {"blocked": 1}
+    assert sorted((f["quantity"], f["status"]) for f in data["recent_failures"]) == [
+        ("capacity", "failed"),
+        ("spectrum", "timed_out"),
+    ]
+    engine.dispose()
+
+
+def test_list_names_every_preset_family_and_invariant() -> None:
+    from viterbo.families import FAMILIES
+    from viterbo.invariants import registry
+
+    lines = invoke(["list"]).stdout.splitlines()
+    assert lines[0] == "presets:" and any(
+        ln.split()[:3] == ["small", "990", "polytopes;"] for ln in lines
+    )
+    names = {ln.split()[0] for ln in lines if ln.startswith("  ")}
+    assert set(FAMILIES) <= names and {a.key for a in registry.algorithms()} <= names
+    assert all(len(ln) <= 2 + 28 + 1 + 100 for ln in lines)

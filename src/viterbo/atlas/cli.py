@@ -7,6 +7,7 @@ and exit code 2, never a traceback; the database is left as it was.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sqlite3
 import sys
@@ -290,17 +291,138 @@ def work(
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the same facts as one JSON object.")
 @db_option
-def status(db_url: str | None) -> None:
+def status(as_json: bool, db_url: str | None) -> None:
     """Counts per status, family and algorithm; progress, ETA and recent failures."""
-    from viterbo.atlas.status import status_report
+    from viterbo.atlas.status import status_report, status_summary
     from viterbo.atlas.store import JobStore
 
     engine = _open(db_url)
     try:
-        click.echo(status_report(JobStore(engine)))
+        if as_json:
+            summary = status_summary(JobStore(engine))
+            summary.pop("_progress")
+            click.echo(json.dumps(summary, sort_keys=True))
+        else:
+            click.echo(status_report(JobStore(engine)))
     finally:
         engine.dispose()
+
+
+# ------------------------------------------------------------------------ retry / cancel
+
+
+def _job_filter(kind: str | None, quantity: str | None, algorithm: str | None) -> Any:
+    """The jobs an operator names; unknown names are a one-line error listing the known ones."""
+    from viterbo.atlas.kinds import kind_names
+    from viterbo.atlas.store import JobFilter
+    from viterbo.invariants import registry
+
+    algorithms = registry.algorithms()
+    for what, value, known in (
+        ("kind", kind, kind_names()),
+        ("quantity", quantity, sorted({a.quantity for a in algorithms})),
+        ("algorithm", algorithm, sorted({a.name for a in algorithms})),
+    ):
+        if value is not None and value not in known:
+            raise AtlasCliError(f"unknown {what} {value!r} (known: {', '.join(known)})")
+    return JobFilter(kind, quantity, algorithm)
+
+
+def filter_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--kind``, ``--quantity`` and ``--algorithm``: which jobs an operator command means."""
+    for name, help_text in reversed(
+        [
+            ("--kind", "Only jobs of this kind (generate, quantity)."),
+            ("--quantity", "Only jobs of this quantity (capacity, spectrum, volume, ...)."),
+            ("--algorithm", "Only jobs of this algorithm (reeb, haim-kislev, ...)."),
+        ]
+    ):
+        func = click.option(name, default=None, metavar="NAME", help=help_text)(func)
+    return func
+
+
+@main.command()
+@filter_options
+@click.option("--cancelled", is_flag=True, help="Also run the jobs `atlas cancel` skipped.")
+@db_option
+def retry(
+    kind: str | None,
+    quantity: str | None,
+    algorithm: str | None,
+    cancelled: bool,
+    db_url: str | None,
+) -> None:
+    """Put failed and timed-out jobs back in the queue (then run `atlas work`).
+
+    Finished jobs computed from them (the certificate, the systolic ratio) are reset too, so
+    they are recomputed with the new results.
+    """
+    from viterbo.atlas.store import JobStore
+
+    which = _job_filter(kind, quantity, algorithm)
+    engine = _open(db_url)
+    try:
+        retried, reset = JobStore(engine).retry(which, cancelled=cancelled)
+    finally:
+        engine.dispose()
+    click.echo(
+        f"{retried} jobs back to pending, {reset} finished dependents reset to blocked"
+        + ("; run `atlas work`" if retried else "")
+    )
+
+
+@main.command()
+@filter_options
+@db_option
+def cancel(
+    kind: str | None, quantity: str | None, algorithm: str | None, db_url: str | None
+) -> None:
+    """Skip pending and blocked jobs (running ones finish); `atlas retry --cancelled` undoes it."""
+    from viterbo.atlas.store import JobStore
+
+    which = _job_filter(kind, quantity, algorithm)
+    engine = _open(db_url)
+    try:
+        cancelled = JobStore(engine).cancel(which)
+    finally:
+        engine.dispose()
+    click.echo(f"{cancelled} pending or blocked jobs cancelled (status skipped)")
+
+
+# ------------------------------------------------------------------------------- list
+
+
+@main.command("list")
+def list_() -> None:
+    """Presets, families and invariants (quantity/algorithm), one line each."""
+    from viterbo.atlas.kinds import known_families
+    from viterbo.atlas.presets import PRESET_DESCRIPTIONS, PRESETS, polytope_keys
+    from viterbo.families import FAMILIES
+    from viterbo.invariants import registry
+
+    click.echo("presets:")
+    for name in sorted(PRESETS):
+        count = len(polytope_keys(PRESETS[name]))
+        click.echo(
+            f"  {name:<20} {count} polytopes; {PRESET_DESCRIPTIONS.get(name, '')}".rstrip("; ")
+        )
+    click.echo("families:")
+    for name in sorted(known_families()):
+        family = FAMILIES.get(name)
+        click.echo(f"  {name:<20} {_first_sentence(family.description) if family else '(plugin)'}")
+    click.echo("invariants:")
+    for alg in registry.algorithms():
+        click.echo(f"  {alg.key:<28} {_first_sentence(alg.description)}")
+
+
+def _first_sentence(text: str, width: int = 100) -> str:
+    """The first sentence or clause of ``text``, at most ``width`` characters."""
+    line = " ".join(text.split())
+    ends = [i for i in (line.find(". "), line.find(": ")) if i >= 0]
+    line = line[: min(ends) + 1] if ends else line
+    return line if len(line) <= width else line[: width - 3].rstrip() + "..."
 
 
 # ----------------------------------------------------------------------------- export

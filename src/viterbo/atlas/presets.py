@@ -228,6 +228,10 @@ def _small() -> list[PresetItem]:
 
 
 PRESETS: dict[str, list[PresetItem]] = {"tiny": _tiny(), "small": _small()}
+PRESET_DESCRIPTIONS = {
+    "tiny": "one polytope per family, a smoke test (under a minute)",
+    "small": "about a thousand polytopes over every family (minutes on 2 cores)",
+}
 
 
 def register_preset(name: str, items: Iterable[PresetItem]) -> None:

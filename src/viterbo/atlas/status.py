@@ -159,8 +159,8 @@ def _table(rows: dict[str, dict[str, int]], title: str) -> list[str]:
     return lines
 
 
-def status_report(store: JobStore, failures: int = 5) -> str:
-    """The text ``atlas status`` prints."""
+def status_summary(store: JobStore, failures: int = 5) -> dict[str, Any]:
+    """What ``atlas status`` knows, as data (``atlas status --json`` prints it)."""
     # One grouped scan of the (kind, quantity, algorithm, status) index answers the status
     # totals, the per-kind counts for the projection and the per-algorithm table.
     per_algorithm = store.counts_by("kind", "quantity", "algorithm")
@@ -169,29 +169,50 @@ def status_report(store: JobStore, failures: int = 5) -> str:
     for per in by_kind.values():
         for status, n in per.items():
             counts[status] = counts.get(status, 0) + n
+    p = progress(store, counts, by_kind=by_kind)
+    by_family: dict[str, dict[str, int]] = {}
+    for family, status, n in store.counts_by("family"):
+        by_family.setdefault(family or "-", {})[status] = int(n)
+    by_alg: dict[str, dict[str, int]] = {}
+    for kind, quantity, algorithm, status, n in per_algorithm:
+        name = f"{quantity}/{algorithm}" if quantity else kind
+        by_alg.setdefault(name, {})[status] = by_alg.get(name, {}).get(status, 0) + int(n)
+    return {
+        "counts": counts,
+        "progress": {
+            "finished": p.finished,
+            "total": p.total,
+            "expected_total": p.projected_total,
+            "running": p.running,
+            "generating": p.generating,
+            "rate_per_s": p.rate_per_s,
+            "eta_s": p.eta_s if p.remaining > 0 else 0.0,
+        },
+        "by_family": by_family,
+        "by_algorithm": by_alg,
+        "recent_failures": store.recent_failures(failures),
+        "_progress": p,
+    }
+
+
+def status_report(store: JobStore, failures: int = 5) -> str:
+    """The text ``atlas status`` prints."""
+    summary = status_summary(store, failures)
+    counts = summary["counts"]
     lines = [
         "jobs by status: " + ", ".join(f"{s} {counts[s]}" for s in ALL_STATES if counts[s])
         if sum(counts.values())
         else "jobs by status: none (run `atlas enqueue PRESET`)"
     ]
-    p = progress(store, counts, by_kind=by_kind)
-    if p.total:
-        lines.append("progress: " + progress_line(p))
-    by_family: dict[str, dict[str, int]] = {}
-    for family, status, n in store.counts_by("family"):
-        by_family.setdefault(family or "-", {})[status] = int(n)
-    if by_family:
-        lines += ["", *_table(by_family, "family")]
-    by_alg: dict[str, dict[str, int]] = {}
-    for kind, quantity, algorithm, status, n in per_algorithm:
-        name = f"{quantity}/{algorithm}" if quantity else kind
-        by_alg.setdefault(name, {})[status] = by_alg.get(name, {}).get(status, 0) + int(n)
-    if by_alg:
-        lines += ["", *_table(by_alg, "quantity/algorithm")]
-    recent = store.recent_failures(failures)
-    if recent:
+    if summary["progress"]["total"]:
+        lines.append("progress: " + progress_line(summary["_progress"]))
+    if summary["by_family"]:
+        lines += ["", *_table(summary["by_family"], "family")]
+    if summary["by_algorithm"]:
+        lines += ["", *_table(summary["by_algorithm"], "quantity/algorithm")]
+    if summary["recent_failures"]:
         lines += ["", "recent failures:"]
-        lines += [_failure_line(f) for f in recent]
+        lines += [_failure_line(f) for f in summary["recent_failures"]]
     return "\n".join(lines)
 
 

@@ -28,6 +28,7 @@ from viterbo.atlas.models import (
     NOT_APPLICABLE,
     PENDING,
     RUNNING,
+    SKIPPED,
     TERMINAL_STATES,
     TIMED_OUT,
     dependencies_table,
@@ -524,6 +525,123 @@ def prune_finished(
 # ----------------------------------------------------------------------------- JobStore
 
 
+# ------------------------------------------------------------------ operator controls
+
+CANCELLED = "Cancelled"  # error_type of jobs that `atlas cancel` skipped (retry can take them back)
+_FRESH = {  # what a job that never ran carries
+    "result": None,
+    "error_type": None,
+    "error_message": None,
+    "traceback": None,
+    "finished_at": None,
+    "started_at": None,
+    "wall_seconds": None,
+    "cpu_seconds": None,
+    "peak_rss_mb": None,
+    "lease_owner": None,
+    "lease_token": None,
+    "lease_expires_at": None,
+    "heartbeat_at": None,
+    "attempts": 0,
+}
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """Which jobs an operator command means: by kind, quantity, algorithm (``None``: any)."""
+
+    kind: str | None = None
+    quantity: str | None = None
+    algorithm: str | None = None
+
+    def where(self) -> list[Any]:
+        j = jobs_table.c
+        return [
+            column == value
+            for column, value in (
+                (j.kind, self.kind),
+                (j.quantity, self.quantity),
+                (j.algorithm, self.algorithm),
+            )
+            if value is not None
+        ]
+
+
+def _dependents_closure(conn: Connection, ids: set[int]) -> set[int]:
+    """Every job that depends, directly or through others, on one of ``ids``."""
+    d = dependencies_table.c
+    found: set[int] = set()
+    frontier = set(ids)
+    while frontier:
+        rows = conn.execute(
+            select(d.job_id).where(d.depends_on_id.in_(bindparam("ids", expanding=True))),
+            {"ids": sorted(frontier)},
+        )
+        frontier = {int(r[0]) for r in rows} - found - ids
+        found |= frontier
+    return found
+
+
+def retry_jobs(
+    conn: Connection, which: JobFilter, statuses: Sequence[str], cancelled: bool
+) -> tuple[int, int]:
+    """Failed / timed-out (and, with ``cancelled``, cancelled) jobs back to ``pending``, unrun.
+
+    Their finished dependents (a certificate computed without them, a systolic ratio from that
+    certificate) are reset to ``blocked`` so they are recomputed once the retried jobs finish;
+    running dependents are left alone. Returns ``(retried, reset dependents)``.
+    """
+    j = jobs_table.c
+    chosen = j.status.in_(list(statuses))
+    if cancelled:
+        chosen = chosen | ((j.status == SKIPPED) & (j.error_type == CANCELLED))
+    ids = {
+        int(r[0]) for r in conn.execute(_locked(conn, select(j.id).where(chosen, *which.where())))
+    }
+    if not ids:
+        return 0, 0
+    conn.execute(update(jobs_table).where(j.id.in_(sorted(ids))).values(status=PENDING, **_FRESH))
+    dependents = _dependents_closure(conn, ids)
+    reset = 0
+    if dependents:
+        res = conn.execute(
+            update(jobs_table)
+            .where(j.id.in_(sorted(dependents)), j.status.in_(TERMINAL_STATES))
+            .values(status=BLOCKED, **_FRESH)
+        )
+        reset = int(res.rowcount or 0)
+    return len(ids), reset
+
+
+def cancel_jobs(conn: Connection, which: JobFilter, now: float) -> int:
+    """Pending and blocked jobs to ``skipped`` (error type ``Cancelled``); running ones finish.
+
+    Their dependents are released as for any finished input (a certificate then says the
+    cancelled algorithm was skipped).
+    """
+    j = jobs_table.c
+    ids = [
+        int(r[0])
+        for r in conn.execute(
+            _locked(conn, select(j.id).where(j.status.in_([PENDING, BLOCKED]), *which.where()))
+        )
+    ]
+    if not ids:
+        return 0
+    conn.execute(
+        update(jobs_table)
+        .where(j.id.in_(ids))
+        .values(
+            status=SKIPPED,
+            finished_at=now,
+            error_type=CANCELLED,
+            error_message="cancelled by `atlas cancel` (`atlas retry --cancelled` runs it again)",
+        )
+    )
+    release_dependents(conn, finished=ids)
+    return len(ids)
+
+
 class JobStore:
     """Job-store operations on one engine, each in its own short transaction."""
 
@@ -609,6 +727,21 @@ class JobStore:
         with self.write_engine.begin() as conn:
             return prune_finished(conn, older_than_seconds, time.time(), dry_run=dry_run)
 
+    def retry(
+        self,
+        which: JobFilter = JobFilter(),
+        statuses: Sequence[str] = (FAILED, TIMED_OUT),
+        cancelled: bool = False,
+    ) -> tuple[int, int]:
+        """Run failed / timed-out (/ cancelled) jobs again (see :func:`retry_jobs`)."""
+        with self.write_engine.begin() as conn:
+            return retry_jobs(conn, which, statuses, cancelled)
+
+    def cancel(self, which: JobFilter = JobFilter()) -> int:
+        """Skip pending and blocked jobs (see :func:`cancel_jobs`)."""
+        with self.write_engine.begin() as conn:
+            return cancel_jobs(conn, which, time.time())
+
     # ------------------------------------------------------------------ read side
 
     def status_counts(self) -> dict[str, int]:
@@ -686,6 +819,7 @@ class JobStore:
 
 __all__ = [
     "BLOCKED",
+    "CANCELLED",
     "DONE",
     "FAILED",
     "NOT_APPLICABLE",
@@ -693,6 +827,7 @@ __all__ = [
     "RUNNING",
     "TIMED_OUT",
     "ClaimedJob",
+    "JobFilter",
     "JobSpec",
     "JobStore",
     "Outcome",
