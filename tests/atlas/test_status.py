@@ -13,32 +13,64 @@ from viterbo.atlas.store import JobStore
 from viterbo.atlas.worker import Worker, WorkerOptions
 
 
-@pytest.mark.parametrize(("by_kind", "expected"), [
-    ({}, 0),
-    ({GENERATE: {"done": 4}, QUANTITY: {"done": 30, "pending": 10}}, 44),  # nothing left to add
-    ({GENERATE: {"done": 4, "pending": 6}, QUANTITY: {"done": 40}}, 10 + 40 + 6 * 10),
-    ({GENERATE: {"done": 1, "failed": 1, "running": 1, "pending": 1}, QUANTITY: {"pending": 7}}, 11 + 2 * 7),
-    ({GENERATE: {"pending": 5}}, None),  # fan-out unknown until a generate job is done
-    ({GENERATE: {"done": 3, "pending": 1}, QUANTITY: {"done": 4}}, 8 + 1),  # 4/3 rounds to 1
-    ({"other": {"pending": 9}}, 9),
-])
+@pytest.mark.parametrize(
+    ("by_kind", "expected"),
+    [
+        ({}, 0),
+        ({GENERATE: {"done": 4}, QUANTITY: {"done": 30, "pending": 10}}, 44),  # nothing left to add
+        ({GENERATE: {"done": 4, "pending": 6}, QUANTITY: {"done": 40}}, 10 + 40 + 6 * 10),
+        (
+            {
+                GENERATE: {"done": 1, "failed": 1, "running": 1, "pending": 1},
+                QUANTITY: {"pending": 7},
+            },
+            11 + 2 * 7,
+        ),
+        ({GENERATE: {"pending": 5}}, None),  # fan-out unknown until a generate job is done
+        ({GENERATE: {"done": 3, "pending": 1}, QUANTITY: {"done": 4}}, 8 + 1),  # 4/3 rounds to 1
+        ({"other": {"pending": 9}}, 9),
+    ],
+)
 def test_projected_total_adds_the_fan_out_of_open_generate_jobs(
-        by_kind: dict[str, dict[str, int]], expected: int | None) -> None:
+    by_kind: dict[str, dict[str, int]], expected: int | None
+) -> None:
     assert projected_total(by_kind) == expected
 
 
 def test_progress_line_names_the_expected_count_and_its_eta() -> None:
-    p = Progress(total=50, finished=25, running=2, rate_per_s=1.0, eta_s=85.0, projected_total=110, generating=6)
-    assert progress_line(p) == ("25/50 jobs finished (~110 expected after generation) (22.7%), "
-                                "2 running, 1.0 jobs/s, ETA 1m25s")
-    waiting = Progress(total=5, finished=0, running=1, rate_per_s=None, eta_s=None, projected_total=None, generating=5)
-    assert progress_line(waiting) == "0/5 jobs finished, 5 generate jobs to run first (0.0%), 1 running, rate ?, ETA ? (known once a generate job is done)"
+    p = Progress(
+        total=50,
+        finished=25,
+        running=2,
+        rate_per_s=1.0,
+        eta_s=85.0,
+        projected_total=110,
+        generating=6,
+    )
+    assert progress_line(p) == (
+        "25/50 jobs finished (~110 expected after generation) (22.7%), "
+        "2 running, 1.0 jobs/s, ETA 1m25s"
+    )
+    waiting = Progress(
+        total=5,
+        finished=0,
+        running=1,
+        rate_per_s=None,
+        eta_s=None,
+        projected_total=None,
+        generating=5,
+    )
+    assert (
+        progress_line(waiting)
+        == "0/5 jobs finished, 5 generate jobs to run first (0.0%), 1 running, rate ?, ETA ? (known once a generate job is done)"
+    )
     done = Progress(total=8, finished=8, running=0, rate_per_s=0.5, eta_s=0.0, projected_total=8)
     assert progress_line(done) == "8/8 jobs finished (100.0%), 0 running, 30.0 jobs/min, ETA 0s"
 
 
 def test_progress_of_a_half_generated_build_projects_the_final_count(
-        engine: Engine, isolated_registry: None) -> None:
+    engine: Engine, isolated_registry: None
+) -> None:
     store = JobStore(engine)
     store.enqueue(generate_specs(load_preset("test-boxes")))
     # Run everything, then count how many jobs the build has in the end.
@@ -48,19 +80,34 @@ def test_progress_of_a_half_generated_build_projects_the_final_count(
     # add them back from the fan-out of the three that did (every box has the same 7 quantity jobs).
     j = jobs_table.c
     with engine.begin() as conn:
-        keys = sorted(conn.execute(select(j.idempotency_key).where(j.kind == GENERATE)).scalars())[:2]
+        keys = sorted(conn.execute(select(j.idempotency_key).where(j.kind == GENERATE)).scalars())[
+            :2
+        ]
         pkeys = [k.removeprefix("generate:") for k in keys]
         for pkey in pkeys:
-            ids = [i for (i,) in conn.execute(select(j.id).where(j.idempotency_key.like(f"quantity:{pkey}:%")))]
+            ids = [
+                i
+                for (i,) in conn.execute(
+                    select(j.id).where(j.idempotency_key.like(f"quantity:{pkey}:%"))
+                )
+            ]
             d = dependencies_table.c
-            conn.execute(dependencies_table.delete().where(d.job_id.in_(ids) | d.depends_on_id.in_(ids)))
+            conn.execute(
+                dependencies_table.delete().where(d.job_id.in_(ids) | d.depends_on_id.in_(ids))
+            )
             conn.execute(jobs_table.delete().where(j.id.in_(ids)))
-        conn.execute(update(jobs_table).where(j.idempotency_key.in_(keys)).values(status="pending", finished_at=None))
+        conn.execute(
+            update(jobs_table)
+            .where(j.idempotency_key.in_(keys))
+            .values(status="pending", finished_at=None)
+        )
     counts = store.status_counts()
     p = progress(store)
     assert p.generating == 2 and p.total == sum(counts.values()) < final
     assert p.projected_total == final
-    assert p.rate_per_s is not None and p.eta_s == pytest.approx((final - p.finished) / p.rate_per_s)
+    assert p.rate_per_s is not None and p.eta_s == pytest.approx(
+        (final - p.finished) / p.rate_per_s
+    )
     report = status_report(store)
     assert f"~{final} expected after generation" in report
     assert f"jobs by status: pending {counts['pending']}" in report

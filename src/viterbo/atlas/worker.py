@@ -114,8 +114,15 @@ def job_timeout(job: ClaimedJob, kind: JobKind, options: WorkerOptions) -> float
 class Worker:
     """One worker loop over a :class:`JobStore`."""
 
-    def __init__(self, engine: Engine, options: WorkerOptions, *, owner: str | None = None,
-                 budget: _JobBudget | None = None, stop: Callable[[], bool] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        options: WorkerOptions,
+        *,
+        owner: str | None = None,
+        budget: _JobBudget | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> None:
         self.store = JobStore(engine)
         self.options = options
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -136,7 +143,10 @@ class Worker:
             if want == 0:
                 break
             try:
-                jobs = self._db("claim", lambda n=want: self.store.claim(self.owner, self.options.lease_seconds, n))
+                jobs = self._db(
+                    "claim",
+                    lambda n=want: self.store.claim(self.owner, self.options.lease_seconds, n),
+                )
             except BaseException:
                 self.budget.give_back(want)
                 raise
@@ -177,10 +187,13 @@ class Worker:
             except TRANSIENT_DB_ERRORS as exc:
                 if not _transient(exc):
                     raise
-                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0:1] or [type(exc).__name__]
+                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0:1] or [
+                    type(exc).__name__
+                ]
                 if time.monotonic() + delay > deadline:
                     raise DatabaseLostError(
-                        f"database unreachable for {self.options.db_retry_seconds:g} s during {what}: {reason[0]}") from None
+                        f"database unreachable for {self.options.db_retry_seconds:g} s during {what}: {reason[0]}"
+                    ) from None
                 log.warning("%s failed (%s); retrying in %.1f s", what, reason[0], delay)
                 time.sleep(delay)
                 delay = min(5.0, delay * 2)
@@ -188,9 +201,10 @@ class Worker:
     def _work_in_progress(self) -> bool:
         j = jobs_table.c
         with self.store.engine.connect() as conn:
-            return conn.execute(
-                select(j.id).where(j.status.in_([PENDING, RUNNING])).limit(1)
-            ).first() is not None
+            return (
+                conn.execute(select(j.id).where(j.status.in_([PENDING, RUNNING])).limit(1)).first()
+                is not None
+            )
 
     def _process(self, jobs: list[ClaimedJob]) -> bool:
         held = list(jobs)
@@ -232,7 +246,9 @@ class Worker:
 
     # ------------------------------------------------------------------ one job
 
-    def _prepare(self, job: ClaimedJob, kind: JobKind) -> tuple[dict[str, Any] | None, Outcome | None]:
+    def _prepare(
+        self, job: ClaimedJob, kind: JobKind
+    ) -> tuple[dict[str, Any] | None, Outcome | None]:
         try:
             if kind.prepare is None:
                 return parse_params(job), None
@@ -269,8 +285,12 @@ class Worker:
                 log.warning("heartbeat failed: %s", str(exc).splitlines()[0])
 
         return run_in_child(
-            kind.run, payload, timeout=timeout, memory_limit_mb=self.options.memory_limit_mb,
-            on_tick=heartbeat, tick_seconds=max(0.2, self.options.lease_seconds / 3),
+            kind.run,
+            payload,
+            timeout=timeout,
+            memory_limit_mb=self.options.memory_limit_mb,
+            on_tick=heartbeat,
+            tick_seconds=max(0.2, self.options.lease_seconds / 3),
             should_abort=self._stop,
         )
 
@@ -293,8 +313,13 @@ class Worker:
                     self._record([item])
                 return
             job, out = items[0]
-            failed = Outcome(FAILED, wall_seconds=out.wall_seconds, cpu_seconds=out.cpu_seconds,
-                             peak_rss_mb=out.peak_rss_mb, **_error_fields(exc))
+            failed = Outcome(
+                FAILED,
+                wall_seconds=out.wall_seconds,
+                cpu_seconds=out.cpu_seconds,
+                peak_rss_mb=out.peak_rss_mb,
+                **_error_fields(exc),
+            )
             accepted = self._db("record", lambda: self.store.complete([(job, failed)]))
             items = [(job, failed)]
         for (job, out), ok in zip(items, accepted, strict=True):
@@ -306,7 +331,14 @@ class Worker:
             self.stats.by_status[out.status] = self.stats.by_status.get(out.status, 0) + 1
             if out.status != "done":
                 what = "/".join(x for x in (job.quantity, job.algorithm) if x) or job.kind
-                log.info("job %s (%s) %s: %s: %s", job.id, what, out.status, out.error_type, out.error_message)
+                log.info(
+                    "job %s (%s) %s: %s: %s",
+                    job.id,
+                    what,
+                    out.status,
+                    out.error_type,
+                    out.error_message,
+                )
 
 
 def _transient(exc: BaseException) -> bool:
@@ -323,14 +355,19 @@ def _transient(exc: BaseException) -> bool:
 
 def _error_fields(exc: BaseException) -> dict[str, Any]:
     msg = outcome_from_exception(exc)
-    return {"error_type": msg["error_type"], "error_message": msg["error_message"], "traceback": msg["traceback"]}
+    return {
+        "error_type": msg["error_type"],
+        "error_message": msg["error_message"],
+        "traceback": msg["traceback"],
+    }
 
 
 # ------------------------------------------------------------------------ many workers
 
 
-def _worker_process(url: str, options: WorkerOptions, budget: _JobBudget, stop_flag: Any,
-                    parent_pid: int) -> None:
+def _worker_process(
+    url: str, options: WorkerOptions, budget: _JobBudget, stop_flag: Any, parent_pid: int
+) -> None:
     from viterbo.atlas.db import make_engine
 
     # If `atlas work` dies by any signal, its workers (and through them their jobs' children)
@@ -345,14 +382,17 @@ def _worker_process(url: str, options: WorkerOptions, budget: _JobBudget, stop_f
     signal.signal(signal.SIGTERM, on_signal)
     engine = make_engine(url)  # a fresh engine: connections must not cross fork()
     try:
-        Worker(engine, options, budget=budget,
-               stop=lambda: stopping["now"] or bool(stop_flag.value)).run()
+        Worker(
+            engine, options, budget=budget, stop=lambda: stopping["now"] or bool(stop_flag.value)
+        ).run()
     except DatabaseLostError as exc:
         # One line, no traceback; the jobs this worker held go back after their lease expires.
         log.error("worker %d stopped: %s", os.getpid(), exc)
         raise SystemExit(3) from None
     except SQLAlchemyError as exc:  # read-only / full / corrupt database: same, with the reason
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0:1] or [type(exc).__name__]
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0:1] or [
+            type(exc).__name__
+        ]
         log.error("worker %d stopped: database error: %s", os.getpid(), reason[0])
         raise SystemExit(3) from None
     finally:
@@ -367,8 +407,13 @@ class RunSummary:
     interrupted: bool
 
 
-def run_workers(url: str, n: int, options: WorkerOptions,
-                monitor: Callable[[], None] | None = None, monitor_seconds: float = 1.0) -> RunSummary:
+def run_workers(
+    url: str,
+    n: int,
+    options: WorkerOptions,
+    monitor: Callable[[], None] | None = None,
+    monitor_seconds: float = 1.0,
+) -> RunSummary:
     """Run ``n`` worker processes against ``url`` until they finish.
 
     ``monitor`` is called every ``monitor_seconds`` in this (parent) process, e.g. to draw
@@ -378,8 +423,14 @@ def run_workers(url: str, n: int, options: WorkerOptions,
     ctx = multiprocessing.get_context("fork")
     budget = _JobBudget(options.max_jobs, ctx)
     stop_flag = ctx.Value("b", 0)
-    procs = [ctx.Process(target=_worker_process, args=(url, options, budget, stop_flag, os.getpid()),
-                         name=f"atlas-worker-{i}") for i in range(n)]
+    procs = [
+        ctx.Process(
+            target=_worker_process,
+            args=(url, options, budget, stop_flag, os.getpid()),
+            name=f"atlas-worker-{i}",
+        )
+        for i in range(n)
+    ]
 
     def on_signal(signum: int, _frame: Any) -> None:
         stop_flag.value = 1
