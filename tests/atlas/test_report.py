@@ -356,8 +356,8 @@ def test_write_report_has_every_section_and_plots(tmp_path: Path) -> None:
 
 
 def test_policy_summary_names_the_default_and_the_exceptions() -> None:
-    base = {"capacity/x": {"max_facets": 12}}
-    wide = {"capacity/x": {"max_facets": 24}}
+    base = {"capacity/reeb": {"max_facets": 12}}
+    wide = {"capacity/reeb": {"max_facets": 24}}
     items = [
         PresetItem("a", {}, 10, base),
         PresetItem("b", {"n": 1}, 3, base),

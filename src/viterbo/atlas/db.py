@@ -345,6 +345,13 @@ def check_integrity(engine: Engine) -> None:
         with engine.connect() as conn:
             problems = [row[0] for row in conn.exec_driver_sql("PRAGMA quick_check").fetchall()]
     except (SQLAlchemyError, sqlite3.Error) as exc:
+        # A file SQLite cannot open (read-only mount, WAL without a writable folder) is not a
+        # damaged one: say why it cannot be used; only an openable file is called corrupt.
+        hint = _access_hint(engine)
+        if hint:
+            raise DatabaseUnusableError(
+                f"cannot use database {_describe(engine)}: {_one_line(exc)}{hint}"
+            ) from None
         problems = [_one_line(exc)]
     if problems != ["ok"]:
         raise DatabaseUnusableError(
