@@ -437,3 +437,21 @@ def test_list_names_every_preset_family_and_invariant() -> None:
     names = {ln.split()[0] for ln in lines if ln.startswith("  ")}
     assert set(FAMILIES) <= names and {a.key for a in registry.algorithms()} <= names
     assert all(len(ln) <= 2 + 28 + 1 + 100 for ln in lines)
+
+
+def test_work_quiet_prints_nothing_and_the_log_file_has_every_job(
+    db_url: str, tmp_path: Path
+) -> None:
+    assert invoke(["enqueue", "test-boxes"], db_url).returncode == 0
+    log = tmp_path / "work.log"
+    worked = run_atlas(["work", "--workers", "2", "--quiet", "--log-file", str(log)], db_url)
+    assert worked.returncode == 0, worked.stderr
+    assert worked.stderr == "" and worked.stdout == ""
+    finished = [ln for ln in log.read_text().splitlines() if ") [test-box] done" in ln]
+    assert len(finished) == 35  # every done job, each once, with its process id
+    assert len({ln.split()[2] for ln in finished}) >= 1
+    verbose = run_atlas(["work", "--verbose"], db_url)  # nothing left: no job lines, progress only
+    assert verbose.returncode == 0 and ") [test-box] done" not in verbose.stderr
+    _assert_user_error(
+        invoke(["work", "-q", "-v"], db_url), "--quiet and --verbose exclude each other"
+    )

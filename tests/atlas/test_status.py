@@ -8,7 +8,14 @@ from sqlalchemy import Engine, select, update
 from viterbo.atlas.handlers import GENERATE, QUANTITY
 from viterbo.atlas.models import dependencies_table, jobs_table
 from viterbo.atlas.presets import generate_specs, load_preset
-from viterbo.atlas.status import Progress, progress, progress_line, projected_total, status_report
+from viterbo.atlas.status import (
+    Progress,
+    measured_eta,
+    progress,
+    progress_line,
+    projected_total,
+    status_report,
+)
 from viterbo.atlas.store import JobStore
 from viterbo.atlas.worker import Worker, WorkerOptions
 
@@ -105,9 +112,69 @@ def test_progress_of_a_half_generated_build_projects_the_final_count(
     p = progress(store)
     assert p.generating == 2 and p.total == sum(counts.values()) < final
     assert p.projected_total == final
-    assert p.rate_per_s is not None and p.eta_s == pytest.approx(
-        (final - p.finished) / p.rate_per_s
-    )
+    assert p.rate_per_s is not None and p.eta_s is not None and p.eta_s > 0
     report = status_report(store)
     assert f"~{final} expected after generation" in report
     assert f"jobs by status: pending {counts['pending']}" in report
+
+
+def test_measured_eta_weighs_each_group_by_its_own_mean_time() -> None:
+    groups = {  # key -> (jobs left, finished jobs with a wall time, their summed wall time)
+        (QUANTITY, "volume", "qhull"): (0, 90, 0.9),
+        (QUANTITY, "capacity", "reeb"): (90, 10, 10.0),
+        (QUANTITY, "spectrum", "reeb"): (5, 0, 0.0),  # none finished: the overall mean
+        (GENERATE, None, None): (0, 10, 100.0),  # generate jobs do not set the quantity mean
+    }
+    overall = (0.9 + 10.0) / 100
+    assert measured_eta(groups, unseen=0, concurrency=2.0) == pytest.approx(
+        (90 * 1.0 + 5 * overall) / 2
+    )
+    assert measured_eta(groups, unseen=10, concurrency=1.0) == pytest.approx(
+        90 + 5 * overall + 10 * overall
+    )
+    assert measured_eta(groups, unseen=0, concurrency=0.0) is None
+    assert measured_eta({(QUANTITY, "a", "b"): (3, 0, 0.0)}, unseen=0, concurrency=1.0) is None
+
+
+def test_eta_after_a_tenth_of_a_mixed_build_is_within_a_factor_two(engine: Engine) -> None:
+    """100 cheap jobs (0.01 s) run first, then 900 slow ones (1 s) are left: one worker.
+
+    A rate-based ETA after 10 % would say ~9 s; the truth is ~900 s.
+    """
+    from viterbo.atlas.store import JobSpec
+
+    store = JobStore(engine)
+    store.enqueue(
+        [JobSpec(QUANTITY, f"cheap{i}", quantity="volume", algorithm="qhull") for i in range(100)]
+        + [JobSpec(QUANTITY, f"slow{i}", quantity="capacity", algorithm="reeb") for i in range(900)]
+    )
+    import time
+
+    now = time.time()
+    j = jobs_table.c
+    with engine.begin() as conn:
+        for i in range(100):  # the cheap ones finished back to back over the last second
+            conn.execute(
+                update(jobs_table)
+                .where(j.idempotency_key == f"cheap{i}")
+                .values(
+                    status="done",
+                    started_at=now - 1.0 + i * 0.01,
+                    finished_at=now - 0.99 + i * 0.01,
+                    wall_seconds=0.01,
+                )
+            )
+        for i in range(5):  # and five slow ones over the 5 s before
+            conn.execute(
+                update(jobs_table)
+                .where(j.idempotency_key == f"slow{i}")
+                .values(
+                    status="done",
+                    started_at=now - 6.0 + i,
+                    finished_at=now - 5.0 + i,
+                    wall_seconds=1.0,
+                )
+            )
+    truth = 895 * 1.0  # one worker, busy all the time
+    eta = progress(store).eta_s
+    assert eta is not None and truth / 2 <= eta <= truth * 2

@@ -58,7 +58,10 @@ class AtlasGroup(click.Group):
 @click.version_option(package_name="viterbo-atlas")
 def main() -> None:
     """Compute symplectic invariants of convex polytopes at scale and publish them."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    # On a terminal each message first clears the live progress line it would be glued to
+    # (worker processes inherit this handler); the next refresh redraws the line below it.
+    prefix = "\r\033[K" if sys.stderr.isatty() else ""
+    logging.basicConfig(level=logging.INFO, format=prefix + "%(message)s", stream=sys.stderr)
     # Alembic logs every migration step at INFO; only the outcome matters to users.
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
@@ -114,19 +117,20 @@ def enqueue(preset: str, db_url: str | None) -> None:
 class ProgressPrinter:
     """A live progress line on a terminal; a plain log line every ``every`` s otherwise."""
 
-    def __init__(self, engine: Any, every: float = 10.0) -> None:
+    def __init__(self, engine: Any, every: float = 10.0, quiet: bool = False) -> None:
         from viterbo.atlas.store import JobStore
 
         self.store = JobStore(engine)
         self.tty = sys.stderr.isatty()
         self.every = 1.0 if self.tty else every
         self.last = time.monotonic()
+        self.quiet = quiet
 
     def __call__(self, final: bool = False) -> None:
         from viterbo.atlas.status import progress, progress_line
 
         now = time.monotonic()
-        if not final and now - self.last < self.every:
+        if self.quiet or (not final and now - self.last < self.every):
             return
         self.last = now
         try:
@@ -139,7 +143,48 @@ class ProgressPrinter:
             click.echo(line, err=True)
 
 
-def _work(db_url: str | None, workers: int, options: Any) -> None:
+def _configure_output(quiet: bool, verbose: bool, log_file: Path | None) -> None:
+    """``--quiet``: warnings only, no progress; ``--verbose``: every finished job; ``--log-file``:
+    everything (every finished job, with times and process ids) appended to a file."""
+    if quiet and verbose:
+        raise AtlasCliError("--quiet and --verbose exclude each other")
+    root = logging.getLogger()
+    for handler in root.handlers:
+        handler.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
+    if log_file is not None:
+        try:
+            handler = logging.FileHandler(log_file, mode="a", encoding="utf-8")
+        except OSError as exc:
+            raise AtlasCliError(f"cannot write the log file {log_file}: {exc.strerror}") from None
+        handler.setLevel(logging.DEBUG)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
+        root.addHandler(handler)
+    # Other libraries stay at INFO (matplotlib's DEBUG output would swamp the file).
+    root.setLevel(logging.INFO)
+    logging.getLogger("viterbo").setLevel(
+        logging.DEBUG if verbose or log_file is not None else logging.INFO
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def output_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--quiet``, ``--verbose`` and ``--log-file`` of the commands that run workers."""
+    func = click.option(
+        "--log-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        metavar="FILE",
+        help="Also append every message (every finished job) to FILE.",
+    )(func)
+    func = click.option(
+        "--verbose", "-v", is_flag=True, help="Log every finished job, not only failures."
+    )(func)
+    return click.option(
+        "--quiet", "-q", is_flag=True, help="Only warnings and errors; no progress line."
+    )(func)
+
+
+def _work(db_url: str | None, workers: int, options: Any, quiet: bool = False) -> None:
     """Run the workers; user-facing errors for interrupted runs and crashed workers."""
     from viterbo.atlas.db import resolve_url
     from viterbo.atlas.kinds import load_plugins
@@ -149,7 +194,7 @@ def _work(db_url: str | None, workers: int, options: Any) -> None:
     url = resolve_url(db_url)
     engine = _open(url)  # migrates once, before the workers fork
     engine.dispose()
-    printer = ProgressPrinter(engine)
+    printer = ProgressPrinter(engine, quiet=quiet)
     summary = run_workers(url, workers, options, monitor=printer)
     printer(final=True)
     engine.dispose()
@@ -268,6 +313,7 @@ def _options(
     show_default=True,
     help="Largest claim batch (reached only while jobs are trivial).",
 )
+@output_options
 @db_option
 def work(
     workers: int,
@@ -278,13 +324,17 @@ def work(
     max_jobs: int | None,
     forever: bool,
     batch: int,
+    quiet: bool,
+    verbose: bool,
+    log_file: Path | None,
     db_url: str | None,
 ) -> None:
     """Claim and run jobs until none is left (Ctrl-C releases the current jobs)."""
+    _configure_output(quiet, verbose, log_file)
     opts = _options(
         job_timeout, quantity_timeouts, memory_limit, lease_seconds, max_jobs, forever, batch
     )
-    _work(db_url, workers, opts)
+    _work(db_url, workers, opts, quiet)
 
 
 # ----------------------------------------------------------------------------- status
@@ -524,6 +574,7 @@ def prune(older_than_days: float, vacuum: bool, dry_run: bool, db_url: str | Non
     help="Output folder (default artefacts/datasets/atlas-PRESET).",
 )
 @work_options
+@output_options
 @db_option
 def build(
     preset: str,
@@ -533,16 +584,22 @@ def build(
     quantity_timeouts: dict[str, float],
     memory_limit: float,
     lease_seconds: float,
+    quiet: bool,
+    verbose: bool,
+    log_file: Path | None,
     db_url: str | None,
 ) -> None:
     """Enqueue PRESET, work until everything is done, export it as atlas-PRESET."""
     from viterbo.atlas.export import validate_export_name
 
+    _configure_output(quiet, verbose, log_file)
     name = f"atlas-{Path(preset).stem if preset.endswith('.json') else preset}"
     validate_export_name(name)
     new, total = _enqueue(db_url, preset)
-    click.echo(f"{new} new jobs queued ({total} polytopes in {preset})", err=True)
-    _work(db_url, workers, _options(job_timeout, quantity_timeouts, memory_limit, lease_seconds))
+    if not quiet:
+        click.echo(f"{new} new jobs queued ({total} polytopes in {preset})", err=True)
+    opts = _options(job_timeout, quantity_timeouts, memory_limit, lease_seconds)
+    _work(db_url, workers, opts, quiet)
     _export(db_url, name, out)
 
 

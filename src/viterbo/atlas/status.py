@@ -104,10 +104,45 @@ def progress(
     others = {"other": {"any": total - sum(generate.values())}}
     projected = projected_total({GENERATE: generate, **others})
     generating = sum(n for s, n in generate.items() if s not in TERMINAL_STATES)
-    recent = store.finished_since(time.time() - window)
-    rate = recent / window if recent else None
-    eta = (projected - finished) / rate if rate and projected is not None else None
+    now = time.time()
+    times = store.job_times(now - window)
+    rate, eta = None, None
+    if times["recent_jobs"]:
+        # The rate over the time the workers were actually busy in the window (a build that
+        # started 5 s ago must not be divided by the full window).
+        busy = max(now - max(times["recent_first_start"] or now - window, now - window), 1e-3)
+        rate = times["recent_jobs"] / busy
+        if projected is not None:
+            eta = measured_eta(times["groups"], projected - total, times["recent_wall"] / busy)
     return Progress(total, finished, counts.get("running", 0), rate, eta, projected, generating)
+
+
+def measured_eta(
+    groups: dict[tuple[Any, ...], tuple[int, int, float]], unseen: int, concurrency: float
+) -> float | None:
+    """Seconds left: every job still to run costs the mean wall time measured for its kind,
+    quantity and algorithm (or the mean over all finished quantity jobs where none of its group
+    finished yet, also for the ``unseen`` jobs generate jobs will add), divided by the measured
+    concurrency (wall seconds done per second lately)."""
+    if concurrency <= 0:
+        return None
+    timed = sum(n for key, (_, n, _) in groups.items() if key[0] != GENERATE)
+    overall = (
+        sum(w for key, (_, _, w) in groups.items() if key[0] != GENERATE) / timed if timed else None
+    )
+    work = 0.0
+    for _key, (left, n, wall) in groups.items():
+        if not left:
+            continue
+        mean = wall / n if n else overall
+        if mean is None:
+            return None
+        work += left * mean
+    if unseen > 0:
+        if overall is None:
+            return None
+        work += unseen * overall
+    return work / concurrency
 
 
 def format_duration(seconds: float | None) -> str:

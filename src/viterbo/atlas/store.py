@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, func, select, text, update
+from sqlalchemy import Engine, bindparam, case, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -789,6 +789,41 @@ class JobStore:
                     select(func.count()).where(j.status.in_(TERMINAL_STATES), j.finished_at > since)
                 ).scalar_one()
             )
+
+    def job_times(self, since: float) -> dict[str, Any]:
+        """What an ETA is made of, measured: per (kind, quantity, algorithm) the jobs left and
+        the summed wall time of the finished ones; and the wall time of the jobs finished after
+        ``since`` with the earliest start among them (how busy the workers were lately)."""
+        j = jobs_table.c
+        finished = j.status.in_(TERMINAL_STATES)
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(
+                    j.kind,
+                    j.quantity,
+                    j.algorithm,
+                    func.sum(case((finished, 0), else_=1)),
+                    func.sum(case((finished & j.wall_seconds.is_not(None), 1), else_=0)),
+                    func.sum(case((finished, func.coalesce(j.wall_seconds, 0.0)), else_=0.0)),
+                ).group_by(j.kind, j.quantity, j.algorithm)
+            ).all()
+            recent = conn.execute(
+                select(
+                    func.count(),
+                    func.coalesce(func.sum(j.wall_seconds), 0.0),
+                    func.min(j.started_at),
+                ).where(finished, j.finished_at > since)
+            ).one()
+        groups = {
+            (kind, quantity, algorithm): (int(left or 0), int(timed or 0), float(wall or 0.0))
+            for kind, quantity, algorithm, left, timed, wall in rows
+        }
+        return {
+            "groups": groups,
+            "recent_jobs": int(recent[0]),
+            "recent_wall": float(recent[1]),
+            "recent_first_start": recent[2],
+        }
 
     def recent_failures(self, limit: int = 5) -> list[dict[str, Any]]:
         """The most recent failed / timed-out jobs with their one-line reasons."""

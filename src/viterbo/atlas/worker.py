@@ -329,8 +329,8 @@ class Worker:
                 continue
             self.stats.recorded += 1
             self.stats.by_status[out.status] = self.stats.by_status.get(out.status, 0) + 1
+            what = "/".join(x for x in (job.quantity, job.algorithm) if x) or job.kind
             if out.status != "done":
-                what = "/".join(x for x in (job.quantity, job.algorithm) if x) or job.kind
                 log.info(
                     "job %s (%s) %s: %s: %s",
                     job.id,
@@ -339,6 +339,9 @@ class Worker:
                     out.error_type,
                     out.error_message,
                 )
+            elif log.isEnabledFor(logging.DEBUG):
+                seconds = f" in {out.wall_seconds:.2f} s" if out.wall_seconds is not None else ""
+                log.debug("job %s (%s) [%s] done%s", job.id, what, job.family or "-", seconds)
 
 
 def _transient(exc: BaseException) -> bool:
