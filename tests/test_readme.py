@@ -77,3 +77,17 @@ def test_ci_runs_the_readme_test_command() -> None:
     blocks = _bash_blocks("Quick start")
     test_command = next(b.strip() for b in blocks if "pytest" in b)
     assert test_command in (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+
+
+def test_every_notebook_is_linked_executed_and_run_by_the_test_command() -> None:
+    notebooks = sorted((REPO / "notebooks").glob("*.ipynb"))
+    assert len(notebooks) >= 2
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"notebooks"' in pyproject and "--nbmake" in pyproject  # `pytest -q` executes them
+    for path in notebooks:
+        assert f"](notebooks/{path.name})" in README, path.name
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        code = [c for c in cells if c["cell_type"] == "code"]
+        # Committed with its outputs, in order: a reader sees the plots without running it.
+        assert [c["execution_count"] for c in code] == list(range(1, len(code) + 1)), path.name
+        assert any("image/png" in o.get("data", {}) for c in code for o in c["outputs"]), path.name
