@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-import time
 from typing import Any
 
 import click
@@ -31,10 +30,19 @@ import numpy as np
 from viterbo.geometry import Polytope
 from viterbo.invariants import registry
 from viterbo.invariants.certified import LEVELS
-from viterbo.invariants.registry import Algorithm, TimeBudgetExceeded
+from viterbo.invariants.evaluate import (
+    CERTIFY,
+    DONE,
+    NOT_APPLICABLE,
+    SKIPPED,
+    TIMED_OUT,
+    Outcome,
+    Policy,
+    Record,
+    evaluate,
+)
 
 EXIT_BAD_INPUT = 2
-PREFERRED_VOLUME = "qhull"
 
 
 class InputError(ValueError):
@@ -116,108 +124,27 @@ def _read(source: str) -> str:
 
 # --------------------------------------------------------------------------- running
 
-
-def _dependency_order(algorithms: list[Algorithm]) -> list[Algorithm]:
-    """Algorithms ordered so that every quantity comes after the quantities it depends on."""
-    by_quantity: dict[str, list[Algorithm]] = {}
-    for algorithm in algorithms:
-        by_quantity.setdefault(algorithm.quantity, []).append(algorithm)
-    ordered: list[Algorithm] = []
-    done: set[str] = set()
-    pending = sorted(by_quantity)
-    while pending:
-        ready = [
-            q
-            for q in pending
-            if all(d in done or d not in by_quantity for a in by_quantity[q] for d in a.depends_on)
-        ]
-        if not ready:  # a dependency cycle: run the rest as they are
-            ready = pending
-        for quantity in ready:
-            ordered.extend(by_quantity[quantity])
-            done.add(quantity)
-        pending = [q for q in pending if q not in done]
-    return ordered
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
-def run_algorithm(
-    algorithm: Algorithm, polytope: Polytope, inputs: dict[str, Any], timeout: float | None
-) -> dict[str, Any]:
-    """Run one algorithm; return its job-like entry ``{"status", "result", "summary"}``."""
-    reason = algorithm.applicability(polytope)
-    if reason is not None:
-        return {"status": "not_applicable", "result": None, "summary": {"not_applicable": reason}}
-    missing = [
-        q
-        for q in algorithm.depends_on
-        if not any(k.startswith(q + "/") and v["status"] == "done" for k, v in inputs.items())
-    ]
-    if missing:
-        reason = f"no finished input for {', '.join(missing)}"
-        return {"status": "failed", "result": None, "summary": {"error": reason}}
-    started = time.perf_counter()
-    try:
-        result = algorithm.compute(polytope, time_budget=timeout, inputs=inputs)
-    except TimeBudgetExceeded as exc:
-        return {"status": "timed_out", "result": None, "summary": {"timed_out": exc.seconds}}
-    except Exception as exc:  # an algorithm's failure is reported, not fatal
-        return {"status": "failed", "result": None, "summary": {"error": _one_line(exc)}}
-    seconds = float(result.get("seconds", time.perf_counter() - started))
-    return {
-        "status": "done",
-        "result": result,
-        "summary": {"value": result.get("value"), "seconds": seconds},
-    }
-
-
-def _summary_reason(entry: dict[str, Any]) -> str | None:
-    """Why an entry that is not done gave no value, from its summary."""
-    summary = entry["summary"]
-    if "timed_out" in summary:
-        which = f" ({summary['budget']})" if summary.get("budget") else ""
-        return f"time budget exceeded after {summary['timed_out']:.3g} s{which}"
-    for key in ("not_applicable", "skipped", "error"):
-        if summary.get(key):
-            return str(summary[key])
-    return None
-
-
 DEFAULT_BUDGET = 60.0
-# What the one-line headline (capacity, certificate, systolic ratio, volume, loop) is made of;
-# everything else (the spectrum) runs after it, with what is left of the total budget.
-HEADLINE = ("volume", "capacity", "certified_capacity", "systolic_ratio")
 
 
-def _headline_rank(alg: Algorithm) -> int:
-    """Sort key: headline quantities in HEADLINE's (dependency-respecting) order, then the rest."""
-    return HEADLINE.index(alg.quantity) if alg.quantity in HEADLINE else len(HEADLINE)
+def _summary(outcome: Outcome) -> dict[str, Any]:
+    """One algorithm's entry under ``"capacities"``."""
+    if outcome.status == DONE:
+        return {"value": outcome.value, "seconds": outcome.seconds}
+    if outcome.status == TIMED_OUT:
+        return {"timed_out": outcome.seconds, "budget": outcome.timed_out_by}
+    key = {NOT_APPLICABLE: "not_applicable", SKIPPED: "skipped"}.get(outcome.status, "error")
+    return {key: outcome.reason}
 
 
-def _not_run(status: str, key: str, reason: str) -> dict[str, Any]:
-    return {"status": status, "result": None, "summary": {key: reason}}
-
-
-def _skip_entry(alg: Algorithm, polytope: Polytope, reason: str) -> dict[str, Any]:
-    """The entry of an algorithm that was not run: not applicable, else skipped for ``reason``."""
-    inapplicable = alg.applicability(polytope)
-    if inapplicable is not None:
-        return _not_run("not_applicable", "not_applicable", inapplicable)
-    return _not_run("skipped", "skipped", reason)
-
-
-def _missing_reasons(output: dict[str, Any], entries: dict[str, dict[str, Any]]) -> dict[str, str]:
+def _missing_reasons(output: dict[str, Any], outcomes: dict[str, Outcome]) -> dict[str, str]:
     """Why each headline value and the spectrum that is ``None`` is missing, one line each."""
 
     def reason(prefix: str) -> str:
         parts = [
-            f"{key.partition('/')[2]}: {entries[key]['status']} ({_summary_reason(entries[key])})"
-            for key in sorted(entries)
-            if key.startswith(prefix + "/") and entries[key]["status"] != "done"
+            f"{key.partition('/')[2]}: {outcomes[key].status} ({outcomes[key].reason})"
+            for key in sorted(outcomes)
+            if key.startswith(prefix + "/") and outcomes[key].status != DONE
         ]
         return "; ".join(parts) or "no algorithm computes it"
 
@@ -245,6 +172,9 @@ def compute_invariants(
 ) -> dict[str, Any]:
     """Every registered, applicable quantity of ``polytope``, as the ``atlas compute`` object.
 
+    A thin layer over :func:`viterbo.invariants.evaluate.evaluate` (the one evaluation path)
+    that words the policy as the command's options.
+
     Parameters
     ----------
     polytope : Polytope
@@ -263,108 +193,59 @@ def compute_invariants(
     spectrum : bool, optional
         Compute the low action spectrum; by default only when ``algorithm`` is not given.
     """
-    want_spectrum = algorithm is None if spectrum is None else spectrum
-    ends_at = None if budget is None else time.perf_counter() + budget
-    entries: dict[str, dict[str, Any]] = {}
-    ordered = sorted(_dependency_order(registry.algorithms()), key=_headline_rank)
-    for alg in ordered:
-        if alg.quantity == "capacity" and algorithm is not None and alg.name != algorithm:
-            entries[alg.key] = _skip_entry(alg, polytope, f"not selected (--algorithm {algorithm})")
-            continue
-        if alg.quantity == "spectrum" and not want_spectrum:
-            entries[alg.key] = _skip_entry(
-                alg,
-                polytope,
-                "not requested (--algorithm computes only the headline; add --spectrum)",
-            )
-            continue
-        limit, by_budget = timeout, False
-        if ends_at is not None and not alg.depends_on:  # derived quantities only combine inputs
-            remaining = ends_at - time.perf_counter()
-            if remaining <= 0:
-                entries[alg.key] = _skip_entry(
-                    alg, polytope, f"the total budget of {budget:g} s (--budget) was used up"
-                )
-                continue
-            if limit is None or remaining < limit:
-                limit, by_budget = remaining, True
-        inputs = {
-            key: {"status": e["status"], "result": e["result"], "reason": _summary_reason(e)}
-            for key, e in entries.items()
-            if key.partition("/")[0] in alg.depends_on
-        }
-        entry = run_algorithm(alg, polytope, inputs, limit)
-        if entry["status"] == "timed_out":
-            entry["summary"]["budget"] = (
-                "the total --budget" if by_budget else "the per-algorithm --timeout"
-            )
-        entries[alg.key] = entry
-    return _headline(polytope, entries)
+    policy = Policy(
+        only=None if algorithm is None else frozenset({algorithm}),
+        only_reason=f"not selected (--algorithm {algorithm})",
+        spectrum=algorithm is None if spectrum is None else spectrum,
+        spectrum_reason="not requested (--algorithm computes only the headline; add --spectrum)",
+        budget=budget,
+        timeout=timeout,
+        budget_name="--budget",
+        timeout_name="--timeout",
+    )
+    return compute_output(evaluate(polytope, policy))
 
 
-def _headline(polytope: Polytope, entries: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The ``atlas compute`` object from the entries of every algorithm."""
+CERTIFICATE_FIELDS = (
+    "algorithm",
+    "level",
+    "agreeing",
+    "methods",
+    "max_relative_difference",
+    "disagreement",
+    "unverified",
+    "others",
+)
 
-    def value_of(key: str) -> Any:
-        entry = entries.get(key)
-        return entry["result"]["value"] if entry and entry["status"] == "done" else None
 
-    volume = value_of(f"volume/{PREFERRED_VOLUME}")
-    if volume is None:
-        volume = next(
-            (
-                e["result"]["value"]
-                for k, e in sorted(entries.items())
-                if k.startswith("volume/") and e["status"] == "done"
-            ),
-            None,
-        )
-    certified = entries.get("certified_capacity/certify")
-    certified_result = certified["result"] if certified and certified["status"] == "done" else None
+def compute_output(record: Record) -> dict[str, Any]:
+    """The ``atlas compute`` object of a :class:`Record`: its headline plus every reason."""
+    polytope, outcomes = record.polytope, record.outcomes
+    top = record.headline()
     output: dict[str, Any] = {
         "dimension": polytope.dim,
         "num_vertices": polytope.num_vertices,
         "num_facets": polytope.num_facets,
-        "volume": volume,
-        "capacity": certified_result["value"] if certified_result else None,
-        "systolic_ratio": value_of("systolic_ratio/formula"),
+        "volume": top["volume"],
+        "capacity": top["capacity"],
+        "systolic_ratio": top["systolic_ratio"],
         "capacities": {
-            k.partition("/")[2]: e["summary"]
-            for k, e in entries.items()
+            k.partition("/")[2]: _summary(o)
+            for k, o in outcomes.items()
             if k.startswith("capacity/")
         },
-        "cycle": certified_result["loop"] if certified_result else None,
+        "cycle": top["minimal_action_cycle"],
     }
-    spectra = [e for k, e in sorted(entries.items()) if k.startswith("spectrum/")]
-    if spectra:
-        done = [e["result"] for e in spectra if e["status"] == "done"]
-        output["spectrum"] = _spectrum_values(done[0]) if done else None
-    if certified_result:
-        output["certificate"] = {
-            key: certified_result[key]
-            for key in (
-                "algorithm",
-                "level",
-                "agreeing",
-                "methods",
-                "max_relative_difference",
-                "disagreement",
-                "unverified",
-                "others",
-            )
-        }
-        output["certificate"]["meaning"] = LEVELS.get(certified_result["level"], "")
+    if any(k.startswith("spectrum/") for k in outcomes):
+        output["spectrum"] = top["spectrum"]
+    certified = outcomes.get(CERTIFY)
+    if certified is not None and certified.status == DONE and certified.result:
+        output["certificate"] = {key: certified.result[key] for key in CERTIFICATE_FIELDS}
+        output["certificate"]["meaning"] = LEVELS.get(certified.result["level"], "")
     elif certified is not None:
-        output["certificate"] = certified["summary"]
-    output["missing"] = _missing_reasons(output, entries)
+        output["certificate"] = _summary(certified)
+    output["missing"] = _missing_reasons(output, outcomes)
     return output
-
-
-def _spectrum_values(result: dict[str, Any]) -> Any:
-    for key in ("spectrum", "actions", "values", "value"):
-        if key in result:
-            return result[key]
-    return None
 
 
 def _json_safe(value: Any) -> Any:

@@ -51,6 +51,7 @@ from viterbo.atlas.report import (
     write_report,
 )
 from viterbo.invariants.certified import LEVELS
+from viterbo.invariants.evaluate import Outcome, headline
 from viterbo.invariants.systolic import HKO_SYSTOLIC_RATIO
 
 __all__ = [
@@ -71,11 +72,15 @@ SHARD_ROWS = 5000
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 # Quantities that have their own dataset columns (others appear only in the benchmark log).
-VOLUME, CAPACITY, CERTIFIED, SYSTOLIC, SPECTRUM = (
-    "volume",
+VOLUME, CAPACITY = "volume", "capacity"
+# The published values, filled from viterbo.invariants.evaluate.headline.
+HEADLINE_COLUMNS = (
     "capacity",
-    "certified_capacity",
+    "capacity_algorithm",
+    "capacity_certificate",
+    "capacity_agreeing",
     "systolic_ratio",
+    "minimal_action_cycle",
     "spectrum",
 )
 DEFAULT_VOLUME_ALGORITHMS = ("cone-decomposition", "qhull")
@@ -257,32 +262,19 @@ def build_rows(
             "normals": json.loads(p["normals"]),
             "offsets": json.loads(p["offsets"]),
         }
-        volumes = {a: _value(result(VOLUME, a)) for a in volume_algs}
-        row["volume"] = (
-            volumes.get("qhull")
-            if volumes.get("qhull") is not None
-            else next((v for v in volumes.values() if v is not None), None)
+        # The published values: the one headline projection `atlas compute` uses as well.
+        top = headline(
+            {f"{q}/{a}": Outcome(job["status"], result=job["parsed"]) for (q, a), job in qjobs.items()}
         )
+        row["volume"] = top["volume"]
         for a in volume_algs:
-            row[f"volume_{column_name(a)}"] = volumes[a]
+            row[f"volume_{column_name(a)}"] = _value(result(VOLUME, a))
         for a in capacity_algs:
             job = qjobs.get((CAPACITY, a))
             row[f"capacity_{column_name(a)}"] = _value(job["parsed"]) if job else None
             row[f"status_{column_name(a)}"] = job["status"] if job else "missing"
-        certified = result(CERTIFIED, "certify")
-        row["capacity"] = _value(certified)
-        row["capacity_algorithm"] = certified.get("algorithm") if certified else None
-        # Results written before certificate levels existed have none: left null, not guessed.
-        row["capacity_certificate"] = certified.get("level") if certified else None
-        row["capacity_agreeing"] = list(certified.get("agreeing") or []) if certified else None
-        row["systolic_ratio"] = _value(result(SYSTOLIC, "formula"))
-        row["minimal_action_cycle"] = certified.get("loop") if certified else None
-        spectrum = next(
-            (j["parsed"] for (q, _), j in sorted(qjobs.items()) if q == SPECTRUM and j["parsed"]),
-            None,
-        )
-        values = spectrum.get("value") if spectrum else None
-        row["spectrum"] = [float(x) for x in values] if isinstance(values, list) else None
+        for name in HEADLINE_COLUMNS:
+            row[name] = top[name]
         row["schema_version"] = SCHEMA_VERSION
         rows.append(row)
     return rows

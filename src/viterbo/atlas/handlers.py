@@ -30,6 +30,7 @@ from viterbo.atlas.models import (
     polytopes_table,
 )
 from viterbo.atlas.store import ClaimedJob, JobSpec, dumps, insert_jobs
+from viterbo.invariants.evaluate import POLICY_KEYS, skip_reason
 
 GENERATE = "generate"
 QUANTITY = "quantity"
@@ -138,7 +139,8 @@ def quantity_job_key(pkey: str, quantity: str, algorithm: str) -> str:
 # * ``time_limit_s``: the job's own time budget (a hard alarm backs it up), so that one slow
 #   polytope becomes a recorded ``timed_out`` instead of holding a worker for the default 600 s.
 
-POLICY_KEYS = {"max_facets": int, "time_limit_s": float, "max_index": int}
+# The limits' meaning (POLICY_KEYS, skip_reason) lives with the evaluation path, which
+# `atlas compute` and `atlas search` share; here they become job statuses and params.
 TIME_LIMIT_PARAM = "time_limit_s"
 
 
@@ -186,23 +188,6 @@ def validate_policy(policy: Any, where: str = "policy") -> dict[str, dict[str, f
             entry[name] = kind(value)
         out[key] = entry
     return out
-
-
-def skip_reason(
-    key: str, limits: dict[str, float | int], num_facets: int, index: int = 0
-) -> str | None:
-    """Why the policy skips algorithm ``key`` on polytope ``index`` with ``num_facets`` facets (or None)."""
-    max_facets = limits.get("max_facets")
-    if max_facets is not None and num_facets > max_facets:
-        return (
-            f"policy: {key} limited to <= {int(max_facets)} facets (this polytope has {num_facets})"
-        )
-    max_index = limits.get("max_index")
-    if max_index == 0:
-        return f"policy: {key} not run on this family/params"
-    if max_index is not None and index >= max_index:
-        return f"policy: {key} only on polytopes 0..{int(max_index) - 1} of each family/params (this is {index})"
-    return None
 
 
 # ------------------------------------------------------------------------------ generate
