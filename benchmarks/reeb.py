@@ -25,7 +25,7 @@ import numpy as np
 
 from viterbo.geometry import GeometryError, Polytope
 from viterbo.invariants import reeb, spectrum
-from viterbo.invariants.reeb_kernel import warm_up
+from viterbo.invariants.reeb.kernel import warm_up
 from viterbo.invariants.registry import TimeBudgetExceeded
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.invariants.test_reeb import cross_polytope, random_polytope
+from tests.invariants.reeb.test_capacity import cross_polytope, random_polytope
 from viterbo.geometry import Polytope
 from viterbo.invariants import haim_kislev, reeb, spectrum
 from viterbo.invariants.certificate import verify_loop

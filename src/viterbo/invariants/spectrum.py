@@ -33,8 +33,8 @@ from viterbo.invariants.reeb import (
     orbit_record,
     search_engine,
 )
-from viterbo.invariants.reeb_kernel import ensure_compiled
-from viterbo.invariants.reeb_search import Orbit
+from viterbo.invariants.reeb.kernel import ensure_compiled
+from viterbo.invariants.reeb.search import Orbit
 from viterbo.invariants.registry import Algorithm, Deadline, register
 
 if TYPE_CHECKING:

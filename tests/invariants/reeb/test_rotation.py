@@ -1,4 +1,4 @@
-"""Rotation numbers in the universal cover of Sp(2) (reeb_rotation)."""
+"""Rotation numbers in the universal cover of Sp(2) (viterbo.invariants.reeb.rotation)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from viterbo.geometry.symplectic import omega
-from viterbo.invariants.reeb_rotation import (
+from viterbo.invariants.reeb.rotation import (
     QUAT_I,
     QUAT_J,
     QUAT_K,

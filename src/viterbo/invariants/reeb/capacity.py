@@ -17,10 +17,10 @@ available.  This module
 
 1. translates the polytope so that its Chebyshev centre is the origin (Reeb vectors and
    heights depend on the origin; the capacity does not);
-2. builds the flow graph (:mod:`~viterbo.invariants.reeb_graph`) on transition faces;
-3. runs the best-first tube search (:mod:`~viterbo.invariants.reeb_search`) with incumbent
+2. builds the flow graph (:mod:`~viterbo.invariants.reeb.graph`) on transition faces;
+3. runs the best-first tube search (:mod:`~viterbo.invariants.reeb.search`) with incumbent
    pruning, empty-domain pruning, facet-once pruning and (optional) rotation pruning
-   (product rotation in the universal cover of Sp(2), :mod:`~viterbo.invariants.reeb_rotation`);
+   (product rotation in the universal cover of Sp(2), :mod:`~viterbo.invariants.reeb.rotation`);
 4. rebuilds the minimal orbit as a 4D loop and checks it with
    :func:`~viterbo.invariants.certificate.verify_loop`.
 
@@ -44,10 +44,10 @@ import numpy as np
 
 from viterbo.invariants.certificate import verify_loop
 from viterbo.invariants.loops import loop_action, loop_to_list
-from viterbo.invariants.reeb_graph import FlowGraph, polytope_graph
-from viterbo.invariants.reeb_kernel import CompiledTubeSearch, ensure_compiled
-from viterbo.invariants.reeb_rotation import conley_zehnder
-from viterbo.invariants.reeb_search import Orbit, TubeSearch, closure_gap, orbit_loop
+from viterbo.invariants.reeb.graph import FlowGraph, polytope_graph
+from viterbo.invariants.reeb.kernel import CompiledTubeSearch, ensure_compiled
+from viterbo.invariants.reeb.rotation import conley_zehnder
+from viterbo.invariants.reeb.search import Orbit, TubeSearch, closure_gap, orbit_loop
 from viterbo.invariants.registry import Algorithm, Deadline, register
 
 if TYPE_CHECKING:

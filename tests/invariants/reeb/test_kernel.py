@@ -10,23 +10,19 @@ import numpy as np
 import pytest
 
 from viterbo.geometry import GeometryError, Polytope, random_symplectic_matrix
-from viterbo.invariants import (
-    haim_kislev,
-    reeb,
-    reeb_kernel,
-    reeb_polygon,
-    reeb_search,
-    spectrum,
-)
+from viterbo.invariants import haim_kislev, reeb, spectrum
 from viterbo.invariants.certificate import verify_loop
-from viterbo.invariants.reeb_kernel import (
+from viterbo.invariants.reeb import kernel as reeb_kernel
+from viterbo.invariants.reeb import polygon as reeb_polygon
+from viterbo.invariants.reeb import search as reeb_search
+from viterbo.invariants.reeb.kernel import (
     CompiledTubeSearch,
     fixed_point,
     heap_pop,
     heap_push,
     warm_up,
 )
-from viterbo.invariants.reeb_search import TubeSearch, _fixed_point
+from viterbo.invariants.reeb.search import TubeSearch, _fixed_point
 from viterbo.invariants.registry import TimeBudgetExceeded
 
 TOL = 1e-9
@@ -357,7 +353,7 @@ def test_spectrum_of_a_simplicial_polytope_finishes_and_starts_at_the_capacity()
 
 
 def test_ensure_compiled_leaves_the_kernel_compiled() -> None:
-    from viterbo.invariants.reeb_kernel import advance, ensure_compiled
+    from viterbo.invariants.reeb.kernel import advance, ensure_compiled
 
     ensure_compiled()
     assert advance.signatures  # compiled (or loaded from the cache) in this process

@@ -1,6 +1,6 @@
 """The batched Reeb flow-graph build equals the per-edge reference build, field by field.
 
-``_reference_*`` below is the scalar implementation that ``reeb_graph`` used before it was
+``_reference_*`` below is the scalar implementation that ``reeb.graph`` used before it was
 batched (one node / one edge at a time, numpy convex hull, ``clip_many`` per edge), kept here
 as the oracle.  Nodes and edges must come in the same order with the same combinatorics, and
 every number must agree to 1e-12 (relative).  Domains are compared as *sets* (Hausdorff
@@ -25,13 +25,13 @@ from tests.invariants.capacity_cases import (
 from viterbo.geometry import Polytope
 from viterbo.geometry.symplectic import omega, random_symplectic_matrix
 from viterbo.invariants import reeb
-from viterbo.invariants.reeb_graph import (
+from viterbo.invariants.reeb.graph import (
     J4,
     FlowGraph,
     _plane_basis,
     transition_matrices,
 )
-from viterbo.invariants.reeb_polygon import (
+from viterbo.invariants.reeb.polygon import (
     EMPTY,
     clip_many,
     convex_hull,
@@ -39,7 +39,7 @@ from viterbo.invariants.reeb_polygon import (
     unit_halfplanes,
     unit_halfplanes_many,
 )
-from viterbo.invariants.reeb_rotation import transition_matrix
+from viterbo.invariants.reeb.rotation import transition_matrix
 
 RTOL = 1e-12
 # Edges whose domain may differ from the reference by a tol-thin sliver (observed: 2 of 51 on
@@ -53,7 +53,7 @@ KNIFE_EDGES = {"ch-six-vertex": 2}
 
 
 def _reference_convex_hull(points: np.ndarray, tol: float) -> np.ndarray:
-    """The numpy monotone-chain hull that ``reeb_polygon.convex_hull`` replaced."""
+    """The numpy monotone-chain hull that ``reeb.polygon.convex_hull`` replaced."""
     if len(points) == 0:
         return EMPTY
     pts = np.unique(np.asarray(points, dtype=float), axis=0)

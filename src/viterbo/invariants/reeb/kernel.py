@@ -1,6 +1,6 @@
 """Compiled (numba) engine of the Chaidez–Hutchings tube search.
 
-The search of :class:`viterbo.invariants.reeb_search.TubeSearch` spends its time in tens of
+The search of :class:`viterbo.invariants.reeb.search.TubeSearch` spends its time in tens of
 thousands of tiny steps (clip a polygon of a handful of vertices, compose 2x2 maps, advance the
 rotation, evaluate the return-time bound over the vertices), where the per-call overhead of
 numpy dominates: about 0.15 ms per tube in Python.  This module runs the same loop compiled:
@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from viterbo.invariants.reeb_graph import Edge, FlowGraph
-from viterbo.invariants.reeb_rotation import RotationTracker
-from viterbo.invariants.reeb_search import (
+from viterbo.invariants.reeb.graph import Edge, FlowGraph
+from viterbo.invariants.reeb.rotation import RotationTracker
+from viterbo.invariants.reeb.search import (
     BOUND_CONDITION_MAX,
     COMPOSED_ERROR,
     CONDITION_MAX,
@@ -51,7 +51,7 @@ from viterbo.invariants.reeb_search import (
 )
 
 # ---------------------------------------------------------------------------------------------
-# Polygon twins of :mod:`viterbo.invariants.reeb_polygon`: same semantics, same tolerances, same
+# Polygon twins of :mod:`viterbo.invariants.reeb.polygon`: same semantics, same tolerances, same
 # branch structure, so both engines build the same tubes (the tests compare them routine by
 # routine).  A polygon is a buffer ``(K, 2)`` plus a vertex count; each routine writes its result
 # into an output buffer and returns the new count (0: empty).  They live in this module, not
@@ -103,7 +103,7 @@ def _monotone_chain(pts: np.ndarray, k: int, backwards: bool, area_tol: float,
 
 @njit(cache=True)
 def convex_hull(pts: np.ndarray, n: int, tol: float, out: np.ndarray) -> int:
-    """Twin of ``reeb_polygon.convex_hull`` (``pts[:n]`` is left unchanged)."""
+    """Twin of ``reeb.polygon.convex_hull`` (``pts[:n]`` is left unchanged)."""
     if n == 0:
         return 0
     # Sort rows lexicographically (x, then y) and drop exact duplicates, like np.unique.
@@ -166,7 +166,7 @@ def convex_hull(pts: np.ndarray, n: int, tol: float, out: np.ndarray) -> int:
 
 @njit(cache=True)
 def dedupe(pts: np.ndarray, n: int, tol: float, out: np.ndarray) -> int:
-    """Twin of ``reeb_polygon._dedupe`` (``pts`` and ``out`` must not alias)."""
+    """Twin of ``reeb.polygon._dedupe`` (``pts`` and ``out`` must not alias)."""
     keep = np.empty((n, 2))
     keep[0, 0], keep[0, 1] = pts[0, 0], pts[0, 1]
     k = 1
@@ -214,7 +214,7 @@ def _cut(pts: np.ndarray, m: int, values: np.ndarray, tol: float, out: np.ndarra
 @njit(cache=True)
 def clip(poly: np.ndarray, m: int, nx: float, ny: float, offset: float, tol: float,
          out: np.ndarray) -> int:
-    """Twin of ``reeb_polygon.clip`` (``normal`` need not be unit)."""
+    """Twin of ``reeb.polygon.clip`` (``normal`` need not be unit)."""
     if m == 0:
         return 0
     scale = math.hypot(nx, ny)
@@ -246,7 +246,7 @@ def clip(poly: np.ndarray, m: int, nx: float, ny: float, offset: float, tol: flo
 @njit(cache=True)
 def clip_many(poly: np.ndarray, m: int, normals: np.ndarray, offsets: np.ndarray, lo: int,
               hi: int, tol: float, out: np.ndarray) -> int:
-    """Twin of ``reeb_polygon.clip_many`` over the half-planes ``lo:hi`` (unit normals)."""
+    """Twin of ``reeb.polygon.clip_many`` over the half-planes ``lo:hi`` (unit normals)."""
     cur = poly[:m].copy()
     k = m
     changed = False
@@ -276,7 +276,7 @@ def clip_many(poly: np.ndarray, m: int, normals: np.ndarray, offsets: np.ndarray
 
 @njit(cache=True)
 def distance_to(poly: np.ndarray, m: int, px: float, py: float) -> float:
-    """Twin of ``reeb_polygon.distance_to``."""
+    """Twin of ``reeb.polygon.distance_to``."""
     if m == 0:
         return np.inf
     if m == 1:
@@ -309,7 +309,7 @@ def distance_to(poly: np.ndarray, m: int, px: float, py: float) -> float:
 @njit(cache=True)
 def intersect(a: np.ndarray, na: int, b: np.ndarray, nb: int, tol: float,
               out: np.ndarray) -> int:
-    """Twin of ``reeb_polygon.intersect`` without precomputed half-planes."""
+    """Twin of ``reeb.polygon.intersect`` without precomputed half-planes."""
     if na == 0 or nb == 0:
         return 0
     if nb < na:
@@ -353,7 +353,7 @@ def intersect(a: np.ndarray, na: int, b: np.ndarray, nb: int, tol: float,
 @njit(cache=True)
 def line_section(poly: np.ndarray, m: int, nx: float, ny: float, offset: float, tol: float,
                  out: np.ndarray) -> int:
-    """Twin of ``reeb_polygon.line_section``: ``poly ∩ {normal . y = offset}``."""
+    """Twin of ``reeb.polygon.line_section``: ``poly ∩ {normal . y = offset}``."""
     t1 = np.empty((2 * m + 2, 2))
     t2 = np.empty((4 * m + 6, 2))
     k = clip(poly, m, nx, ny, offset, tol, t1)
@@ -476,7 +476,7 @@ def _wrap_angle(angle: float) -> float:
 
 @njit(cache=True)
 def _rotation_min(m00: float, m01: float, m10: float, m11: float, theta: float) -> float:
-    """``r_min`` of ``reeb_rotation.rotation_interval`` (turns)."""
+    """``r_min`` of ``reeb.rotation.rotation_interval`` (turns)."""
     p00 = m00 * m00 + m10 * m10
     p10 = m00 * m01 + m10 * m11
     p11 = m01 * m01 + m11 * m11
@@ -646,7 +646,7 @@ def _extend(
 def fixed_point(linear: np.ndarray, sh0: float, sh1: float, poly: np.ndarray, m: int, g0: float,
                 g1: float, const: float, tol: float, singular_rtol: float,
                 point: np.ndarray) -> bool:
-    """Twin of ``reeb_search._fixed_point``: writes the minimal-action fixed point of
+    """Twin of ``reeb.search._fixed_point``: writes the minimal-action fixed point of
     ``y -> linear y + shift`` in the closed polygon to ``point``; ``False`` if there is none."""
     diff = linear.copy()
     diff[0, 0] -= 1.0
@@ -685,7 +685,7 @@ def fixed_point(linear: np.ndarray, sh0: float, sh1: float, poly: np.ndarray, m:
 @njit(cache=True)
 def closure_is_certain(linear: np.ndarray, kappa: float, tol: float, singular_rtol: float,
                        condition_max: float, composed_error: float) -> bool:
-    """Twin of ``reeb_search.closure_is_certain``."""
+    """Twin of ``reeb.search.closure_is_certain``."""
     if kappa > condition_max:
         return False
     diff = linear.copy()
@@ -700,7 +700,7 @@ def closure_is_certain(linear: np.ndarray, kappa: float, tol: float, singular_rt
 
 @njit(cache=True)
 def displacement_gap(linear: np.ndarray, s0: float, s1: float, poly: np.ndarray, m: int) -> float:
-    """Twin of ``reeb_search.displacement_gap`` (the polygon is ``poly[:m]``)."""
+    """Twin of ``reeb.search.displacement_gap`` (the polygon is ``poly[:m]``)."""
     if m == 0:
         return math.inf
     a00, a01, a10, a11 = linear[0, 0] - 1.0, linear[0, 1], linear[1, 0], linear[1, 1] - 1.0
@@ -742,7 +742,7 @@ def displacement_gap(linear: np.ndarray, s0: float, s1: float, poly: np.ndarray,
 def clearly_open(linear: np.ndarray, s0: float, s1: float, poly: np.ndarray, m: int,
                  kappa: float, tol: float, bound_condition_max: float,
                  composed_error: float) -> bool:
-    """Twin of ``reeb_search.clearly_open``."""
+    """Twin of ``reeb.search.clearly_open``."""
     if kappa > bound_condition_max or m == 0:
         return False
     scale = 1.0 + np.max(np.abs(linear))
@@ -756,7 +756,7 @@ def clearly_open(linear: np.ndarray, s0: float, s1: float, poly: np.ndarray, m: 
 @njit(cache=True)
 def clearly_short(poly: np.ndarray, m: int, g0: float, g1: float, const: float, kappa: float,
                   min_action: float, bound_condition_max: float, composed_error: float) -> bool:
-    """Twin of ``reeb_search.clearly_short``."""
+    """Twin of ``reeb.search.clearly_short``."""
     if kappa > bound_condition_max or m == 0:
         return False
     largest = -math.inf
@@ -912,7 +912,7 @@ def advance(
 
 
 class PackedGraph:
-    """A :class:`~viterbo.invariants.reeb_graph.FlowGraph` as flat arrays for :func:`advance`.
+    """A :class:`~viterbo.invariants.reeb.graph.FlowGraph` as flat arrays for :func:`advance`.
 
     Edges are numbered node by node in the graph's own order (``edges[k]`` is the ``Edge``
     object of kernel edge ``k``), so kernel paths map back to the Python objects.
@@ -1145,7 +1145,7 @@ def warm_up() -> float:
     """
     started = time.perf_counter()
     from viterbo.geometry import Polytope
-    from viterbo.invariants.reeb_graph import polytope_graph
+    from viterbo.invariants.reeb.graph import polytope_graph
 
     # The cross-polytope: small, and its graph has proper and degenerate (vertex) nodes.
     graph = polytope_graph(Polytope.from_vertices([s * e for e in np.eye(4) for s in (1.0, -1.0)]))

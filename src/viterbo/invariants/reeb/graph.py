@@ -17,7 +17,7 @@ hyperplane while still inside the polytope (by convexity only the end point need
 
 The build is batched: node bases, transition matrices and every candidate edge's maps, times
 and constraint rows are computed for all nodes / edges at once; each domain is then clipped by
-:func:`~viterbo.invariants.reeb_polygon.clip_rows` with only the constraints that can cut it.
+:func:`~viterbo.invariants.reeb.polygon.clip_rows` with only the constraints that can cut it.
 Domains that no constraint cuts or that one constraint empties are decided from the source
 polygon alone (with a rounding margin, see :func:`_edge_batch`), so the graph is the per-edge
 one.
@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from viterbo.invariants.reeb_polygon import EMPTY, clip_rows, convex_hull, unit_halfplanes_many
-from viterbo.invariants.reeb_rotation import QUAT_J, QUAT_K
+from viterbo.invariants.reeb.polygon import EMPTY, clip_rows, convex_hull, unit_halfplanes_many
+from viterbo.invariants.reeb.rotation import QUAT_J, QUAT_K
 
 if TYPE_CHECKING:
     from viterbo.geometry import Polytope
@@ -109,7 +109,7 @@ def _plane_bases(n_a: np.ndarray, n_b: np.ndarray) -> np.ndarray:
 
 
 def _complement_bases(n_a: np.ndarray, n_b: np.ndarray) -> np.ndarray:
-    """Orthonormal ``(N, 2, 4)`` bases of ``{n_a, n_b}^perp`` (SVD, as in ``reeb_rotation``).
+    """Orthonormal ``(N, 2, 4)`` bases of ``{n_a, n_b}^perp`` (SVD, as in ``reeb.rotation``).
 
     One batched SVD; LAPACK runs the same routine per matrix, so each basis equals the one
     ``numpy.linalg.svd`` gives for that pair alone.
@@ -127,7 +127,7 @@ def _orient(bases: np.ndarray) -> np.ndarray:
 
 
 def transition_matrices(n_a: np.ndarray, n_b: np.ndarray) -> np.ndarray:
-    """Batched :func:`~viterbo.invariants.reeb_rotation.transition_matrix`.
+    """Batched :func:`~viterbo.invariants.reeb.rotation.transition_matrix`.
 
     Parameters
     ----------
@@ -145,7 +145,7 @@ def transition_matrices(n_a: np.ndarray, n_b: np.ndarray) -> np.ndarray:
 def _transitions(n_a: np.ndarray, n_b: np.ndarray, bases: np.ndarray) -> np.ndarray:
     """Transition matrices given the (unoriented) SVD bases of the face planes.
 
-    Same steps as ``reeb_rotation.transition_path`` at ``s = 1``: the trivialisation at
+    Same steps as ``reeb.rotation.transition_path`` at ``s = 1``: the trivialisation at
     ``n_a`` restricted to the face plane, inverted, followed by the one at ``n_b``.
     """
     bases_t = np.swapaxes(bases, 1, 2)  # (N, 4, 2)

@@ -9,12 +9,12 @@ start face that follow it.  Because the points are pushed forward, the tube keep
   of the *current* point, so its minimum over the polygon's vertices is an exact lower bound
   for every orbit that starts with this path;
 * ``rotation``: the product of face transition matrices with the lifted angle of ``e1``
-  (:mod:`viterbo.invariants.reeb_rotation`).
+  (:mod:`viterbo.invariants.reeb.rotation`).
 
 Pruning rules: empty domain; a zero-time cycle (see below); action lower bound
 ``>= bound (1 - 1e-10)`` (the incumbent for the capacity, the action window for the spectrum;
 the bound adds the least time needed to return to the start point, see ``_lower_bound``); ``r_min > max_rotation`` (the rotation
-interval's minimum only grows along a path, see ``reeb_rotation``); optionally a facet visited
+interval's minimum only grows along a path, see ``reeb.rotation``); optionally a facet visited
 twice (``facet_once``, Haim-Kislev's normal form).  Each cycle is searched once, from its
 smallest node index (paths never enter a node below their start).  The heap pops the smallest
 lower bound (in buckets of 1e-3 relative, deeper paths first inside a bucket: an ordering
@@ -78,9 +78,9 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linprog
 
-from viterbo.invariants.reeb_graph import Edge, FlowGraph
-from viterbo.invariants.reeb_polygon import distance_to, intersect, line_section
-from viterbo.invariants.reeb_rotation import RotationTracker
+from viterbo.invariants.reeb.graph import Edge, FlowGraph
+from viterbo.invariants.reeb.polygon import distance_to, intersect, line_section
+from viterbo.invariants.reeb.rotation import RotationTracker
 from viterbo.invariants.registry import Deadline
 
 ROTATION_TOL = 1e-9
@@ -608,7 +608,7 @@ class TubeSearch:
         domains at once.  A half-plane that every polygon vertex violates empties the
         intersection, and a domain whose half-planes every vertex satisfies leaves the polygon
         unchanged; these are exactly the early exits of
-        :func:`~viterbo.invariants.reeb_polygon.clip_many` (clipped points are convex
+        :func:`~viterbo.invariants.reeb.polygon.clip_many` (clipped points are convex
         combinations of the vertices), so the screen changes no result, only the cost.
         """
         if node not in self._screens:
