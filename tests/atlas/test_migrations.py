@@ -109,14 +109,19 @@ MIGRATION_FILES = {
 }
 
 
-def test_migrations_live_in_the_package() -> None:
+def test_migrations_live_at_the_top_of_the_checkout() -> None:
+    from tests.atlas.conftest import REPO_ROOT
     from viterbo.atlas import db
 
-    assert Path(db.__file__).resolve().parent / "migrations" == db.MIGRATIONS_DIR
-    shipped = {f"viterbo/atlas/migrations/{p.relative_to(db.MIGRATIONS_DIR).as_posix()}"
-               for p in db.MIGRATIONS_DIR.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    assert db.MIGRATIONS_DIR == REPO_ROOT / "migrations"
+    shipped = {
+        f"viterbo/atlas/migrations/{p.relative_to(db.MIGRATIONS_DIR).as_posix()}"
+        for p in db.MIGRATIONS_DIR.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     assert shipped == MIGRATION_FILES  # a new revision must be added here (and ships by glob)
     assert _alembic_config().get_main_option("script_location") == str(db.MIGRATIONS_DIR)
+    assert not (REPO_ROOT / "src" / "viterbo" / "atlas" / "migrations").exists()
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +135,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     tmp = tmp_path_factory.mktemp("wheel")
     tree = tmp / "tree"
-    shutil.copytree(REPO_ROOT / "src", tree / "src",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for folder in ("src", "migrations"):
+        shutil.copytree(REPO_ROOT / folder, tree / folder,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO_ROOT / name, tree / name)
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp / "w"), str(tree)],
@@ -193,4 +199,49 @@ def test_alembic_ini_points_at_the_packaged_migrations(tmp_path: Path) -> None:
     engine = make_engine(url)
     with engine.connect() as conn:
         assert current_revision(conn) == head_revision()
+    engine.dispose()
+
+
+def test_wheel_installed_in_a_fresh_venv_enqueues_a_preset(wheel: Path, tmp_path: Path) -> None:
+    """``pip install viterbo_atlas-*.whl`` into a new environment, then ``atlas enqueue tiny``.
+
+    The dependencies come from this environment's site-packages (through a ``.pth`` line, which
+    does not activate the editable install's finder), so the test needs no package index; the
+    ``viterbo`` package itself can only come from the wheel.
+    """
+    import os
+    import site
+    import subprocess
+    import sys
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    (purelib,) = (venv / "lib").glob("python3.*/site-packages")
+    (purelib / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    installed = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
+         "--no-deps", "--no-index", "-q", str(wheel)],
+        capture_output=True, text=True, timeout=300,
+    )
+    if installed.returncode != 0 and "no such option: --python" in installed.stderr:
+        pytest.skip("pip is too old for --python")
+    assert installed.returncode == 0, installed.stderr
+    env = {k: v for k, v in os.environ.items() if k not in ("ATLAS_DB", "PYTHONPATH")}
+    run = subprocess.run(
+        [str(venv / "bin" / "atlas"), "enqueue", "tiny", "--db", f"sqlite:///{tmp_path / 'a.sqlite'}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    where = subprocess.run(
+        [str(venv / "bin" / "python"), "-c",
+         "import viterbo.atlas.db as d; print(d.__file__); print(d.MIGRATIONS_DIR)"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    module, migrations = where.stdout.split()
+    assert Path(module).is_relative_to(purelib)
+    assert Path(migrations) == purelib / "viterbo" / "atlas" / "migrations"
+    engine = make_engine(f"sqlite:///{tmp_path / 'a.sqlite'}")
+    with engine.connect() as conn:
+        assert current_revision(conn) == head_revision()
+        assert conn.execute(text("SELECT count(*) FROM jobs WHERE kind = 'generate'")).scalar() == 13
     engine.dispose()

@@ -5,8 +5,9 @@
   transactions (``engine.execution_options(immediate=True)``); PostgreSQL uses psycopg 3.
 * ``ensure_schema``: upgrades a fresh or older database to the newest Alembic revision and
   refuses a database whose revision this code does not know (newer code wrote it).  The
-  migrations live in the package (``viterbo/atlas/migrations``) and the Alembic ``Config`` is
-  built in code, so an installed (non-editable) package migrates without the repository.
+  migrations live in the top-level ``migrations/`` (shipped in the wheel as
+  ``viterbo/atlas/migrations``) and the Alembic ``Config`` is built in code, so an installed
+  (non-editable) package migrates without the repository.
 """
 
 from __future__ import annotations
@@ -35,8 +36,15 @@ IS_CHECKOUT = (_CHECKOUT / "pyproject.toml").is_file() and (
 ).is_dir()
 REPO_ROOT = _CHECKOUT if IS_CHECKOUT else Path.cwd()
 DEFAULT_DB_PATH = REPO_ROOT / "artefacts" / "atlas.sqlite"
-# Shipped inside the package (package-data), so that a non-editable install can migrate too.
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# The Alembic scripts: the top-level migrations/ of a checkout (DESIGN.md's layout); a wheel
+# carries the same files as viterbo/atlas/migrations/ (pyproject's package-dir), so that an
+# installed package migrates too.
+_PACKAGED_MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+MIGRATIONS_DIR = (
+    _CHECKOUT / "migrations"
+    if IS_CHECKOUT and (_CHECKOUT / "migrations" / "env.py").is_file()
+    else _PACKAGED_MIGRATIONS
+)
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 PG_CONNECT_TIMEOUT_S = 10
 

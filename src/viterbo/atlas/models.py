@@ -6,7 +6,8 @@ work: generating a polytope or computing one quantity with one algorithm) and
 compare the same way on SQLite and PostgreSQL.  JSON is stored as text so that both backends
 see identical bytes and no result blob sits in an index.
 
-The Alembic migrations in ``viterbo/atlas/migrations/`` create exactly these tables; keep them in step.
+The Alembic migrations in the top-level ``migrations/`` create exactly these tables; keep them
+in step.
 """
 
 from __future__ import annotations
