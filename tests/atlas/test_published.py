@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from viterbo.atlas.export import column_name, content_hash, features
@@ -137,18 +138,27 @@ def _close(a: float | None, b: float | None) -> bool:
     return abs(a - b) <= RTOL * max(abs(a), abs(b), 1e-300)
 
 
+def _geometry_close(a: list[Any], b: list[Any], scale: float) -> bool:
+    """Same shape, entries within RTOL x the polytope's scale (absolute).
+
+    Coordinates that are zero in exact arithmetic come out as +-1e-17 noise whose sign depends
+    on the machine's BLAS kernels; a relative test cannot match them, the scale can.
+    """
+    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return x.shape == y.shape and bool(np.all(np.abs(x - y) <= RTOL * scale))
+
+
 def _compare(fresh: dict[str, Any], committed: dict[str, Any], capacity_cols: list[str]) -> list[str]:
     problems = []
     rid = committed["id"]
     for col in ("family", "params", "index", "seed", "dimension", "num_vertices", "num_facets", "rejections"):
         if fresh[col] != committed[col]:
             problems.append(f"{rid} {col}: {fresh[col]!r} != {committed[col]!r}")
-    for col in ("vertices", "normals"):
-        a, b = fresh[col], committed[col]
-        if len(a) != len(b) or not all(_close(x, y) for ra, rb in zip(a, b, strict=True) for x, y in zip(ra, rb, strict=True)):
+    # Vertices and offsets scale with the polytope, the unit normals do not.
+    scale = max(1.0, float(np.max(np.abs(np.asarray(committed["vertices"], dtype=float)))))
+    for col, col_scale in (("vertices", scale), ("normals", 1.0), ("offsets", scale)):
+        if not _geometry_close(fresh[col], committed[col], col_scale):
             problems.append(f"{rid} {col} differ")
-    if not all(_close(x, y) for x, y in zip(fresh["offsets"], committed["offsets"], strict=True)):
-        problems.append(f"{rid} offsets differ")
     for col in ("volume", "volume_qhull", "volume_cone_decomposition", "capacity", "systolic_ratio"):
         if not _close(fresh[col], committed[col]):
             problems.append(f"{rid} {col}: {fresh[col]!r} != {committed[col]!r}")
@@ -158,8 +168,10 @@ def _compare(fresh: dict[str, Any], committed: dict[str, Any], capacity_cols: li
             continue  # a time limit hit on one machine only: nothing to compare
         if sa != sb or not _close(fresh[f"capacity_{alg}"], committed[f"capacity_{alg}"]):
             problems.append(f"{rid} {alg}: {sa} {fresh[f'capacity_{alg}']!r} != {sb} {committed[f'capacity_{alg}']!r}")
+    # The spectrum lists the orbits up to a window: an action within rounding of the window's
+    # edge may be in one list and not the other, so the lists agree on their common prefix.
     a, b = fresh["spectrum"], committed["spectrum"]
-    if a is not None and b is not None and not (len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))):
+    if a is not None and b is not None and not all(_close(x, y) for x, y in zip(a, b, strict=False)):
         problems.append(f"{rid} spectrum: {a} != {b}")
     return problems
 

@@ -42,10 +42,12 @@ from viterbo.invariants.reeb.polygon import (
 from viterbo.invariants.reeb.rotation import transition_matrix
 
 RTOL = 1e-12
-# Edges whose domain may differ from the reference by a tol-thin sliver (observed: 2 of 51 on
-# the CH six-vertex polytope, whose rational coordinates put vertices exactly on constraint
-# lines); every other domain must match to RTOL.
-KNIFE_EDGES = {"ch-six-vertex": 2}
+# An edge's domain may differ from the reference by a tol-thin sliver where a vertex lies
+# exactly on a constraint line (the CH six-vertex polytope's rational coordinates, the
+# cross-polytope's and 24-cell's symmetric ones): one build keeps the sliver, the other
+# collapses it. How many such knife edges there are depends on the BLAS kernels' rounding
+# (0 or 2 of 51 on the six-vertex polytope), so the test checks each one's mathematics -- the
+# same set within tol, both thin -- and does not count them.
 
 # --------------------------------------------------------------------------------------------
 # reference implementation (the scalar build before batching)
@@ -221,13 +223,16 @@ def test_graph_equals_reference(name: str) -> None:
     assert isinstance(graph, FlowGraph)
     assert graph.tol == tol
     assert len(graph.nodes) == len(expected)
-    knife_edges = 0
     for node, ref in zip(graph.nodes, expected, strict=True):
         assert (node.index, node.leave, node.enter, node.face_dim) == (
             ref["index"], ref["leave"], ref["enter"], ref["face_dim"]
         )
-        for field in ("origin", "basis", "polygon", "transition"):
+        for field in ("origin", "basis", "transition"):
             assert _close(getattr(node, field), ref[field]), (name, node.index, field)
+        # A polygon is a set: its vertex list starts at the lexicographic minimum, which on a
+        # symmetric polytope is a tie broken by the last bit.
+        scale = max(1.0, float(np.max(np.abs(ref["polygon"]), initial=0.0)))
+        assert _hausdorff(node.polygon, ref["polygon"]) <= RTOL * scale, (name, node.index)
         assert [(e.source, e.target, e.facet) for e in node.edges] == [
             (e["source"], e["target"], e["facet"]) for e in ref["edges"]
         ], (name, node.index)
@@ -245,7 +250,6 @@ def test_graph_equals_reference(name: str) -> None:
                 # build and collapsed to a segment by the other.  Same set within tol.
                 assert gap <= 1.01 * tol, (name, edge.source, edge.target, gap)
                 assert _thin(edge.domain, tol) and _thin(ref_edge["domain"], tol)
-                knife_edges += 1
             else:
                 assert (edge.domain_halfplanes is None) == (
                     ref_edge["domain_halfplanes"] is None
@@ -254,7 +258,6 @@ def test_graph_equals_reference(name: str) -> None:
                 own = unit_halfplanes(edge.domain)
                 assert _close(edge.domain_halfplanes[0], own[0])
                 assert _close(edge.domain_halfplanes[1], own[1])
-    assert knife_edges <= KNIFE_EDGES.get(name, 0)
 
 
 def test_graph_sizes() -> None:
@@ -267,13 +270,6 @@ def test_graph_sizes() -> None:
         assert len(graph.nodes) == nodes
         assert sum(node.face_dim < 2 for node in graph.nodes) == degenerate
         assert graph.num_edges == edges
-
-
-def _hausdorff(a: np.ndarray, b: np.ndarray) -> float:
-    """Hausdorff distance of two closed convex polygons (vertex lists, any order)."""
-    return max(
-        max(distance_to(b, point) for point in a), max(distance_to(a, point) for point in b)
-    )
 
 
 def test_domains_are_the_reference_sets_on_generic_polytopes() -> None:
