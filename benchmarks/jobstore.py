@@ -48,7 +48,9 @@ def throughput(tmp: Path, kind: str, n_jobs: int, workers: int, batch: int) -> f
     store.enqueue(JobSpec(kind, f"{kind}-{i}") for i in range(n_jobs))
     engine.dispose()
     start = time.perf_counter()
-    failed = run_workers(url, workers, WorkerOptions(max_batch=batch, poll_seconds=0.05)).failed_workers
+    failed = run_workers(
+        url, workers, WorkerOptions(max_batch=batch, poll_seconds=0.05)
+    ).failed_workers
     elapsed = time.perf_counter() - start
     counts = JobStore(engine).status_counts()
     engine.dispose()
@@ -59,18 +61,36 @@ def throughput(tmp: Path, kind: str, n_jobs: int, workers: int, batch: int) -> f
 
 def _bulk_fill(engine, start: int, stop: int) -> None:
     """Append finished jobs (with a realistic result blob) plus a few pending ones, fast."""
-    blob = json.dumps({"value": 1.2345, "loop": [[0.1, 0.2, 0.3, 0.4]] * 6, "seconds": 0.01,
-                       "diagnostics": {"cycles": 123}})
+    blob = json.dumps(
+        {
+            "value": 1.2345,
+            "loop": [[0.1, 0.2, 0.3, 0.4]] * 6,
+            "seconds": 0.01,
+            "diagnostics": {"cycles": 123},
+        }
+    )
     now = time.time()
     rows = []
     for i in range(start, stop):
         pending = i % 1000 == 999  # ~0.1 % still to do, like a build in progress
-        rows.append((
-            "quantity", f"fam{i % 10}", "capacity", f"alg{i % 5}", "{}", f"bench-{i}",
-            "pending" if pending else "done", 0, 0 if pending else 1, 3, now,
-            None if pending else now - (stop - i) * 1e-3, None if pending else 0.01,
-            None if pending else blob,
-        ))
+        rows.append(
+            (
+                "quantity",
+                f"fam{i % 10}",
+                "capacity",
+                f"alg{i % 5}",
+                "{}",
+                f"bench-{i}",
+                "pending" if pending else "done",
+                0,
+                0 if pending else 1,
+                3,
+                now,
+                None if pending else now - (stop - i) * 1e-3,
+                None if pending else 0.01,
+                None if pending else blob,
+            )
+        )
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
@@ -78,7 +98,9 @@ def _bulk_fill(engine, start: int, stop: int) -> None:
         cur.executemany(
             "INSERT INTO jobs (kind, family, quantity, algorithm, params, idempotency_key, status, priority,"
             " attempts, max_attempts, queued_at, finished_at, wall_seconds, result)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         cur.execute("COMMIT")
     finally:
         raw.close()
@@ -93,8 +115,16 @@ def claim_latency(tmp: Path, sizes: list[int], samples: int) -> list[tuple[int, 
         _bulk_fill(engine, filled, size)
         filled = size
         # Fresh pending jobs to claim (the same number at every size).
-        store.enqueue(JobSpec("quantity", f"probe-{size}-{k}", family="fam0", quantity="capacity",
-                              algorithm="alg0") for k in range(samples))
+        store.enqueue(
+            JobSpec(
+                "quantity",
+                f"probe-{size}-{k}",
+                family="fam0",
+                quantity="capacity",
+                algorithm="alg0",
+            )
+            for k in range(samples)
+        )
         with engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")
         lat = []
@@ -109,14 +139,19 @@ def claim_latency(tmp: Path, sizes: list[int], samples: int) -> list[tuple[int, 
             status_report(store)
             st.append(time.perf_counter() - t0)
         out.append((size, 1e3 * statistics.median(lat), 1e3 * statistics.median(st)))
-        print(f"  {size:>9,d} rows: claim+record {out[-1][1]:7.3f} ms (median of {samples}),"
-              f" status {out[-1][2]:8.1f} ms", flush=True)
+        print(
+            f"  {size:>9,d} rows: claim+record {out[-1][1]:7.3f} ms (median of {samples}),"
+            f" status {out[-1][2]:8.1f} ms",
+            flush=True,
+        )
     engine.dispose()
     return out
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="smaller tables and fewer jobs")
     parser.add_argument("--jobs", type=int, default=None, help="no-op jobs per throughput run")
     args = parser.parse_args()
@@ -130,18 +165,26 @@ def main() -> None:
             (tmp / f"r{run}").mkdir()
             rates.append(throughput(tmp / f"r{run}", "bench-noop", n_jobs, 2, 64))
         med = statistics.median(rates)
-        print(f"  inline, batched claims (<= 64): median {med:8.0f} jobs/s  (runs {', '.join(f'{r:.0f}' for r in rates)})"
-              f"  ratio to target {med / TARGET_JOBS_PER_S:.2f}x")
+        print(
+            f"  inline, batched claims (<= 64): median {med:8.0f} jobs/s  (runs {', '.join(f'{r:.0f}' for r in rates)})"
+            f"  ratio to target {med / TARGET_JOBS_PER_S:.2f}x"
+        )
         (tmp / "b1").mkdir()
         r1 = throughput(tmp / "b1", "bench-noop", max(1000, n_jobs // 5), 2, 1)
-        print(f"  inline, one claim per job:       {r1:8.0f} jobs/s  ratio {r1 / TARGET_JOBS_PER_S:.2f}x")
+        print(
+            f"  inline, one claim per job:       {r1:8.0f} jobs/s  ratio {r1 / TARGET_JOBS_PER_S:.2f}x"
+        )
         (tmp / "c").mkdir()
         rc = throughput(tmp / "c", "bench-noop-child", 500, 2, 1)
-        print(f"  child process per job (real path): {rc:6.0f} jobs/s  (fork + limits; not the target path)")
+        print(
+            f"  child process per job (real path): {rc:6.0f} jobs/s  (fork + limits; not the target path)"
+        )
         print("claim latency (claim 1 + record 1, SQLite) and `atlas status` time vs table size:")
         lat = claim_latency(tmp, sizes, samples=200)
         first, last = lat[0][1], lat[-1][1]
-        print(f"  claim latency ratio {last / first:.2f} between {lat[0][0]:,d} and {lat[-1][0]:,d} rows (target: flat, ~1)")
+        print(
+            f"  claim latency ratio {last / first:.2f} between {lat[0][0]:,d} and {lat[-1][0]:,d} rows (target: flat, ~1)"
+        )
 
 
 if __name__ == "__main__":

@@ -69,11 +69,15 @@ def throughput(new_url: Callable[[], str], n_jobs: int, workers: int) -> float:
     engine = make_engine(url)
     done = JobStore(engine).status_counts()["done"]
     with engine.connect() as conn:
-        first, last = conn.execute(select(func.min(jobs_table.c.started_at), func.max(jobs_table.c.finished_at))).one()
+        first, last = conn.execute(
+            select(func.min(jobs_table.c.started_at), func.max(jobs_table.c.finished_at))
+        ).one()
     engine.dispose()
     elapsed = float(last) - float(first)
     if summary.failed_workers or done != n_jobs:
-        sys.exit(f"throughput run broken: {summary.failed_workers} failed workers, {done}/{n_jobs} done")
+        sys.exit(
+            f"throughput run broken: {summary.failed_workers} failed workers, {done}/{n_jobs} done"
+        )
     return n_jobs / elapsed
 
 
@@ -98,7 +102,9 @@ def claim_latency(new_url: Callable[[], str], workers: int, per_worker: int) -> 
     _fill(url, workers * per_worker)
     ctx = multiprocessing.get_context("fork")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_latency_worker, args=(url, per_worker, queue)) for _ in range(workers)]
+    procs = [
+        ctx.Process(target=_latency_worker, args=(url, per_worker, queue)) for _ in range(workers)
+    ]
     for p in procs:
         p.start()
     lat = [x for _ in procs for x in queue.get(timeout=600)]
@@ -109,9 +115,15 @@ def claim_latency(new_url: Callable[[], str], workers: int, per_worker: int) -> 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="fewer jobs and repeats")
-    parser.add_argument("--admin-url", default=None, help="an existing server's admin URL (creates scratch databases)")
+    parser.add_argument(
+        "--admin-url",
+        default=None,
+        help="an existing server's admin URL (creates scratch databases)",
+    )
     parser.add_argument("--repeats", type=int, default=None)
     args = parser.parse_args()
     n_jobs = 2000 if args.quick else 10000
@@ -139,16 +151,23 @@ def main() -> None:
                 return _scratch_database(args.admin_url)
 
             backends = {"sqlite": sqlite_url, "postgresql": postgres_url}
-            print(f"no-op throughput ({n_jobs} jobs, inline kind, claim batches <= 64; median of {repeats})"
-                  f" and claim latency ({per_worker} single-job claims per process):")
-            print(f"  {'backend':<11} {'workers':>7} {'jobs/s':>9} {'ratio':>7} {'claim median':>13} {'claim p95':>10}")
+            print(
+                f"no-op throughput ({n_jobs} jobs, inline kind, claim batches <= 64; median of {repeats})"
+                f" and claim latency ({per_worker} single-job claims per process):"
+            )
+            print(
+                f"  {'backend':<11} {'workers':>7} {'jobs/s':>9} {'ratio':>7} {'claim median':>13} {'claim p95':>10}"
+            )
             for name, new_url in backends.items():
                 for workers in WORKER_COUNTS:
                     rates = [throughput(new_url, n_jobs, workers) for _ in range(repeats)]
                     med = statistics.median(rates)
                     lat_med, lat_p95 = claim_latency(new_url, workers, per_worker)
-                    print(f"  {name:<11} {workers:>7} {med:>9.0f} {med / TARGET_JOBS_PER_S:>6.2f}x"
-                          f" {lat_med:>10.2f} ms {lat_p95:>7.2f} ms", flush=True)
+                    print(
+                        f"  {name:<11} {workers:>7} {med:>9.0f} {med / TARGET_JOBS_PER_S:>6.2f}x"
+                        f" {lat_med:>10.2f} ms {lat_p95:>7.2f} ms",
+                        flush=True,
+                    )
     finally:
         if server is not None:
             server.close()

@@ -63,7 +63,9 @@ def run(polytope: Polytope, budget: float) -> tuple[float, dict | None]:
     return time.perf_counter() - started, {**result["diagnostics"], "value": result["value"]}
 
 
-def report_target(name: str, polytope: Polytope, target: float, repeats: int, budget: float) -> None:
+def report_target(
+    name: str, polytope: Polytope, target: float, repeats: int, budget: float
+) -> None:
     times, diag = [], None
     for _ in range(repeats):
         seconds, diag = run(polytope, budget)
@@ -125,7 +127,9 @@ def report_spectrum(seeds: int, budget: float, facets: int = 20, target: float =
 
 def scaling(facet_counts: list[int], seeds: int, budget: float) -> None:
     print("\nscaling (random halfspace polytopes; medians over seeds)")
-    print(f"{'facets':>6} {'n':>3} {'seconds':>9} {'paths':>8} {'nodes':>6} {'edges':>6} {'timeouts':>8}")
+    print(
+        f"{'facets':>6} {'n':>3} {'seconds':>9} {'paths':>8} {'nodes':>6} {'edges':>6} {'timeouts':>8}"
+    )
     for facets in facet_counts:
         times, paths, nodes, edges, timeouts = [], [], [], [], 0
         for seed in range(seeds):
@@ -175,8 +179,11 @@ def main() -> None:
         polytope = random_halfspace_polytope(30, seed)
         report_target(f"random 30-facet (seed {seed})", polytope, 5.0, 1, args.budget)
     report_engines(
-        [("cross-polytope", cross_polytope()), ("24-cell", cell_24()),
-         ("random 20-facet", random_halfspace_polytope(20, 5))],
+        [
+            ("cross-polytope", cross_polytope()),
+            ("24-cell", cell_24()),
+            ("random 20-facet", random_halfspace_polytope(20, 5)),
+        ],
         args.budget,
     )
     report_spectrum(1 if args.quick else 3, args.budget)

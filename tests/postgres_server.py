@@ -70,8 +70,17 @@ class PostgresServer:
         if self._as_root:
             entry = pwd.getpwnam("postgres")
             os.chown(self.root, entry.pw_uid, entry.pw_gid)
-        self._run("initdb", "-D", str(self.datadir), "-U", "postgres", "--auth=trust",
-                  "-E", "UTF8", "--no-sync")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.datadir),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
         self.start()
 
     def _command(self, tool: str, *args: str) -> list[str]:
@@ -79,8 +88,9 @@ class PostgresServer:
         return ["runuser", "-u", "postgres", "--", *cmd] if self._as_root else cmd
 
     def _run(self, tool: str, *args: str) -> None:
-        subprocess.run(self._command(tool, *args), check=True, capture_output=True,
-                       cwd=self.root, timeout=120)
+        subprocess.run(
+            self._command(tool, *args), check=True, capture_output=True, cwd=self.root, timeout=120
+        )
 
     @property
     def admin_url(self) -> str:
@@ -90,11 +100,24 @@ class PostgresServer:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> None:
-        options = (f"-c port={self.port} -c listen_addresses=127.0.0.1 "
-                   f"-c unix_socket_directories='{self.root}' -c fsync=off "
-                   "-c max_connections=200")
-        self._run("pg_ctl", "-D", str(self.datadir), "-o", options, "-l",
-                  str(self.root / "server.log"), "-w", "-t", "60", "start")
+        options = (
+            f"-c port={self.port} -c listen_addresses=127.0.0.1 "
+            f"-c unix_socket_directories='{self.root}' -c fsync=off "
+            "-c max_connections=200"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.datadir),
+            "-o",
+            options,
+            "-l",
+            str(self.root / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.datadir), "-m", mode, "-w", "-t", "60", "stop")
@@ -109,8 +132,9 @@ class PostgresServer:
         import psycopg
 
         name = name or f"atlas_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres",
-                             dbname="postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            host="127.0.0.1", port=self.port, user="postgres", dbname="postgres", autocommit=True
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
@@ -130,8 +154,13 @@ def wait_until_ready(server: PostgresServer, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with psycopg.connect(host="127.0.0.1", port=server.port, user="postgres",
-                                 dbname="postgres", connect_timeout=2):
+            with psycopg.connect(
+                host="127.0.0.1",
+                port=server.port,
+                user="postgres",
+                dbname="postgres",
+                connect_timeout=2,
+            ):
                 return
         except psycopg.OperationalError:
             if time.monotonic() > deadline:

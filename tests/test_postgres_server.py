@@ -11,7 +11,12 @@ def test_fresh_database_serves_sql(postgres_url: str) -> None:
     engine = sa.create_engine(postgres_url)
     with engine.connect() as conn:
         assert conn.execute(sa.text("select 6 * 7")).scalar_one() == 42
-        assert conn.execute(sa.text("select count(*) from pg_tables where schemaname='public'")).scalar_one() == 0
+        assert (
+            conn.execute(
+                sa.text("select count(*) from pg_tables where schemaname='public'")
+            ).scalar_one()
+            == 0
+        )
     engine.dispose()
 
 

@@ -68,7 +68,9 @@ def upgrade() -> None:
         sa.Column("error_message", sa.Text(), nullable=True),
         sa.Column("traceback", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_jobs"),
-        sa.ForeignKeyConstraint(["polytope_id"], ["polytopes.id"], name="fk_jobs_polytope_id_polytopes"),
+        sa.ForeignKeyConstraint(
+            ["polytope_id"], ["polytopes.id"], name="fk_jobs_polytope_id_polytopes"
+        ),
         sa.UniqueConstraint("idempotency_key", name="uq_jobs_idempotency_key"),
     )
     op.create_index("ix_jobs_polytope_id", "jobs", ["polytope_id"])
@@ -80,7 +82,9 @@ def upgrade() -> None:
         sa.Column("depends_on_id", IdType, nullable=False),
         sa.PrimaryKeyConstraint("job_id", "depends_on_id", name="pk_job_dependencies"),
         sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], name="fk_job_dependencies_job_id_jobs"),
-        sa.ForeignKeyConstraint(["depends_on_id"], ["jobs.id"], name="fk_job_dependencies_depends_on_id_jobs"),
+        sa.ForeignKeyConstraint(
+            ["depends_on_id"], ["jobs.id"], name="fk_job_dependencies_depends_on_id_jobs"
+        ),
     )
     op.create_index("ix_job_dependencies_depends_on_id", "job_dependencies", ["depends_on_id"])
 

@@ -53,7 +53,9 @@ def _postgres_database(admin_url: str) -> Iterator[str]:
     from sqlalchemy.engine import make_url
 
     name = f"atlas_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(make_url(admin_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        make_url(admin_url).set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
@@ -99,15 +101,30 @@ def atlas_env(db_url: str | None = None) -> dict[str, str]:
     return env
 
 
-def run_atlas(args: list[str], db_url: str | None = None, timeout: float = 120,
-              **kwargs: Any) -> subprocess.CompletedProcess[str]:
+def run_atlas(
+    args: list[str], db_url: str | None = None, timeout: float = 120, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
     """Run ``atlas ARGS`` as a real process (as a user would) and capture its output."""
-    return subprocess.run([*ATLAS, *args], env=atlas_env(db_url), cwd=REPO_ROOT, text=True,
-                          capture_output=True, timeout=timeout, **kwargs)
+    return subprocess.run(
+        [*ATLAS, *args],
+        env=atlas_env(db_url),
+        cwd=REPO_ROOT,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        **kwargs,
+    )
 
 
 def start_atlas(args: list[str], db_url: str, **kwargs: Any) -> subprocess.Popen[str]:
     """Start ``atlas ARGS`` in its own process group (so a test can kill all of it)."""
-    return subprocess.Popen([*ATLAS, *args], env=atlas_env(db_url), cwd=REPO_ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                            **kwargs)
+    return subprocess.Popen(
+        [*ATLAS, *args],
+        env=atlas_env(db_url),
+        cwd=REPO_ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        **kwargs,
+    )

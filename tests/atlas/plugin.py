@@ -119,7 +119,7 @@ class FakePolytope:
 
     @property
     def num_vertices(self) -> int:
-        return 2 ** self.dim
+        return 2**self.dim
 
     @property
     def num_facets(self) -> int:
@@ -127,9 +127,13 @@ class FakePolytope:
 
     def to_dict(self) -> dict[str, Any]:
         d = self.dim
-        normals = [[(1.0 if k == i else 0.0) * sgn for k in range(d)] for i in range(d) for sgn in (1, -1)]
+        normals = [
+            [(1.0 if k == i else 0.0) * sgn for k in range(d)] for i in range(d) for sgn in (1, -1)
+        ]
         offsets = [s for s in self.sides for _ in (0, 1)]
-        vertices = [[self.sides[k] * (1 if (m >> k) & 1 else -1) for k in range(d)] for m in range(2 ** d)]
+        vertices = [
+            [self.sides[k] * (1 if (m >> k) & 1 else -1) for k in range(d)] for m in range(2**d)
+        ]
         return {"vertices": vertices, "normals": normals, "offsets": offsets}
 
     @classmethod
@@ -153,11 +157,15 @@ def generate_box(family: str, params: dict[str, Any], index: int) -> Generated:
     if not isinstance(dim, int) or dim < 1:
         raise ValueError(f"test-box: dim must be a positive integer, got {dim!r}")
     sides = tuple(1.0 + index * step + 0.25 * k for k in range(dim))
-    return Generated(FakePolytope(sides), family, params, index, seed=1000 + index, metadata={"rejections": 0})
+    return Generated(
+        FakePolytope(sides), family, params, index, seed=1000 + index, metadata={"rejections": 0}
+    )
 
 
 register_family("test-box", generate_box)
-register_preset("test-boxes", [PresetItem("test-box", {"dim": 4}, 3), PresetItem("test-box", {"dim": 2}, 2)])
+register_preset(
+    "test-boxes", [PresetItem("test-box", {"dim": 4}, 3), PresetItem("test-box", {"dim": 2}, 2)]
+)
 
 
 # ------------------------------------------------------------------ test algorithms
@@ -187,9 +195,15 @@ def _certify(p: FakePolytope, *, inputs: Any = None, **_: Any) -> dict[str, Any]
         raise ValueError("no capacity input is done")
     alg, res = min(done.items(), key=lambda kv: (kv[1]["value"], kv[0]))
     agreeing = sorted(k.split("/")[1] for k, v in done.items() if v["value"] == res["value"])
-    return {"value": res["value"], "algorithm": alg.split("/")[1], "loop": res["loop"], "seconds": 0.0,
-            "level": "confirmed" if len(agreeing) >= 2 else "single", "agreeing": agreeing,
-            "diagnostics": {"inputs": sorted(inputs)}}
+    return {
+        "value": res["value"],
+        "algorithm": alg.split("/")[1],
+        "loop": res["loop"],
+        "seconds": 0.0,
+        "level": "confirmed" if len(agreeing) >= 2 else "single",
+        "agreeing": agreeing,
+        "diagnostics": {"inputs": sorted(inputs)},
+    }
 
 
 def _systolic(p: FakePolytope, *, inputs: Any = None, **_: Any) -> dict[str, Any]:
@@ -221,10 +235,20 @@ def test_algorithms() -> list[Any]:
         Algorithm("capacity", "fast", lambda p, **k: _capacity_min_face(p, **k), even_only),
         Algorithm("capacity", "slow-one", lambda p, **k: _capacity_slow(p, **k), even_only),
         Algorithm("capacity", "never", lambda p, **k: _capacity_min_face(p, **k), never),
-        Algorithm("certified_capacity", "certify", lambda p, **k: _certify(p, **k), even_only,
-                  depends_on=("capacity",)),
-        Algorithm("systolic_ratio", "formula", lambda p, **k: _systolic(p, **k), even_only,
-                  depends_on=("certified_capacity", "volume")),
+        Algorithm(
+            "certified_capacity",
+            "certify",
+            lambda p, **k: _certify(p, **k),
+            even_only,
+            depends_on=("capacity",),
+        ),
+        Algorithm(
+            "systolic_ratio",
+            "formula",
+            lambda p, **k: _systolic(p, **k),
+            even_only,
+            depends_on=("certified_capacity", "volume"),
+        ),
         Algorithm("spectrum", "reeb", lambda p, **k: _spectrum(p, **k), even_only),
     ]
 

@@ -210,8 +210,13 @@ def test_algorithm_option_computes_only_the_headline() -> None:
         "spectrum": "reeb: skipped (not requested (--algorithm computes only the headline; add --spectrum))"
     }
     normals = np.random.default_rng(0).normal(size=(8, 4))
-    generic = {"normals": (normals / np.linalg.norm(normals, axis=1)[:, None]).tolist(), "offsets": [1.0] * 8}
-    with_spectrum = json.loads(_run(["-", "--algorithm", "reeb", "--spectrum"], stdin=json.dumps(generic)).stdout)
+    generic = {
+        "normals": (normals / np.linalg.norm(normals, axis=1)[:, None]).tolist(),
+        "offsets": [1.0] * 8,
+    }
+    with_spectrum = json.loads(
+        _run(["-", "--algorithm", "reeb", "--spectrum"], stdin=json.dumps(generic)).stdout
+    )
     assert with_spectrum["missing"] == {}
     assert with_spectrum["spectrum"][0] == pytest.approx(with_spectrum["capacity"], rel=1e-9)
 
@@ -241,5 +246,7 @@ def test_total_budget_bounds_the_run() -> None:
     assert out["missing"]["systolic_ratio"] == (
         "formula: failed (no finished input for certified_capacity, volume)"
     )
-    unbounded = json.loads(_run(["-", "--budget", "0", "--algorithm", "reeb"], stdin=json.dumps(CELL_24)).stdout)
+    unbounded = json.loads(
+        _run(["-", "--budget", "0", "--algorithm", "reeb"], stdin=json.dumps(CELL_24)).stdout
+    )
     assert unbounded["capacity"] == pytest.approx(4.0, rel=1e-9)

@@ -16,15 +16,29 @@ from viterbo.atlas.models import jobs_table
 from viterbo.atlas.store import JobSpec, JobStore
 
 
-def test_concurrent_workers_run_every_job_exactly_once(engine: Engine, db_url: str, tmp_path: Path) -> None:
+def test_concurrent_workers_run_every_job_exactly_once(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
     side = str(tmp_path / "side.txt")
     store = JobStore(engine)
     n_child, n_inline = 120, 600
-    store.enqueue([JobSpec("test-record", f"c{i}", params={"path": side, "tag": f"c{i}"}) for i in range(n_child)])
-    store.enqueue([JobSpec("test-record-inline", f"i{i}", params={"path": side, "tag": f"i{i}"}) for i in range(n_inline)])
+    store.enqueue(
+        [
+            JobSpec("test-record", f"c{i}", params={"path": side, "tag": f"c{i}"})
+            for i in range(n_child)
+        ]
+    )
+    store.enqueue(
+        [
+            JobSpec("test-record-inline", f"i{i}", params={"path": side, "tag": f"i{i}"})
+            for i in range(n_inline)
+        ]
+    )
     # Two independent `atlas work` commands, one of them with two worker processes: 3 racers.
-    procs = [start_atlas(["work", "--workers", "2", "--batch", "16"], db_url),
-             start_atlas(["work", "--workers", "1", "--batch", "16"], db_url)]
+    procs = [
+        start_atlas(["work", "--workers", "2", "--batch", "16"], db_url),
+        start_atlas(["work", "--workers", "1", "--batch", "16"], db_url),
+    ]
     outputs = [p.communicate(timeout=180) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     executions = Counter(Path(side).read_text().split())
@@ -41,11 +55,19 @@ def test_concurrent_workers_run_every_job_exactly_once(engine: Engine, db_url: s
     assert len(owners) >= 2  # the work really was shared
 
 
-def test_kill_9_mid_job_is_recovered_after_lease_expiry(engine: Engine, db_url: str, tmp_path: Path) -> None:
+def test_kill_9_mid_job_is_recovered_after_lease_expiry(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
     side = tmp_path / "side.txt"
     store = JobStore(engine)
-    store.enqueue([JobSpec("test-record", f"s{i}", params={"path": str(side), "tag": f"s{i}", "sleep": 1.5})
-                   for i in range(3)])
+    store.enqueue(
+        [
+            JobSpec(
+                "test-record", f"s{i}", params={"path": str(side), "tag": f"s{i}", "sleep": 1.5}
+            )
+            for i in range(3)
+        ]
+    )
     victim = start_atlas(["work", "--lease-seconds", "2"], db_url)
     deadline = time.monotonic() + 60
     while not (side.exists() and "start" in side.read_text()):
@@ -63,19 +85,30 @@ def test_kill_9_mid_job_is_recovered_after_lease_expiry(engine: Engine, db_url: 
     assert rescuer.returncode == 0, rescuer.stderr
     j = jobs_table.c
     with engine.connect() as conn:
-        rows = {k: (s, a, json.loads(r)) for k, s, a, r in conn.execute(select(j.idempotency_key, j.status, j.attempts, j.result))}
+        rows = {
+            k: (s, a, json.loads(r))
+            for k, s, a, r in conn.execute(
+                select(j.idempotency_key, j.status, j.attempts, j.result)
+            )
+        }
     assert all(s == "done" for s, _, _ in rows.values())
     assert rows[killed_tag][1] == 2  # claimed twice: once by the victim, once by the rescuer
     assert {r["value"] for _, _, r in rows.values()} == {"s0", "s1", "s2"}
-    finished = Counter(line for line in side.read_text().split("\n") if line and not line.startswith("start"))
+    finished = Counter(
+        line for line in side.read_text().split("\n") if line and not line.startswith("start")
+    )
     assert finished == Counter({"s0": 1, "s1": 1, "s2": 1})
 
 
 def test_ctrl_c_releases_running_jobs(engine: Engine, db_url: str, tmp_path: Path) -> None:
     side = tmp_path / "side.txt"
     store = JobStore(engine)
-    store.enqueue([JobSpec("test-record", f"s{i}", params={"path": str(side), "tag": f"s{i}", "sleep": 30})
-                   for i in range(3)])
+    store.enqueue(
+        [
+            JobSpec("test-record", f"s{i}", params={"path": str(side), "tag": f"s{i}", "sleep": 30})
+            for i in range(3)
+        ]
+    )
     proc = start_atlas(["work", "--workers", "2"], db_url)
     deadline = time.monotonic() + 60
     while not (side.exists() and side.read_text().count("start") >= 2):

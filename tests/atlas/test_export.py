@@ -33,7 +33,13 @@ def test_export_layout_and_load_dataset_round_trip(built: Engine, tmp_path: Path
     assert info["rows"] == 5
     assert (out / "README.md").read_text().startswith("---\nconfigs:")
     assert sorted(p.name for p in (out / "benchmark").iterdir()) == [
-        "growth.png", "jobs.csv", "report.md", "summary.json", "systolic.png", "wall_times.png"]
+        "growth.png",
+        "jobs.csv",
+        "report.md",
+        "summary.json",
+        "systolic.png",
+        "wall_times.png",
+    ]
     assert (out / "benchmark" / "wall_times.png").read_bytes()[:4] == b"\x89PNG"
     ds = datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "hf-cache"))
     assert len(ds) == 5
@@ -46,7 +52,10 @@ def test_export_layout_and_load_dataset_round_trip(built: Engine, tmp_path: Path
     assert r["capacity_algorithm"] in {"fast", "slow-one"}
     assert r["status_never"] == "not_applicable" and r["capacity_never"] is None
     assert r["status_fast"] == "done" and r["capacity_fast"] == r["capacity"]
-    assert r["capacity_certificate"] == "confirmed" and r["capacity_agreeing"] == ["fast", "slow-one"]
+    assert r["capacity_certificate"] == "confirmed" and r["capacity_agreeing"] == [
+        "fast",
+        "slow-one",
+    ]
     vol = 1.0
     for s in sides:
         vol *= 2 * s
@@ -55,7 +64,10 @@ def test_export_layout_and_load_dataset_round_trip(built: Engine, tmp_path: Path
     assert r["spectrum"] == [r["capacity"], 2 * r["capacity"]]
     assert r["minimal_action_cycle"] == [[0.0] * r["dimension"], [1.0] * r["dimension"]]
     assert r["num_facets"] == 2 * r["dimension"] and len(r["vertices"]) == r["num_vertices"]
-    assert r["schema_version"] == export_mod.SCHEMA_VERSION and json.loads(r["params"]) in ({"dim": 4}, {"dim": 2})
+    assert r["schema_version"] == export_mod.SCHEMA_VERSION and json.loads(r["params"]) in (
+        {"dim": 4},
+        {"dim": 2},
+    )
 
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["rows_per_family"] == {"test-box": 5}
@@ -75,7 +87,9 @@ def test_export_layout_and_load_dataset_round_trip(built: Engine, tmp_path: Path
     assert summary["per_algorithm"]["capacity/never"]["status"] == {"not_applicable": 5}
 
 
-def test_reexport_gives_same_content_hash_and_replaces_snapshot(built: Engine, tmp_path: Path) -> None:
+def test_reexport_gives_same_content_hash_and_replaces_snapshot(
+    built: Engine, tmp_path: Path
+) -> None:
     out = tmp_path / "exports" / "snap"
     first = export_dataset(built, "snap", out)
     files = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
@@ -90,8 +104,9 @@ def test_reexport_gives_same_content_hash_and_replaces_snapshot(built: Engine, t
     assert [p.name for p in out.parent.iterdir()] == ["snap"]  # no temp folders left
 
 
-def test_interrupted_export_keeps_previous_snapshot(built: Engine, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_export_keeps_previous_snapshot(
+    built: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "exports" / "snap"
     export_dataset(built, "snap", out)
     before = (out / "manifest.json").read_text()
@@ -114,22 +129,29 @@ def test_export_of_a_preset_only_holds_its_polytopes(built: Engine, tmp_path: Pa
     assert everything["rows"] == 5 and everything["content_hash"] != info["content_hash"]
 
 
-def test_partial_build_is_refused_unless_allowed(engine: Engine, isolated_registry: None, tmp_path: Path) -> None:
+def test_partial_build_is_refused_unless_allowed(
+    engine: Engine, isolated_registry: None, tmp_path: Path
+) -> None:
     store = JobStore(engine)
     store.enqueue(generate_specs(load_preset("test-boxes")))
     Worker(engine, WorkerOptions(max_jobs=7)).run()
     with engine.connect() as conn:
         generated = conn.execute(text("SELECT count(*) FROM polytopes")).scalar_one()
-        unfinished = conn.execute(text("SELECT count(*) FROM jobs WHERE status IN "
-                                       "('pending', 'blocked', 'running')")).scalar_one()
+        unfinished = conn.execute(
+            text("SELECT count(*) FROM jobs WHERE status IN ('pending', 'blocked', 'running')")
+        ).scalar_one()
     assert 1 <= generated <= 5 and unfinished > 0
     out = tmp_path / "atlas-test-boxes"
     with pytest.raises(ExportError) as refused:
         export_dataset(engine, "atlas-test-boxes", out)
     message = str(refused.value)
-    assert message.startswith(f"refusing to export atlas-test-boxes: the database holds {generated} of the 5 "
-                              f"polytopes of preset 'test-boxes', {unfinished} jobs unfinished (")
-    assert f"it holds 'test-boxes' ({generated} of 5 polytopes)" in message  # other presets may follow
+    assert message.startswith(
+        f"refusing to export atlas-test-boxes: the database holds {generated} of the 5 "
+        f"polytopes of preset 'test-boxes', {unfinished} jobs unfinished ("
+    )
+    assert (
+        f"it holds 'test-boxes' ({generated} of 5 polytopes)" in message
+    )  # other presets may follow
     assert message.endswith("Finish the build (`atlas work`) or pass --allow-partial")
     assert not out.exists()
     info = export_dataset(engine, "atlas-test-boxes", out, allow_partial=True)
@@ -137,23 +159,32 @@ def test_partial_build_is_refused_unless_allowed(engine: Engine, isolated_regist
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["completeness"]["complete"] is False
     assert manifest["completeness"]["unfinished_jobs"] == unfinished
-    assert manifest["completeness"]["job_status_counts"]["done"] >= 7 - 1  # a not_applicable may count
+    assert (
+        manifest["completeness"]["job_status_counts"]["done"] >= 7 - 1
+    )  # a not_applicable may count
     card = (out / "README.md").read_text()
-    assert (f"**Partial build** (exported with `--allow-partial`): {generated} of 5 polytopes, "
-            f"{unfinished} jobs unfinished") in card
+    assert (
+        f"**Partial build** (exported with `--allow-partial`): {generated} of 5 polytopes, "
+        f"{unfinished} jobs unfinished"
+    ) in card
 
 
 def test_export_under_another_presets_name_is_refused(built: Engine, tmp_path: Path) -> None:
     # The database holds test-boxes complete; test-boxes-wide has polytopes it never generated.
     register_preset("test-boxes-wide", [PresetItem("test-box", {"dim": 4}, 9)])
-    with pytest.raises(ExportError, match=r"holds 3 of the 9 polytopes of preset 'test-boxes-wide', 0 jobs "
-                                          r"unfinished .*'test-boxes' \(5 of 5 polytopes\)"):
+    with pytest.raises(
+        ExportError,
+        match=r"holds 3 of the 9 polytopes of preset 'test-boxes-wide', 0 jobs "
+        r"unfinished .*'test-boxes' \(5 of 5 polytopes\)",
+    ):
         export_dataset(built, "atlas-test-boxes-wide", tmp_path / "wide")
     assert not (tmp_path / "wide").exists()
     out = tmp_path / "complete"
     assert export_dataset(built, "atlas-test-boxes", out)["complete"] is True
-    assert "Completeness: complete -- all 5 polytopes, every job finished (done 35, not_applicable 5)." in (
-        out / "README.md").read_text()
+    assert (
+        "Completeness: complete -- all 5 polytopes, every job finished (done 35, not_applicable 5)."
+        in (out / "README.md").read_text()
+    )
 
 
 @pytest.mark.parametrize("name", ["atlas-small", "a.b_c-1", "x"])
@@ -161,13 +192,17 @@ def test_good_export_names(name: str) -> None:
     assert validate_export_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["../x", "/abs", "a/b", "..", "a..b", ".x", "-x", "", "a b", "x" * 101])
+@pytest.mark.parametrize(
+    "name", ["../x", "/abs", "a/b", "..", "a..b", ".x", "-x", "", "a b", "x" * 101]
+)
 def test_bad_export_names_raise(name: str) -> None:
     with pytest.raises(ExportError):
         validate_export_name(name)
 
 
-def test_export_without_polytopes_is_refused_and_writes_nothing(engine: Engine, tmp_path: Path) -> None:
+def test_export_without_polytopes_is_refused_and_writes_nothing(
+    engine: Engine, tmp_path: Path
+) -> None:
     with pytest.raises(ExportError, match="holds 0 of the 5 polytopes of preset 'test-boxes'"):
         export_dataset(engine, "atlas-test-boxes", tmp_path / "out")
     with pytest.raises(ExportError, match="nothing to export"):
@@ -178,32 +213,46 @@ def test_export_without_polytopes_is_refused_and_writes_nothing(engine: Engine, 
 # ------------------------------------------------------------------ run policy (issue 6)
 
 
-def test_policy_skips_jobs_visibly_and_passes_time_limits(engine: Engine, isolated_registry: None,
-                                                          tmp_path: Path) -> None:
+def test_policy_skips_jobs_visibly_and_passes_time_limits(
+    engine: Engine, isolated_registry: None, tmp_path: Path
+) -> None:
     from viterbo.atlas.models import jobs_table
     from viterbo.atlas.status import status_report
 
-    policy = {"capacity/slow-one": {"max_facets": 6}, "capacity/fast": {"time_limit_s": 5},
-              "spectrum/reeb": {"max_index": 1}}
-    register_preset("test-policy", [PresetItem("test-box", {"dim": 4, "step": 1.0}, 2, policy),
-                                    PresetItem("test-box", {"dim": 3, "step": 1.0}, 1, policy)])
+    policy = {
+        "capacity/slow-one": {"max_facets": 6},
+        "capacity/fast": {"time_limit_s": 5},
+        "spectrum/reeb": {"max_index": 1},
+    }
+    register_preset(
+        "test-policy",
+        [
+            PresetItem("test-box", {"dim": 4, "step": 1.0}, 2, policy),
+            PresetItem("test-box", {"dim": 3, "step": 1.0}, 1, policy),
+        ],
+    )
     JobStore(engine).enqueue(generate_specs(load_preset("test-policy")))
     Worker(engine, WorkerOptions()).run()
     with engine.connect() as conn:
-        jobs = {(r.polytope_id, r.algorithm): r for r in conn.execute(
-            jobs_table.select().where(jobs_table.c.quantity == "capacity"))}
+        jobs = {
+            (r.polytope_id, r.algorithm): r
+            for r in conn.execute(jobs_table.select().where(jobs_table.c.quantity == "capacity"))
+        }
     slow = [r for (_, alg), r in jobs.items() if alg == "slow-one"]
     # 4D boxes have 8 facets > 6: skipped with the reason; the 3D box (6 facets) is not applicable.
     assert sorted(r.status for r in slow) == ["not_applicable", "skipped", "skipped"]
     skipped = next(r for r in slow if r.status == "skipped")
     assert json.loads(skipped.result) == {
-        "skipped": "policy: capacity/slow-one limited to <= 6 facets (this polytope has 8)"}
+        "skipped": "policy: capacity/slow-one limited to <= 6 facets (this polytope has 8)"
+    }
     fast = [r for (_, alg), r in jobs.items() if alg == "fast" and r.status == "done"]
     assert len(fast) == 2 and all(json.loads(r.params) == {"time_limit_s": 5.0} for r in fast)
     assert "skipped" in status_report(JobStore(engine)).splitlines()[0]
     with engine.connect() as conn:
-        spectra = sorted((r.polytope_id, r.status, r.result) for r in conn.execute(
-            jobs_table.select().where(jobs_table.c.quantity == "spectrum")))
+        spectra = sorted(
+            (r.polytope_id, r.status, r.result)
+            for r in conn.execute(jobs_table.select().where(jobs_table.c.quantity == "spectrum"))
+        )
     # Only polytope 0 of each (family, params) item gets a spectrum; the 3D box has none anyway.
     assert [st for _, st, _ in spectra] == ["done", "skipped", "not_applicable"]
     assert "only on polytopes 0..0 of each family/params (this is 1)" in spectra[1][2]
@@ -212,7 +261,12 @@ def test_policy_skips_jobs_visibly_and_passes_time_limits(engine: Engine, isolat
     export_dataset(engine, "atlas-test-policy", out)
     import datasets
 
-    rows = {r["id"]: r for r in datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "hf-cache"))}
+    rows = {
+        r["id"]: r
+        for r in datasets.load_dataset(
+            str(out), split="train", cache_dir=str(tmp_path / "hf-cache")
+        )
+    }
     four_d = [r for r in rows.values() if r["dimension"] == 4]
     assert all(r["status_slow_one"] == "skipped" and r["capacity_slow_one"] is None for r in four_d)
     assert all(r["capacity"] == r["capacity_fast"] for r in four_d)  # still certified
@@ -222,7 +276,9 @@ def test_policy_skips_jobs_visibly_and_passes_time_limits(engine: Engine, isolat
     assert spectrum_cls["count"] == 1 and spectrum_cls["what"] == "spectrum/reeb"
     assert summary["policy"] == {"default": policy}
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["policy"] == {"default": policy} and manifest["job_status_counts"]["skipped"] == 3
+    assert (
+        manifest["policy"] == {"default": policy} and manifest["job_status_counts"]["skipped"] == 3
+    )
     report = (out / "benchmark" / "report.md").read_text()
     assert "## Skipped by policy (3 jobs, 2 classes)" in report
     assert "policy: capacity/slow-one limited to <= 6 facets" in report
@@ -231,11 +287,18 @@ def test_policy_skips_jobs_visibly_and_passes_time_limits(engine: Engine, isolat
     assert sum(r["status"] == "skipped" and r["reason"].startswith("policy:") for r in log) == 3
 
 
-@pytest.mark.parametrize("policy", [
-    {"capacity/x": {"max_facets": -1}}, {"capacity/x": {"time_limit_s": 0}}, {"capacity": {"max_facets": 3}},
-    {"capacity/x": {"oops": 1}},
-    {"capacity/x": {"max_facets": 2.5}}, {"capacity/x": {"time_limit_s": float("nan")}}, {"capacity/x": 3},
-])
+@pytest.mark.parametrize(
+    "policy",
+    [
+        {"capacity/x": {"max_facets": -1}},
+        {"capacity/x": {"time_limit_s": 0}},
+        {"capacity": {"max_facets": 3}},
+        {"capacity/x": {"oops": 1}},
+        {"capacity/x": {"max_facets": 2.5}},
+        {"capacity/x": {"time_limit_s": float("nan")}},
+        {"capacity/x": 3},
+    ],
+)
 def test_bad_policies_are_refused(policy: dict) -> None:
     from viterbo.atlas.errors import PresetError
 
@@ -265,8 +328,14 @@ def test_policy_time_limit_sets_the_budget_and_a_hard_alarm(isolated_registry: N
     registry.register(registry.Algorithm("capacity", "budget", record_budget, always))
     registry.register(registry.Algorithm("capacity", "stuck", ignore_budget, always))
     box = {"vertices": [], "normals": [], "offsets": [1.0, 1.0, 2.0, 2.0]}
-    payload = {"quantity": "capacity", "algorithm": "budget", "inputs": {}, "polytope": box,
-               "params": {"time_limit_s": 0.2}, "_timeout": 100.0}
+    payload = {
+        "quantity": "capacity",
+        "algorithm": "budget",
+        "inputs": {},
+        "polytope": box,
+        "params": {"time_limit_s": 0.2},
+        "_timeout": 100.0,
+    }
     handlers._run_quantity(payload)
     assert seen["budget"] == pytest.approx(0.2)
     handlers._run_quantity({**payload, "params": {"time_limit_s": 500.0}})

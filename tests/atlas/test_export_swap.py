@@ -33,8 +33,11 @@ NAME = "atlas-test-boxes"
 
 def tree_digest(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
     """sha256 of every file under ``folder`` by relative path."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name not in skip}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name not in skip
+    }
 
 
 def make_tree(root: Path, files: dict[str, str]) -> Path:
@@ -90,7 +93,9 @@ def test_exchange_with_a_missing_path_raises_and_changes_nothing(tmp_path: Path)
     assert tree_digest(a) == {"x.txt": hashlib.sha256(b"kept").hexdigest()}
 
 
-def test_exchange_reports_unsupported_systems(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_exchange_reports_unsupported_systems(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a = make_tree(tmp_path / "a", {"x": "1"})
     b = make_tree(tmp_path / "b", {"y": "2"})
 
@@ -106,8 +111,9 @@ def test_exchange_reports_unsupported_systems(tmp_path: Path, monkeypatch: pytes
 
 
 @pytest.mark.parametrize("exchange", ["renameat2", "two-renames"])
-def test_reexport_replaces_the_snapshot_either_way(built: Engine, tmp_path: Path, exchange: str,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reexport_replaces_the_snapshot_either_way(
+    built: Engine, tmp_path: Path, exchange: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if exchange == "two-renames":
         monkeypatch.setattr(export_mod, "_renameat2", lambda: None)
     out = tmp_path / "exports" / NAME
@@ -121,8 +127,9 @@ def test_reexport_replaces_the_snapshot_either_way(built: Engine, tmp_path: Path
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="renameat2 is Linux-only")
-def test_reexport_never_renames_the_snapshot_away(built: Engine, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reexport_never_renames_the_snapshot_away(
+    built: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With the exchange there is no instant without a snapshot at the target path."""
     out = tmp_path / "exports" / NAME
     export_dataset(built, NAME, out)
@@ -159,13 +166,13 @@ def test_sweep_removes_only_scratch_folders_of_dead_processes(tmp_path: Path) ->
     dead, live = dead_pid(), os.getpid()
     stale = [f".snap.tmp-{dead}-0123abcd", f".snap.old-{dead}-deadbeef"]
     kept = [
-        f".snap.tmp-{live}-0123abcd",       # a live export's folder
-        ".snap.tmp-0123abcd",               # no pid: not ours to judge
-        f".snap.tmp-{dead}-0123ABCD",       # not the exact pattern
+        f".snap.tmp-{live}-0123abcd",  # a live export's folder
+        ".snap.tmp-0123abcd",  # no pid: not ours to judge
+        f".snap.tmp-{dead}-0123ABCD",  # not the exact pattern
         f".snap.tmp-{dead}-0123abcd.x",
-        f".snapx.tmp-{dead}-0123abcd",      # another export's name
+        f".snapx.tmp-{dead}-0123abcd",  # another export's name
         f".other.tmp-{dead}-0123abcd",
-        f"snap.tmp-{dead}-0123abcd",        # not hidden
+        f"snap.tmp-{dead}-0123abcd",  # not hidden
     ]
     for name in stale + kept:
         make_tree(tmp_path / name, {"part.parquet": name})
@@ -177,7 +184,9 @@ def test_sweep_removes_only_scratch_folders_of_dead_processes(tmp_path: Path) ->
 
     assert sorted(p.name for p in removed) == sorted(stale)
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert left == sorted([*kept, "snap", f".snap.old-{dead}-00000000", f".snap.tmp-{dead}-11111111"])
+    assert left == sorted(
+        [*kept, "snap", f".snap.old-{dead}-00000000", f".snap.tmp-{dead}-11111111"]
+    )
     assert (target / "keep.txt").read_text() == "the snapshot"  # the symlink was not followed
     assert all((tmp_path / name / "part.parquet").read_text() == name for name in kept)
 
@@ -199,11 +208,19 @@ KILL_POINTS = {
 
 def killed_export(sqlite_url: str, out: Path, point: str) -> int:
     """Run an export that SIGKILLs itself at ``point``; return its pid."""
-    code = ("import os, signal, sys; import viterbo.atlas.export as e; from viterbo.atlas.db import make_engine;"
-            f"{KILL_POINTS[point]};"
-            f"e.export_dataset(make_engine(sys.argv[1]), {NAME!r}, sys.argv[2])")
-    proc = subprocess.Popen([sys.executable, "-c", code, sqlite_url, str(out)], env=atlas_env(sqlite_url),
-                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    code = (
+        "import os, signal, sys; import viterbo.atlas.export as e; from viterbo.atlas.db import make_engine;"
+        f"{KILL_POINTS[point]};"
+        f"e.export_dataset(make_engine(sys.argv[1]), {NAME!r}, sys.argv[2])"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, sqlite_url, str(out)],
+        env=atlas_env(sqlite_url),
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == -signal.SIGKILL, stderr
     return proc.pid
@@ -211,7 +228,8 @@ def killed_export(sqlite_url: str, out: Path, point: str) -> int:
 
 @pytest.mark.parametrize("point", sorted(KILL_POINTS))
 def test_export_killed_mid_way_leaves_a_complete_snapshot_and_the_next_one_sweeps(
-        built: Engine, sqlite_url: str, tmp_path: Path, point: str) -> None:
+    built: Engine, sqlite_url: str, tmp_path: Path, point: str
+) -> None:
     import datasets
 
     out = tmp_path / "exports" / NAME
@@ -225,11 +243,15 @@ def test_export_killed_mid_way_leaves_a_complete_snapshot_and_the_next_one_sweep
     after = tree_digest(out)
     if point == "after-swap":
         assert not (out / "old-marker").exists()
-        assert {k: v for k, v in after.items() if k != "manifest.json"} == \
-            {k: v for k, v in before.items() if k != "manifest.json"}
+        assert {k: v for k, v in after.items() if k != "manifest.json"} == {
+            k: v for k, v in before.items() if k != "manifest.json"
+        }
     else:
         assert after == {**before, "old-marker": hashlib.sha256(b"previous snapshot").hexdigest()}
-    assert len(datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "hf-cache"))) == 5
+    assert (
+        len(datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "hf-cache")))
+        == 5
+    )
     # What the dead export left is hidden and tagged with its pid ...
     leftovers = [p.name for p in out.parent.iterdir() if p.name != NAME]
     assert len(leftovers) == 1 and leftovers[0].startswith(f".{NAME}.tmp-{pid}-")

@@ -33,6 +33,7 @@ TIMING_COLUMNS = ("wall_seconds", "cpu_seconds", "peak_rss_mb", "started_at", "f
 def _with_pid(compute: Any) -> Any:
     def run(p: Any, **kwargs: Any) -> dict[str, Any]:
         return {**compute(p, **kwargs), "pid": os.getpid()}
+
     return run
 
 
@@ -51,7 +52,9 @@ def pid_registry(isolated_registry: None) -> Iterator[None]:
 @pytest.fixture
 def cheap_test_algorithms(monkeypatch: pytest.MonkeyPatch) -> frozenset[tuple[str, str]]:
     """Mark the test registry's volume, certify and systolic algorithms cheap."""
-    cheap = frozenset({("volume", "exact"), ("certified_capacity", "certify"), ("systolic_ratio", "formula")})
+    cheap = frozenset(
+        {("volume", "exact"), ("certified_capacity", "certify"), ("systolic_ratio", "formula")}
+    )
     monkeypatch.setattr(handlers, "INLINE_ALGORITHMS", cheap)
     return cheap
 
@@ -66,14 +69,23 @@ def build(url: str) -> Engine:
 
 def rows(engine: Engine) -> dict[str, dict[str, Any]]:
     with engine.connect() as conn:
-        found = conn.execute(select(*(getattr(j, c) for c in (*ROW_COLUMNS, *TIMING_COLUMNS, "quantity",
-                                                               "algorithm", "kind")))).all()
+        found = conn.execute(
+            select(
+                *(
+                    getattr(j, c)
+                    for c in (*ROW_COLUMNS, *TIMING_COLUMNS, "quantity", "algorithm", "kind")
+                )
+            )
+        ).all()
     return {r.idempotency_key: dict(r._mapping) for r in found}
 
 
 def test_cheap_jobs_run_in_the_worker_and_record_the_same_rows(
-        pid_registry: None, cheap_test_algorithms: frozenset[tuple[str, str]], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    pid_registry: None,
+    cheap_test_algorithms: frozenset[tuple[str, str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     inline = rows(build(f"sqlite:///{tmp_path / 'inline.sqlite'}"))
     monkeypatch.setattr(handlers, "INLINE_ALGORITHMS", frozenset())
     forked = rows(build(f"sqlite:///{tmp_path / 'forked.sqlite'}"))
@@ -100,12 +112,17 @@ def test_cheap_jobs_run_in_the_worker_and_record_the_same_rows(
         if row["status"] == "done":  # timings recorded on both paths
             assert all(row[c] is not None and row[c] >= 0 for c in TIMING_COLUMNS), key
             assert all(other[c] is not None for c in TIMING_COLUMNS), key
-            assert row["peak_rss_mb"] > 1.0 and row["started_at"] <= row["finished_at"] <= time.time()
+            assert (
+                row["peak_rss_mb"] > 1.0 and row["started_at"] <= row["finished_at"] <= time.time()
+            )
 
 
 def test_a_failing_cheap_job_is_recorded_like_a_forked_one(
-        isolated_registry: None, cheap_test_algorithms: frozenset[tuple[str, str]], tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    isolated_registry: None,
+    cheap_test_algorithms: frozenset[tuple[str, str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from dataclasses import replace
 
     from viterbo.invariants import registry
@@ -120,30 +137,52 @@ def test_a_failing_cheap_job_is_recorded_like_a_forked_one(
     forked = rows(build(f"sqlite:///{tmp_path / 'forked.sqlite'}"))
     failed = {k for k, r in inline.items() if r["status"] == "failed"}
     # Each box: its volume, and the systolic ratio that needs it.
-    assert sorted(k.rsplit(":", 1)[1] for k in failed) == ["systolic_ratio/formula"] * 5 + ["volume/exact"] * 5
+    assert (
+        sorted(k.rsplit(":", 1)[1] for k in failed)
+        == ["systolic_ratio/formula"] * 5 + ["volume/exact"] * 5
+    )
     for key in inline:
         assert [inline[key][c] for c in ROW_COLUMNS] == [forked[key][c] for c in ROW_COLUMNS], key
-    assert {inline[k]["error_message"] for k in failed if k.endswith("volume/exact")} == {"volume exploded"}
+    assert {inline[k]["error_message"] for k in failed if k.endswith("volume/exact")} == {
+        "volume exploded"
+    }
 
 
 def _claimed(quantity: str, algorithm: str, params: str = "{}", kind: str = QUANTITY) -> ClaimedJob:
-    return ClaimedJob(id=1, kind=kind, polytope_id=1, family="f", quantity=quantity, algorithm=algorithm,
-                      params=params, idempotency_key="k", attempts=1, max_attempts=3,
-                      lease_token="t", lease_owner="o")
+    return ClaimedJob(
+        id=1,
+        kind=kind,
+        polytope_id=1,
+        family="f",
+        quantity=quantity,
+        algorithm=algorithm,
+        params=params,
+        idempotency_key="k",
+        attempts=1,
+        max_attempts=3,
+        lease_token="t",
+        lease_owner="o",
+    )
 
 
-@pytest.mark.parametrize(("job", "inline"), [
-    (_claimed("volume", "qhull"), True),
-    (_claimed("volume", "cone-decomposition"), True),
-    (_claimed("certified_capacity", "certify"), True),
-    (_claimed("systolic_ratio", "formula"), True),
-    (_claimed("capacity", "haim-kislev"), False),  # can run for minutes
-    (_claimed("capacity", "reeb"), False),
-    (_claimed("spectrum", "reeb"), False),
-    (_claimed("volume", "qhull", '{"time_limit_s": 5}'), False),  # a policy limit needs the kill
-    (_claimed("volume", "qhull", "not json"), False),
-    (_claimed("volume", "qhull", kind="generate"), False),
-])
+@pytest.mark.parametrize(
+    ("job", "inline"),
+    [
+        (_claimed("volume", "qhull"), True),
+        (_claimed("volume", "cone-decomposition"), True),
+        (_claimed("certified_capacity", "certify"), True),
+        (_claimed("systolic_ratio", "formula"), True),
+        (_claimed("capacity", "haim-kislev"), False),  # can run for minutes
+        (_claimed("capacity", "reeb"), False),
+        (_claimed("spectrum", "reeb"), False),
+        (
+            _claimed("volume", "qhull", '{"time_limit_s": 5}'),
+            False,
+        ),  # a policy limit needs the kill
+        (_claimed("volume", "qhull", "not json"), False),
+        (_claimed("volume", "qhull", kind="generate"), False),
+    ],
+)
 def test_which_jobs_run_inline(job: ClaimedJob, inline: bool) -> None:
     assert runs_inline(job) is inline
 

@@ -46,7 +46,9 @@ def test_first_revision_upgrades_to_head_keeping_rows(db_url: str) -> None:
         assert current_revision(conn) == head_revision()
     assert JobStore(engine).status_counts()["pending"] == 1
     engine.dispose()
-    assert {"ix_jobs_family_status", "ix_jobs_algorithm_status", "ix_jobs_finished"} <= _indexes(db_url)
+    assert {"ix_jobs_family_status", "ix_jobs_algorithm_status", "ix_jobs_finished"} <= _indexes(
+        db_url
+    )
 
 
 def test_latest_revision_downgrades(db_url: str) -> None:
@@ -68,8 +70,12 @@ def test_head_schema_matches_the_models(db_url: str) -> None:
     with engine.connect() as conn:
         insp = inspect(conn)
         for table in Base.metadata.sorted_tables:
-            assert {c["name"] for c in insp.get_columns(table.name)} == {c.name for c in table.columns}
-            assert {ix["name"] for ix in insp.get_indexes(table.name)} >= {ix.name for ix in table.indexes}
+            assert {c["name"] for c in insp.get_columns(table.name)} == {
+                c.name for c in table.columns
+            }
+            assert {ix["name"] for ix in insp.get_indexes(table.name)} >= {
+                ix.name for ix in table.indexes
+            }
     engine.dispose()
 
 
@@ -136,14 +142,25 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("wheel")
     tree = tmp / "tree"
     for folder in ("src", "migrations"):
-        shutil.copytree(REPO_ROOT / folder, tree / folder,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        shutil.copytree(
+            REPO_ROOT / folder,
+            tree / folder,
+            ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"),
+        )
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO_ROOT / name, tree / name)
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp / "w"), str(tree)],
-                           capture_output=True, text=True, timeout=300)
-    if built.returncode != 0 and ("No matching distribution" in built.stderr or "Could not find a version" in built.stderr):
-        pytest.skip(f"no package index to fetch the build backend from: {built.stderr.strip().splitlines()[-1]}")
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp / "w"), str(tree)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if built.returncode != 0 and (
+        "No matching distribution" in built.stderr or "Could not find a version" in built.stderr
+    ):
+        pytest.skip(
+            f"no package index to fetch the build backend from: {built.stderr.strip().splitlines()[-1]}"
+        )
     assert built.returncode == 0, built.stderr
     (found,) = (tmp / "w").glob("viterbo_atlas-*.whl")
     return found
@@ -156,7 +173,9 @@ def test_wheel_ships_the_migrations(wheel: Path) -> None:
     assert {n for n in names if "/migrations/" in n} == MIGRATION_FILES
 
 
-def test_unpacked_wheel_migrates_a_fresh_database_without_the_repository(wheel: Path, tmp_path: Path) -> None:
+def test_unpacked_wheel_migrates_a_fresh_database_without_the_repository(
+    wheel: Path, tmp_path: Path
+) -> None:
     """What a non-editable ``pip install .`` gets: the package alone, run from elsewhere."""
     import os
     import subprocess
@@ -165,15 +184,25 @@ def test_unpacked_wheel_migrates_a_fresh_database_without_the_repository(wheel: 
 
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    code = ("import sys; from viterbo.atlas import db; e = db.open_database(sys.argv[1]);"
-            "print(db.__file__); print(db.MIGRATIONS_DIR); print(db.head_revision()); print(db.DEFAULT_DB_PATH)")
+    code = (
+        "import sys; from viterbo.atlas import db; e = db.open_database(sys.argv[1]);"
+        "print(db.__file__); print(db.MIGRATIONS_DIR); print(db.head_revision()); print(db.DEFAULT_DB_PATH)"
+    )
     env = {**os.environ, "PYTHONPATH": str(site)}
     env.pop("ATLAS_DB", None)
-    out = subprocess.run([sys.executable, "-c", code, f"sqlite:///{tmp_path / 'fresh.sqlite'}"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code, f"sqlite:///{tmp_path / 'fresh.sqlite'}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     module, migrations, head, default_db = out.stdout.split()
-    assert Path(module).is_relative_to(site) and Path(migrations) == site / "viterbo/atlas/migrations"
+    assert (
+        Path(module).is_relative_to(site) and Path(migrations) == site / "viterbo/atlas/migrations"
+    )
     # Not inside site-packages: an installed package keeps its artefacts where it is run.
     assert Path(default_db) == tmp_path.resolve() / "artefacts" / "atlas.sqlite"
     assert head == head_revision()
@@ -192,9 +221,23 @@ def test_alembic_ini_points_at_the_packaged_migrations(tmp_path: Path) -> None:
     from tests.atlas.conftest import REPO_ROOT
 
     url = f"sqlite:///{tmp_path / 'dev.sqlite'}"
-    out = subprocess.run([sys.executable, "-m", "alembic", "-c", str(REPO_ROOT / "alembic.ini"),
-                          "-x", f"db={url}", "upgrade", "head"],
-                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "alembic",
+            "-c",
+            str(REPO_ROOT / "alembic.ini"),
+            "-x",
+            f"db={url}",
+            "upgrade",
+            "head",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     engine = make_engine(url)
     with engine.connect() as conn:
@@ -215,27 +258,58 @@ def test_wheel_installed_in_a_fresh_venv_enqueues_a_preset(wheel: Path, tmp_path
     import sys
 
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+    )
     (purelib,) = (venv / "lib").glob("python3.*/site-packages")
     (purelib / "deps.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     installed = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-         "--no-deps", "--no-index", "-q", str(wheel)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--no-deps",
+            "--no-index",
+            "-q",
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if installed.returncode != 0 and "no such option: --python" in installed.stderr:
         pytest.skip("pip is too old for --python")
     assert installed.returncode == 0, installed.stderr
     env = {k: v for k, v in os.environ.items() if k not in ("ATLAS_DB", "PYTHONPATH")}
     run = subprocess.run(
-        [str(venv / "bin" / "atlas"), "enqueue", "tiny", "--db", f"sqlite:///{tmp_path / 'a.sqlite'}"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        [
+            str(venv / "bin" / "atlas"),
+            "enqueue",
+            "tiny",
+            "--db",
+            f"sqlite:///{tmp_path / 'a.sqlite'}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr
     where = subprocess.run(
-        [str(venv / "bin" / "python"), "-c",
-         "import viterbo.atlas.db as d; print(d.__file__); print(d.MIGRATIONS_DIR)"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import viterbo.atlas.db as d; print(d.__file__); print(d.MIGRATIONS_DIR)",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     module, migrations = where.stdout.split()
     assert Path(module).is_relative_to(purelib)
@@ -243,5 +317,7 @@ def test_wheel_installed_in_a_fresh_venv_enqueues_a_preset(wheel: Path, tmp_path
     engine = make_engine(f"sqlite:///{tmp_path / 'a.sqlite'}")
     with engine.connect() as conn:
         assert current_revision(conn) == head_revision()
-        assert conn.execute(text("SELECT count(*) FROM jobs WHERE kind = 'generate'")).scalar() == 13
+        assert (
+            conn.execute(text("SELECT count(*) FROM jobs WHERE kind = 'generate'")).scalar() == 13
+        )
     engine.dispose()

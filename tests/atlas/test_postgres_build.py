@@ -29,13 +29,32 @@ MINI_PRESET = [
 def _build(url: str, preset: Path, out: Path, workers: int) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("ATLAS_DB", "ATLAS_PLUGINS")}
     env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run([*ATLAS, "build", str(preset), "--out", str(out), "--workers", str(workers),
-                           "--job-timeout", "60", "--db", url],
-                          env=env, cwd=REPO_ROOT, text=True, capture_output=True, timeout=600)
+    return subprocess.run(
+        [
+            *ATLAS,
+            "build",
+            str(preset),
+            "--out",
+            str(out),
+            "--workers",
+            str(workers),
+            "--job-timeout",
+            "60",
+            "--db",
+            url,
+        ],
+        env=env,
+        cwd=REPO_ROOT,
+        text=True,
+        capture_output=True,
+        timeout=600,
+    )
 
 
 @pytest.mark.slow
-def test_build_small_real_preset_on_postgres_matches_sqlite(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+def test_build_small_real_preset_on_postgres_matches_sqlite(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     preset = tmp_path / "mini.json"
     preset.write_text(json.dumps(MINI_PRESET))
     databases = postgres_database(request)

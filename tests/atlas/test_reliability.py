@@ -59,10 +59,15 @@ def job_rows(engine: Engine) -> dict[str, tuple[str, int, Any]]:
 
 def record_jobs(side: Path, kind: str, n: int, prefix: str) -> list[JobSpec]:
     """``n`` jobs of ``kind`` whose result value is their tag (= their key)."""
-    return [JobSpec(kind, f"{prefix}{i}", params={"path": str(side), "tag": f"{prefix}{i}"}) for i in range(n)]
+    return [
+        JobSpec(kind, f"{prefix}{i}", params={"path": str(side), "tag": f"{prefix}{i}"})
+        for i in range(n)
+    ]
 
 
-def assert_recorded_exactly_once(engine: Engine, side: Path, may_repeat: set[str] = frozenset()) -> None:
+def assert_recorded_exactly_once(
+    engine: Engine, side: Path, may_repeat: set[str] = frozenset()
+) -> None:
     """Every job done with its own result; executed once, or more only if in ``may_repeat``."""
     rows = job_rows(engine)
     assert {k: s for k, (s, _, _) in rows.items() if s != "done"} == {}
@@ -107,7 +112,9 @@ def pid_alive(pid: int) -> bool:
 # ---------------------------------------------------------------------------- races
 
 
-def test_eight_workers_race_for_thousands_of_jobs(engine: Engine, db_url: str, tmp_path: Path) -> None:
+def test_eight_workers_race_for_thousands_of_jobs(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
     side = tmp_path / "side.txt"
     store = JobStore(engine)
     store.enqueue(record_jobs(side, "test-record-inline", 2400, "i"))
@@ -131,13 +138,18 @@ def test_eight_workers_race_for_thousands_of_jobs(engine: Engine, db_url: str, t
 KILL_POINTS = ["claim-uncommitted", "claimed", "compute", "computed"]
 
 
-@pytest.mark.parametrize("kind, point", [
-    *(("test-pause-record-inline", p) for p in KILL_POINTS),
-    # Jobs run in a child process differ only from the computation on.
-    ("test-pause-record", "compute"), ("test-pause-record", "computed"),
-])
+@pytest.mark.parametrize(
+    "kind, point",
+    [
+        *(("test-pause-record-inline", p) for p in KILL_POINTS),
+        # Jobs run in a child process differ only from the computation on.
+        ("test-pause-record", "compute"),
+        ("test-pause-record", "computed"),
+    ],
+)
 def test_sigkill_at_each_point_then_restart_records_every_job_once(
-        engine: Engine, db_url: str, tmp_path: Path, point: str, kind: str) -> None:
+    engine: Engine, db_url: str, tmp_path: Path, point: str, kind: str
+) -> None:
     side, marker = tmp_path / "side.txt", tmp_path / "paused.json"
     store = JobStore(engine)
     store.enqueue(record_jobs(side, kind, 12, "k"))
@@ -145,8 +157,13 @@ def test_sigkill_at_each_point_then_restart_records_every_job_once(
     victim = subprocess.Popen(
         # One worker: whatever it holds when killed is exactly what the pause point says.
         [sys.executable, "-m", "viterbo.atlas", "work", "--workers", "1", "--lease-seconds", "1.5"],
-        env={**atlas_env(db_url), **env}, cwd=REPO_ROOT, text=True, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        env={**atlas_env(db_url), **env},
+        cwd=REPO_ROOT,
+        text=True,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     paused = wait_for(marker)
     # The whole `atlas work` (CLI + workers) dies at once, as when a machine is lost.  A compute
     # child has its own session: it must die with its worker (PDEATHSIG), not linger.
@@ -177,14 +194,24 @@ def test_sigkill_at_each_point_then_restart_records_every_job_once(
         assert {k for k, n in executions(side).items() if n == 2} == held
 
 
-def test_random_sigkills_of_workers_lose_nothing(engine: Engine, db_url: str, tmp_path: Path) -> None:
+def test_random_sigkills_of_workers_lose_nothing(
+    engine: Engine, db_url: str, tmp_path: Path
+) -> None:
     side = tmp_path / "side.txt"
     store = JobStore(engine)
     store.enqueue(record_jobs(side, "test-record-inline", 600, "i"))
-    store.enqueue([JobSpec("test-record", f"c{i}", params={"path": str(side), "tag": f"c{i}", "sleep": 0.1})
-                   for i in range(60)])
+    store.enqueue(
+        [
+            JobSpec(
+                "test-record", f"c{i}", params={"path": str(side), "tag": f"c{i}", "sleep": 0.1}
+            )
+            for i in range(60)
+        ]
+    )
     rng = random.Random(7)  # the kill schedule is fixed; only the interleaving varies
-    proc = start_atlas(["work", "--workers", "4", "--batch", "16", "--lease-seconds", "1.5"], db_url)
+    proc = start_atlas(
+        ["work", "--workers", "4", "--batch", "16", "--lease-seconds", "1.5"], db_url
+    )
     deadline = time.monotonic() + 60
     while len(executions(side)) < 20:  # the kill schedule starts once the workers are busy
         assert time.monotonic() < deadline and proc.poll() is None, "workers made no progress"
@@ -219,7 +246,9 @@ def descendants(pid: int) -> set[int]:
     return out
 
 
-def test_sigkill_of_atlas_work_stops_its_workers_and_their_jobs(engine: Engine, db_url: str) -> None:
+def test_sigkill_of_atlas_work_stops_its_workers_and_their_jobs(
+    engine: Engine, db_url: str
+) -> None:
     """The parent dies by SIGKILL (no handler runs): workers and job children follow within a
     second, and the claimed jobs go back to pending through the lease expiry."""
     store = JobStore(engine)
@@ -228,7 +257,9 @@ def test_sigkill_of_atlas_work_stops_its_workers_and_their_jobs(engine: Engine, 
     deadline = time.monotonic() + 60
     family: set[int] = set()
     while len(family) < 4:  # two workers, each with its job's child
-        assert time.monotonic() < deadline and proc.poll() is None, "workers did not start their jobs"
+        assert time.monotonic() < deadline and proc.poll() is None, (
+            "workers did not start their jobs"
+        )
         time.sleep(0.05)
         family = descendants(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)
@@ -236,7 +267,9 @@ def test_sigkill_of_atlas_work_stops_its_workers_and_their_jobs(engine: Engine, 
     stop_by = time.monotonic() + 1.0
     while any(pid_alive(p) for p in family) and time.monotonic() < stop_by:
         time.sleep(0.02)
-    assert not [p for p in family if pid_alive(p)], "processes outlived `atlas work` by more than 1 s"
+    assert not [p for p in family if pid_alive(p)], (
+        "processes outlived `atlas work` by more than 1 s"
+    )
     running = [k for k, (status, _, _) in job_rows(engine).items() if status == "running"]
     assert len(running) == 2, job_rows(engine)
     time.sleep(1.2)  # one lease: then the next claim takes the dead workers' jobs over
@@ -258,13 +291,20 @@ def restartable_postgres(postgres_server: PostgresServer) -> Iterator[tuple[Post
 
 
 def test_postgres_restart_mid_run_workers_recover_and_rerun_finishes(
-        restartable_postgres: tuple[PostgresServer, str], tmp_path: Path) -> None:
+    restartable_postgres: tuple[PostgresServer, str], tmp_path: Path
+) -> None:
     server, url = restartable_postgres
     side = tmp_path / "side.txt"
     engine = open_database(url)
     store = JobStore(engine)
-    store.enqueue([JobSpec("test-record", f"c{i}", params={"path": str(side), "tag": f"c{i}", "sleep": 0.1})
-                   for i in range(40)])
+    store.enqueue(
+        [
+            JobSpec(
+                "test-record", f"c{i}", params={"path": str(side), "tag": f"c{i}", "sleep": 0.1}
+            )
+            for i in range(40)
+        ]
+    )
     store.enqueue(record_jobs(side, "test-record-inline", 300, "i"))
     engine.dispose()
     proc = start_atlas(["work", "--workers", "2", "--lease-seconds", "3"], url)
@@ -283,25 +323,43 @@ def test_postgres_restart_mid_run_workers_recover_and_rerun_finishes(
     try:
         rows = job_rows(engine)
         assert JobStore(engine).status_counts()["running"] == 0
-        assert_recorded_exactly_once(engine, side, may_repeat={k for k, (_, a, _) in rows.items() if a > 1})
+        assert_recorded_exactly_once(
+            engine, side, may_repeat={k for k, (_, a, _) in rows.items() if a > 1}
+        )
     finally:
         engine.dispose()
 
 
 def test_worker_exits_cleanly_when_the_server_stays_down(
-        restartable_postgres: tuple[PostgresServer, str], tmp_path: Path) -> None:
+    restartable_postgres: tuple[PostgresServer, str], tmp_path: Path
+) -> None:
     server, url = restartable_postgres
     side = tmp_path / "side.txt"
     engine = open_database(url)
-    JobStore(engine).enqueue([JobSpec("test-record", f"c{i}", params={"path": str(side), "tag": f"c{i}", "sleep": 0.5})
-                              for i in range(20)])
+    JobStore(engine).enqueue(
+        [
+            JobSpec(
+                "test-record", f"c{i}", params={"path": str(side), "tag": f"c{i}", "sleep": 0.5}
+            )
+            for i in range(20)
+        ]
+    )
     engine.dispose()
-    code = ("import sys; from viterbo.atlas.worker import Worker, WorkerOptions, _worker_process;"
-            "from viterbo.atlas.worker import _JobBudget; import multiprocessing as mp, os;"
-            "_worker_process(sys.argv[1], WorkerOptions(db_retry_seconds=3, lease_seconds=2),"
-            " _JobBudget(None), mp.Value('b', 0), os.getppid())")
-    proc = subprocess.Popen([sys.executable, "-c", code, url], env=atlas_env(url), cwd=REPO_ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    code = (
+        "import sys; from viterbo.atlas.worker import Worker, WorkerOptions, _worker_process;"
+        "from viterbo.atlas.worker import _JobBudget; import multiprocessing as mp, os;"
+        "_worker_process(sys.argv[1], WorkerOptions(db_retry_seconds=3, lease_seconds=2),"
+        " _JobBudget(None), mp.Value('b', 0), os.getppid())"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, url],
+        env=atlas_env(url),
+        cwd=REPO_ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while len(executions(side)) < 1:
         assert time.monotonic() < deadline and proc.poll() is None, "worker made no progress"
@@ -331,26 +389,41 @@ def built(engine: Engine, isolated_registry: None, tmp_path: Path) -> Engine:
 
 def tree_digest(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
     """sha256 of every file under ``folder`` by relative path."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.name not in skip}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name not in skip
+    }
 
 
-def test_export_killed_mid_write_leaves_previous_snapshot_intact(built: Engine, db_url: str, tmp_path: Path) -> None:
+def test_export_killed_mid_write_leaves_previous_snapshot_intact(
+    built: Engine, db_url: str, tmp_path: Path
+) -> None:
     from viterbo.atlas.export import export_dataset
 
     out = tmp_path / "exports" / "atlas-test-boxes"
     export_dataset(built, "atlas-test-boxes", out)
     before = tree_digest(out)
     # A second export, SIGKILLed after the Parquet data but before the card is written.
-    code = ("import os, signal, sys; import viterbo.atlas.export as e; from viterbo.atlas.db import make_engine;"
-            "e._dataset_card = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL);"
-            "e.export_dataset(make_engine(sys.argv[1]), 'atlas-test-boxes', sys.argv[2])")
-    killed = subprocess.run([sys.executable, "-c", code, db_url, str(out)], env=atlas_env(db_url),
-                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    code = (
+        "import os, signal, sys; import viterbo.atlas.export as e; from viterbo.atlas.db import make_engine;"
+        "e._dataset_card = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL);"
+        "e.export_dataset(make_engine(sys.argv[1]), 'atlas-test-boxes', sys.argv[2])"
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", code, db_url, str(out)],
+        env=atlas_env(db_url),
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert tree_digest(out) == before
     # The dead export's half-written folder is hidden and never mistaken for a snapshot.
-    assert [p.name for p in out.parent.iterdir() if not p.name.startswith(".")] == ["atlas-test-boxes"]
+    assert [p.name for p in out.parent.iterdir() if not p.name.startswith(".")] == [
+        "atlas-test-boxes"
+    ]
 
 
 def test_prune_keeps_everything_export_reads(built: Engine, db_url: str, tmp_path: Path) -> None:
@@ -371,10 +444,14 @@ def test_prune_keeps_everything_export_reads(built: Engine, db_url: str, tmp_pat
     assert pruned.exit_code == 0, pruned.output
     assert pruned.stdout.startswith(f"pruned {total} ") and "vacuumed:" in pruned.stdout
     with built.connect() as conn:
-        left = conn.execute(select(j.traceback, j.heartbeat_at).where(
-            (j.traceback.is_not(None)) | (j.heartbeat_at.is_not(None)))).all()
-        broken = conn.execute(select(j.status, j.error_type, j.error_message).where(
-            j.idempotency_key == "broken")).one()
+        left = conn.execute(
+            select(j.traceback, j.heartbeat_at).where(
+                (j.traceback.is_not(None)) | (j.heartbeat_at.is_not(None))
+            )
+        ).all()
+        broken = conn.execute(
+            select(j.status, j.error_type, j.error_message).where(j.idempotency_key == "broken")
+        ).one()
     assert left == []
     assert tuple(broken) == ("failed", "ValueError", "kept message")
     second = export_dataset(built, "atlas-test-boxes", tmp_path / "after")
@@ -392,7 +469,9 @@ def test_vacuum_refused_while_jobs_run(engine: Engine, tmp_path: Path) -> None:
     store = JobStore(engine)
     store.enqueue([JobSpec("test-sleep", "s", params={"seconds": 1})])
     assert len(store.claim("someone", 60.0)) == 1
-    result = CliRunner().invoke(main, ["prune", "--older-than", "0", "--vacuum", "--db", str(engine.url)])
+    result = CliRunner().invoke(
+        main, ["prune", "--older-than", "0", "--vacuum", "--db", str(engine.url)]
+    )
     assert result.exit_code == 2
     assert "1 job(s) are running: stop the workers before --vacuum" in result.output
 
@@ -414,10 +493,19 @@ def test_corrupted_params_fail_only_their_job(engine: Engine, db_url: str, tmp_p
     side = tmp_path / "side.txt"
     store = JobStore(engine)
     store.enqueue(record_jobs(side, "test-record", 4, "ok"))
-    store.enqueue([JobSpec("test-record", "not-json"), JobSpec("test-record", "a-list"),
-                   JobSpec("generate", "generate:bad", params={"family": "test-box"})])
+    store.enqueue(
+        [
+            JobSpec("test-record", "not-json"),
+            JobSpec("test-record", "a-list"),
+            JobSpec("generate", "generate:bad", params={"family": "test-box"}),
+        ]
+    )
     with engine.begin() as conn:
-        for key, params in (("not-json", "{truncated"), ("a-list", "[1, 2]"), ("generate:bad", "\"just a string\"")):
+        for key, params in (
+            ("not-json", "{truncated"),
+            ("a-list", "[1, 2]"),
+            ("generate:bad", '"just a string"'),
+        ):
             conn.execute(update(jobs_table).where(j.idempotency_key == key).values(params=params))
     worked = run_atlas(["work"], db_url)
     assert worked.returncode == 0, worked.stderr
@@ -425,7 +513,8 @@ def test_corrupted_params_fail_only_their_job(engine: Engine, db_url: str, tmp_p
     with engine.connect() as conn:
         errors = dict(conn.execute(select(j.idempotency_key, j.error_type)).all())
     assert {k: rows[k][0] for k in ("not-json", "a-list", "generate:bad")} == dict.fromkeys(
-        ("not-json", "a-list", "generate:bad"), "failed")
+        ("not-json", "a-list", "generate:bad"), "failed"
+    )
     assert errors["not-json"] == errors["a-list"] == "JobParamsError"
     assert all(rows[f"ok{i}"][0] == "done" for i in range(4))
     assert executions(side) == Counter({f"ok{i}": 1 for i in range(4)})
@@ -433,15 +522,21 @@ def test_corrupted_params_fail_only_their_job(engine: Engine, db_url: str, tmp_p
 
 def test_polytope_file_with_nan_is_refused(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
-    bad.write_text('{"vertices": [[0, 0, 0, 0], [1, NaN, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]}')
+    bad.write_text(
+        '{"vertices": [[0, 0, 0, 0], [1, NaN, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]}'
+    )
     content = bad.read_bytes()
     proc = run_atlas(["compute", str(bad)], None)
     _one_line_error(proc, "NaN")
     assert bad.read_bytes() == content
 
 
-@pytest.mark.parametrize("command", [["status"], ["work"], ["enqueue", "test-boxes"], ["prune", "--older-than", "0"]])
-def test_file_that_is_not_sqlite_is_refused_and_untouched(tmp_path: Path, command: list[str]) -> None:
+@pytest.mark.parametrize(
+    "command", [["status"], ["work"], ["enqueue", "test-boxes"], ["prune", "--older-than", "0"]]
+)
+def test_file_that_is_not_sqlite_is_refused_and_untouched(
+    tmp_path: Path, command: list[str]
+) -> None:
     path = tmp_path / "notes.sqlite"
     path.write_bytes(b"these are my notes, not a database\n" * 200)
     content = path.read_bytes()
@@ -454,8 +549,11 @@ def test_file_that_is_not_sqlite_is_refused_and_untouched(tmp_path: Path, comman
 def small_tmpfs(folder: Path, size: str) -> Iterator[Path]:
     """A size-limited tmpfs at ``folder`` (root with CAP_SYS_ADMIN only; else skip)."""
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                             capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip() or 'mount failed'})")
     try:
@@ -468,13 +566,22 @@ def test_read_only_database_is_reported_and_untouched(tmp_path: Path) -> None:
     with small_tmpfs(tmp_path / "ro", "16m") as folder:
         url = f"sqlite:///{folder / 'atlas.sqlite'}"
         engine = open_database(url)
-        JobStore(engine).enqueue([JobSpec("test-sleep", f"s{i}", params={"seconds": 0}) for i in range(3)])
+        JobStore(engine).enqueue(
+            [JobSpec("test-sleep", f"s{i}", params={"seconds": 0}) for i in range(3)]
+        )
         engine.dispose()
         before = tree_digest(folder)
-        remount = subprocess.run(["mount", "-o", "remount,ro", str(folder)], capture_output=True, text=True)
+        remount = subprocess.run(
+            ["mount", "-o", "remount,ro", str(folder)], capture_output=True, text=True
+        )
         if remount.returncode != 0:
             pytest.skip(f"cannot remount read-only: {remount.stderr.strip()}")
-        for command in (["work"], ["enqueue", "test-boxes"], ["status"], ["prune", "--older-than", "0"]):
+        for command in (
+            ["work"],
+            ["enqueue", "test-boxes"],
+            ["status"],
+            ["prune", "--older-than", "0"],
+        ):
             _one_line_error(run_atlas(command, url), "atlas.sqlite", "read-only")
         assert tree_digest(folder) == before
 
@@ -487,7 +594,10 @@ def test_full_disk_is_reported_and_database_stays_usable(tmp_path: Path) -> None
         store.enqueue([JobSpec("test-sleep", "kept", params={"seconds": 0})])
         engine.dispose()
         filler = folder / "filler"
-        with contextlib.suppress(OSError), filler.open("wb") as fh:  # fill the disk to the last block
+        with (
+            contextlib.suppress(OSError),
+            filler.open("wb") as fh,
+        ):  # fill the disk to the last block
             while True:
                 fh.write(b"\0" * 65536)
                 fh.flush()

@@ -30,8 +30,13 @@ def test_enqueue_is_idempotent(engine: Engine) -> None:
 
 def test_claim_takes_each_job_once_in_priority_order(engine: Engine) -> None:
     store = JobStore(engine)
-    store.enqueue([JobSpec("test-sleep", "late", priority=5), JobSpec("test-sleep", "early", priority=1),
-                   JobSpec("test-sleep", "early2", priority=1)])
+    store.enqueue(
+        [
+            JobSpec("test-sleep", "late", priority=5),
+            JobSpec("test-sleep", "early", priority=1),
+            JobSpec("test-sleep", "early2", priority=1),
+        ]
+    )
     first = store.claim("w1", limit=2)
     assert [j.idempotency_key for j in first] == ["early", "early2"]
     second = store.claim("w2", limit=5)
@@ -102,8 +107,13 @@ def test_transient_failure_retries_then_deterministic_failure_stays(engine: Engi
 
 def test_dependents_wait_until_all_inputs_are_terminal(engine: Engine) -> None:
     store = JobStore(engine)
-    store.enqueue([JobSpec("test-sleep", "a"), JobSpec("test-sleep", "b"),
-                   JobSpec("test-sleep", "c", depends_on_keys=("a", "b"))])
+    store.enqueue(
+        [
+            JobSpec("test-sleep", "a"),
+            JobSpec("test-sleep", "b"),
+            JobSpec("test-sleep", "c", depends_on_keys=("a", "b")),
+        ]
+    )
     assert store.status_counts()["blocked"] == 1
     a, b = store.claim("w", limit=5)
     assert {a.idempotency_key, b.idempotency_key} == {"a", "b"}
@@ -116,8 +126,12 @@ def test_dependents_wait_until_all_inputs_are_terminal(engine: Engine) -> None:
 
 def test_dependency_on_terminal_job_is_pending_at_once(engine: Engine) -> None:
     store = JobStore(engine)
-    store.enqueue([JobSpec("test-sleep", "a", status="not_applicable", result={"not_applicable": "x"}),
-                   JobSpec("test-sleep", "c", depends_on_keys=("a",))])
+    store.enqueue(
+        [
+            JobSpec("test-sleep", "a", status="not_applicable", result={"not_applicable": "x"}),
+            JobSpec("test-sleep", "c", depends_on_keys=("a",)),
+        ]
+    )
     assert store.status_counts()["pending"] == 1 and store.status_counts()["blocked"] == 0
 
 
@@ -125,9 +139,13 @@ def test_recent_failures_and_counts(engine: Engine) -> None:
     store = JobStore(engine)
     store.enqueue(_specs(3, family="fam"))
     jobs = store.claim("w", limit=3)
-    store.complete([(jobs[0], Outcome("failed", error_type="ValueError", error_message="bad thing")),
-                    (jobs[1], Outcome("timed_out", error_type="Timeout", error_message="slow")),
-                    (jobs[2], Outcome("done", result={}))])
+    store.complete(
+        [
+            (jobs[0], Outcome("failed", error_type="ValueError", error_message="bad thing")),
+            (jobs[1], Outcome("timed_out", error_type="Timeout", error_message="slow")),
+            (jobs[2], Outcome("done", result={})),
+        ]
+    )
     failures = store.recent_failures()
     assert {f["error_type"] for f in failures} == {"ValueError", "Timeout"}
     assert ("fam", "done", 1) in store.counts_by("family")
@@ -142,7 +160,9 @@ def test_unblock_ready_repairs_a_lost_wake_up(engine: Engine) -> None:
     (a,) = store.claim("w")
     store.complete([(a, Outcome("done", result={}))])
     with engine.begin() as conn:  # as if the dependent had missed its release
-        conn.execute(update(jobs_table).where(jobs_table.c.idempotency_key == "c").values(status="blocked"))
+        conn.execute(
+            update(jobs_table).where(jobs_table.c.idempotency_key == "c").values(status="blocked")
+        )
     assert store.claim("w") == []
     assert store.unblock_ready() == 1
     (c,) = store.claim("w")

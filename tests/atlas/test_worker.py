@@ -50,30 +50,49 @@ def test_child_killed_by_signal_fails() -> None:
 
 def test_abort_kills_child_and_returns_none() -> None:
     start = time.monotonic()
-    assert run_in_child(plugin.run_sleep, {"seconds": 30}, timeout=None, memory_limit_mb=None,
-                        should_abort=lambda: time.monotonic() - start > 0.3) is None
+    assert (
+        run_in_child(
+            plugin.run_sleep,
+            {"seconds": 30},
+            timeout=None,
+            memory_limit_mb=None,
+            should_abort=lambda: time.monotonic() - start > 0.3,
+        )
+        is None
+    )
     assert time.monotonic() - start < 10
 
 
 def test_worker_survives_bad_jobs_and_finishes_the_rest(engine: Engine, tmp_path: Path) -> None:
     side = str(tmp_path / "side.txt")
     store = JobStore(engine)
-    store.enqueue([
-        JobSpec("test-sleep", "sleep", params={"seconds": 30}),
-        JobSpec("test-allocate", "alloc", params={"mb": 4096}),
-        JobSpec("test-raise", "raise", params={"message": "deliberate"}),
-        JobSpec("test-crash", "crash"),
-        JobSpec("no-such-kind", "unknown"),
-        *[JobSpec("test-record", f"rec{i}", params={"path": side, "tag": i}) for i in range(5)],
-    ])
+    store.enqueue(
+        [
+            JobSpec("test-sleep", "sleep", params={"seconds": 30}),
+            JobSpec("test-allocate", "alloc", params={"mb": 4096}),
+            JobSpec("test-raise", "raise", params={"message": "deliberate"}),
+            JobSpec("test-crash", "crash"),
+            JobSpec("no-such-kind", "unknown"),
+            *[JobSpec("test-record", f"rec{i}", params={"path": side, "tag": i}) for i in range(5)],
+        ]
+    )
     with engine.begin() as conn:  # a job whose stored params are not JSON
         store.enqueue([JobSpec("test-record", "corrupt")])
-        conn.execute(update(jobs_table).where(jobs_table.c.idempotency_key == "corrupt").values(params="{not json"))
+        conn.execute(
+            update(jobs_table)
+            .where(jobs_table.c.idempotency_key == "corrupt")
+            .values(params="{not json")
+        )
     stats = Worker(engine, WorkerOptions(job_timeout=1.0, memory_limit_mb=1024)).run()
     assert stats.recorded == 11
     j = jobs_table.c
     with engine.connect() as conn:
-        rows = {k: (s, e, tb) for k, s, e, tb in conn.execute(select(j.idempotency_key, j.status, j.error_type, j.traceback))}
+        rows = {
+            k: (s, e, tb)
+            for k, s, e, tb in conn.execute(
+                select(j.idempotency_key, j.status, j.error_type, j.traceback)
+            )
+        }
     assert rows["sleep"][:2] == ("timed_out", "Timeout")
     assert rows["alloc"][:2] == ("failed", "MemoryError")
     assert rows["raise"][:2] == ("failed", "ValueError") and "deliberate" in rows["raise"][2]
@@ -97,8 +116,10 @@ def test_generate_inserts_polytope_and_quantity_jobs(engine: Engine) -> None:
     with engine.connect() as conn:
         polys = conn.execute(select(p.key, p.dimension, p.num_facets, p.seed)).all()
         sys_results = conn.execute(
-            select(p.offsets, j.result).join(polytopes_table, p.id == j.polytope_id)
-            .where(j.quantity == "systolic_ratio")).all()
+            select(p.offsets, j.result)
+            .join(polytopes_table, p.id == j.polytope_id)
+            .where(j.quantity == "systolic_ratio")
+        ).all()
         gen = conn.execute(select(j.result).where(j.kind == GENERATE)).scalars().all()
     assert len(polys) == 5 and {d for _, d, _, _ in polys} == {2, 4}
     assert all(json.loads(r)["jobs"] == 7 for r in gen)
@@ -120,7 +141,9 @@ def test_generate_with_bad_family_params_fails_deterministically(engine: Engine)
     Worker(engine, WorkerOptions()).run()
     j = jobs_table.c
     with engine.connect() as conn:
-        status, etype, msg, attempts = conn.execute(select(j.status, j.error_type, j.error_message, j.attempts)).one()
+        status, etype, msg, attempts = conn.execute(
+            select(j.status, j.error_type, j.error_message, j.attempts)
+        ).one()
     assert (status, etype, attempts) == ("failed", "ValueError", 1)
     assert "dim must be a positive integer" in msg
 
@@ -128,7 +151,9 @@ def test_generate_with_bad_family_params_fails_deterministically(engine: Engine)
 def test_max_jobs_stops_early(engine: Engine, tmp_path: Path) -> None:
     side = str(tmp_path / "side.txt")
     store = JobStore(engine)
-    store.enqueue([JobSpec("test-record-inline", f"r{i}", params={"path": side, "tag": i}) for i in range(20)])
+    store.enqueue(
+        [JobSpec("test-record-inline", f"r{i}", params={"path": side, "tag": i}) for i in range(20)]
+    )
     stats = Worker(engine, WorkerOptions(max_jobs=7)).run()
     assert stats.recorded == 7 and store.status_counts()["done"] == 7
     assert len(Path(side).read_text().split()) == 7

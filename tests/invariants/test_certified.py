@@ -145,8 +145,15 @@ def test_registry_entry_reads_inputs() -> None:
     assert algorithm.depends_on == ("capacity",)
     inputs = {
         "capacity/haim-kislev": _done(haim_kislev.compute(polytope)),
-        "capacity/billiard": {"status": "not_applicable", "result": {"not_applicable": "not a product"}},
-        "capacity/reeb": {"status": "timed_out", "result": None, "reason": "Timeout: killed after 60 s"},
+        "capacity/billiard": {
+            "status": "not_applicable",
+            "result": {"not_applicable": "not a product"},
+        },
+        "capacity/reeb": {
+            "status": "timed_out",
+            "result": None,
+            "reason": "Timeout: killed after 60 s",
+        },
     }
     outcome = algorithm.compute(polytope, inputs=inputs)
     assert outcome["value"] == pytest.approx(0.25, rel=1e-9)
@@ -170,7 +177,10 @@ def test_perturbed_hko_is_confirmed_by_reeb_and_haim_kislev() -> None:
     inputs = {
         "capacity/haim-kislev": _done(haim_kislev.compute(polytope)),
         "capacity/reeb": _done(reeb.compute(polytope)),
-        "capacity/billiard": {"status": "not_applicable", "result": {"not_applicable": "not a product"}},
+        "capacity/billiard": {
+            "status": "not_applicable",
+            "result": {"not_applicable": "not a product"},
+        },
     }
     outcome = registry.get("certified_capacity", "certify").compute(polytope, inputs=inputs)
     assert outcome["level"] == CONFIRMED

@@ -30,18 +30,31 @@ def _is_time_budget(exc: BaseException) -> bool:
     return type(exc).__name__ == "TimeBudgetExceeded"
 
 
-def outcome_from_exception(exc: BaseException, memory_limit_mb: float | None = None) -> dict[str, Any]:
+def outcome_from_exception(
+    exc: BaseException, memory_limit_mb: float | None = None
+) -> dict[str, Any]:
     """The JSON message describing how ``exc`` ended a job."""
     if _is_time_budget(exc):
-        return {"status": TIMED_OUT, "error_type": type(exc).__name__, "error_message": str(exc),
-                "traceback": None}
+        return {
+            "status": TIMED_OUT,
+            "error_type": type(exc).__name__,
+            "error_message": str(exc),
+            "traceback": None,
+        }
     if isinstance(exc, MemoryError):
         limit = f" (memory limit {memory_limit_mb:g} MiB)" if memory_limit_mb else ""
-        return {"status": FAILED, "error_type": "MemoryError", "error_message": f"out of memory{limit}",
-                "traceback": None}
-    return {"status": FAILED, "error_type": type(exc).__name__,
-            "error_message": (str(exc).strip().splitlines() or [type(exc).__name__])[0],
-            "traceback": "".join(traceback.format_exception(exc))}
+        return {
+            "status": FAILED,
+            "error_type": "MemoryError",
+            "error_message": f"out of memory{limit}",
+            "traceback": None,
+        }
+    return {
+        "status": FAILED,
+        "error_type": type(exc).__name__,
+        "error_message": (str(exc).strip().splitlines() or [type(exc).__name__])[0],
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
 
 
 def run_inline(run: Callable[[dict[str, Any]], dict[str, Any]], payload: dict[str, Any]) -> Outcome:
@@ -83,8 +96,13 @@ def die_with_parent(parent_pid: int) -> None:
         pass
 
 
-def _child_main(write_fd: int, run: Callable[[dict[str, Any]], dict[str, Any]],
-                payload: dict[str, Any], memory_limit_mb: float | None, parent_pid: int) -> None:
+def _child_main(
+    write_fd: int,
+    run: Callable[[dict[str, Any]], dict[str, Any]],
+    payload: dict[str, Any],
+    memory_limit_mb: float | None,
+    parent_pid: int,
+) -> None:
     code = 0
     try:
         os.setsid()
@@ -167,16 +185,24 @@ def run_in_child(
     if reason == "abort":
         return None
     if reason == "timeout":
-        return Outcome(TIMED_OUT, error_type="Timeout",
-                       error_message=f"killed after the wall-clock limit of {timeout:g} s",
-                       wall_seconds=wall, cpu_seconds=cpu, peak_rss_mb=peak_mb)
+        return Outcome(
+            TIMED_OUT,
+            error_type="Timeout",
+            error_message=f"killed after the wall-clock limit of {timeout:g} s",
+            wall_seconds=wall,
+            cpu_seconds=cpu,
+            peak_rss_mb=peak_mb,
+        )
     data = b"".join(chunks)
     if data:
         try:
             message = json.loads(data)
         except ValueError:
-            message = {"status": FAILED, "error_type": "ChildProtocolError",
-                       "error_message": "child sent an unreadable report"}
+            message = {
+                "status": FAILED,
+                "error_type": "ChildProtocolError",
+                "error_message": "child sent an unreadable report",
+            }
         return _outcome(message, wall, cpu, peak_mb)
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
@@ -186,8 +212,14 @@ def run_in_child(
         msg = f"child exited with code {os.WEXITSTATUS(status)} without a report"
         if memory_limit_mb:
             msg += f" (memory limit {memory_limit_mb:g} MiB?)"
-    return Outcome(FAILED, error_type="ChildDied", error_message=msg,
-                   wall_seconds=wall, cpu_seconds=cpu, peak_rss_mb=peak_mb)
+    return Outcome(
+        FAILED,
+        error_type="ChildDied",
+        error_message=msg,
+        wall_seconds=wall,
+        cpu_seconds=cpu,
+        peak_rss_mb=peak_mb,
+    )
 
 
 def _kill_group(pid: int) -> None:

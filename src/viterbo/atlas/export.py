@@ -264,7 +264,10 @@ def build_rows(
         }
         # The published values: the one headline projection `atlas compute` uses as well.
         top = headline(
-            {f"{q}/{a}": Outcome(job["status"], result=job["parsed"]) for (q, a), job in qjobs.items()}
+            {
+                f"{q}/{a}": Outcome(job["status"], result=job["parsed"])
+                for (q, a), job in qjobs.items()
+            }
         )
         row["volume"] = top["volume"]
         for a in volume_algs:

@@ -78,7 +78,9 @@ def get_kind(name: str) -> JobKind:
     try:
         return _KINDS[name]
     except KeyError:
-        raise AtlasError(f"unknown job kind {name!r} (known: {', '.join(sorted(_KINDS))}); set {PLUGINS_ENV_VAR} to the module that registers it") from None
+        raise AtlasError(
+            f"unknown job kind {name!r} (known: {', '.join(sorted(_KINDS))}); set {PLUGINS_ENV_VAR} to the module that registers it"
+        ) from None
 
 
 def kind_names() -> list[str]:
@@ -97,7 +99,9 @@ def load_plugins() -> None:
         try:
             importlib.import_module(name)
         except ImportError as exc:
-            raise AtlasError(f"cannot import plugin module {name!r} from {PLUGINS_ENV_VAR}: {exc}") from None
+            raise AtlasError(
+                f"cannot import plugin module {name!r} from {PLUGINS_ENV_VAR}: {exc}"
+            ) from None
         _plugins_loaded.add(name)
 
 
@@ -125,7 +129,9 @@ def family_generator(name: str) -> FamilyGenerator:
 
     known = getattr(families, "FAMILIES", {})
     if name not in known:
-        raise AtlasError(f"unknown family {name!r} (known: {', '.join(sorted([*known, *_EXTRA_FAMILIES])) or 'none'})")
+        raise AtlasError(
+            f"unknown family {name!r} (known: {', '.join(sorted([*known, *_EXTRA_FAMILIES])) or 'none'})"
+        )
     return families.generate  # type: ignore[no-any-return]
 
 

@@ -142,18 +142,26 @@ def certify(
     started = time.perf_counter()
     verified, loops, unverified, inexact = _verify(results, polytope, rtol)
     silent = [dict(o) for o in others or ()]
-    silent += [{"algorithm": n, "status": "inexact", "reason": "not an exact algorithm"} for n in inexact]
+    silent += [
+        {"algorithm": n, "status": "inexact", "reason": "not an exact algorithm"} for n in inexact
+    ]
     silent.sort(key=lambda o: (_rank(o["algorithm"]), o["algorithm"]))
     if not verified:
         reasons = [f"{u['algorithm']}: {u['reason']}" for u in unverified]
-        reasons += [f"{o['algorithm']}: {o['status']}" + (f" ({o['reason']})" if o.get("reason") else "")
-                    for o in silent]
+        reasons += [
+            f"{o['algorithm']}: {o['status']}" + (f" ({o['reason']})" if o.get("reason") else "")
+            for o in silent
+        ]
         raise CertificationError(
-            "no exact capacity algorithm produced a verified loop (" + ("; ".join(reasons) or "no results") + ")"
+            "no exact capacity algorithm produced a verified loop ("
+            + ("; ".join(reasons) or "no results")
+            + ")"
         )
 
     smallest = min(verified.values())
-    chosen = min(verified, key=lambda n: (verified[n] > smallest * (1 + agreement_rtol), _rank(n), n))
+    chosen = min(
+        verified, key=lambda n: (verified[n] > smallest * (1 + agreement_rtol), _rank(n), n)
+    )
     value = verified[chosen]
     exact_values = {**{u["algorithm"]: u["value"] for u in unverified}, **verified}
     spread = (max(exact_values.values()) - min(exact_values.values())) / value
@@ -161,8 +169,10 @@ def certify(
     methods = sorted({_method(n) for n in agreeing})
     disagreement: list[dict[str, Any]] = []
     if any(abs(v - value) > agreement_rtol * value for v in exact_values.values()):
-        disagreement = [{"algorithm": n, "value": v} for n, v in sorted(exact_values.items(),
-                                                                        key=lambda kv: (_rank(kv[0]), kv[0]))]
+        disagreement = [
+            {"algorithm": n, "value": v}
+            for n, v in sorted(exact_values.items(), key=lambda kv: (_rank(kv[0]), kv[0]))
+        ]
         level = DISAGREEMENT
     else:
         level = CONFIRMED if len(methods) >= 2 else SINGLE
@@ -230,7 +240,9 @@ def compute(
         if entry.get("status") == "done" and entry.get("result") is not None:
             results[name] = entry["result"]
         else:
-            others.append({"algorithm": name, "status": str(entry.get("status")), "reason": _reason(entry)})
+            others.append(
+                {"algorithm": name, "status": str(entry.get("status")), "reason": _reason(entry)}
+            )
     return certify(results, polytope, others=others, rtol=rtol)
 
 

@@ -35,7 +35,9 @@ class TimeBudgetExceeded(Exception):
     """An algorithm ran out of its time budget before finishing (reported as ``timed_out``)."""
 
     def __init__(self, seconds: float, detail: str = "") -> None:
-        super().__init__(f"time budget exceeded after {seconds:.3g} s" + (f": {detail}" if detail else ""))
+        super().__init__(
+            f"time budget exceeded after {seconds:.3g} s" + (f": {detail}" if detail else "")
+        )
         self.seconds = seconds
         self.detail = detail
 

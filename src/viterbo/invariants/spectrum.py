@@ -280,8 +280,13 @@ def compute(
     if reason is not None:
         raise ReebError(reason)
     return low_spectrum(
-        polytope, k=k, window=window, max_rotation=max_rotation, time_budget=time_budget,
-        rtol=rtol, engine=engine,
+        polytope,
+        k=k,
+        window=window,
+        max_rotation=max_rotation,
+        time_budget=time_budget,
+        rtol=rtol,
+        engine=engine,
     )
 
 

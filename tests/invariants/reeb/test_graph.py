@@ -93,7 +93,10 @@ def _reference_plane_basis(n_a: np.ndarray, n_b: np.ndarray) -> np.ndarray:
 
 
 def _reference_nodes(
-    normals: np.ndarray, vertices: np.ndarray, incidence: np.ndarray, tol: float,
+    normals: np.ndarray,
+    vertices: np.ndarray,
+    incidence: np.ndarray,
+    tol: float,
     two_faces: set[tuple[int, int]],
 ) -> list[dict]:
     omega_matrix = (normals @ J4.T) @ normals.T
@@ -106,16 +109,28 @@ def _reference_nodes(
         origin = common.mean(axis=0)
         polygon = _reference_convex_hull((common - origin) @ basis.T, tol)
         face_dim = 2 if (min(a, b), max(a, b)) in two_faces else min(len(polygon) - 1, 1)
-        nodes.append({
-            "index": len(nodes), "leave": a, "enter": b, "face_dim": face_dim, "origin": origin,
-            "basis": basis, "polygon": polygon,
-            "transition": transition_matrix(normals[a], normals[b]), "edges": [],
-        })
+        nodes.append(
+            {
+                "index": len(nodes),
+                "leave": a,
+                "enter": b,
+                "face_dim": face_dim,
+                "origin": origin,
+                "basis": basis,
+                "polygon": polygon,
+                "transition": transition_matrix(normals[a], normals[b]),
+                "edges": [],
+            }
+        )
     return nodes
 
 
 def _reference_edge(
-    src: dict, dst: dict, normals: np.ndarray, offsets: np.ndarray, reeb_vectors: np.ndarray,
+    src: dict,
+    dst: dict,
+    normals: np.ndarray,
+    offsets: np.ndarray,
+    reeb_vectors: np.ndarray,
     tol: float,
 ) -> dict | None:
     b, c = src["enter"], dst["enter"]
@@ -132,22 +147,32 @@ def _reference_edge(
         return None
     keep = ~constant
     domain = clip_many(
-        src["polygon"], cons_normals[keep] / scale[keep, None], cons_offsets[keep] / scale[keep],
+        src["polygon"],
+        cons_normals[keep] / scale[keep, None],
+        cons_offsets[keep] / scale[keep],
         tol,
     )
     if len(domain) == 0:
         return None
-    linear = dst["basis"] @ src["basis"].T - np.outer(
-        dst["basis"] @ r_b, src["basis"] @ normals[c]
-    ) / speed
+    linear = (
+        dst["basis"] @ src["basis"].T
+        - np.outer(dst["basis"] @ r_b, src["basis"] @ normals[c]) / speed
+    )
     end_origin = src["origin"] + r_b * (offsets[c] - normals[c] @ src["origin"]) / speed
     shift = dst["basis"] @ (end_origin - dst["origin"])
     det = linear[0, 0] * linear[1, 1] - linear[0, 1] * linear[1, 0]
     linear_inv = np.array([[linear[1, 1], -linear[0, 1]], [-linear[1, 0], linear[0, 0]]]) / det
     return {
-        "source": src["index"], "target": dst["index"], "facet": b, "linear": linear,
-        "shift": shift, "linear_inv": linear_inv, "time_grad": time_grad,
-        "time0": time0, "domain": domain, "domain_halfplanes": unit_halfplanes(domain),
+        "source": src["index"],
+        "target": dst["index"],
+        "facet": b,
+        "linear": linear,
+        "shift": shift,
+        "linear_inv": linear_inv,
+        "time_grad": time_grad,
+        "time0": time0,
+        "domain": domain,
+        "domain_halfplanes": unit_halfplanes(domain),
     }
 
 
@@ -225,7 +250,10 @@ def test_graph_equals_reference(name: str) -> None:
     assert len(graph.nodes) == len(expected)
     for node, ref in zip(graph.nodes, expected, strict=True):
         assert (node.index, node.leave, node.enter, node.face_dim) == (
-            ref["index"], ref["leave"], ref["enter"], ref["face_dim"]
+            ref["index"],
+            ref["leave"],
+            ref["enter"],
+            ref["face_dim"],
         )
         for field in ("origin", "basis", "transition"):
             assert _close(getattr(node, field), ref[field]), (name, node.index, field)
@@ -251,9 +279,7 @@ def test_graph_equals_reference(name: str) -> None:
                 assert gap <= 1.01 * tol, (name, edge.source, edge.target, gap)
                 assert _thin(edge.domain, tol) and _thin(ref_edge["domain"], tol)
             else:
-                assert (edge.domain_halfplanes is None) == (
-                    ref_edge["domain_halfplanes"] is None
-                )
+                assert (edge.domain_halfplanes is None) == (ref_edge["domain_halfplanes"] is None)
             if edge.domain_halfplanes is not None:
                 own = unit_halfplanes(edge.domain)
                 assert _close(edge.domain_halfplanes[0], own[0])
@@ -341,8 +367,9 @@ def test_convex_hull_equals_numpy_reference() -> None:
 
 def test_unit_halfplanes_many_equals_scalar() -> None:
     rng = np.random.default_rng(4)
-    polygons = [convex_hull(rng.normal(size=(int(rng.integers(1, 8)), 2)), 1e-9)
-                for _ in range(300)]
+    polygons = [
+        convex_hull(rng.normal(size=(int(rng.integers(1, 8)), 2)), 1e-9) for _ in range(300)
+    ]
     for poly, planes in zip(polygons, unit_halfplanes_many(polygons), strict=True):
         expected = unit_halfplanes(poly)
         if expected is None:

@@ -66,8 +66,7 @@ def test_convex_hull_and_dedupe_match_python() -> None:
             points = np.outer(rng.normal(size=len(points)), rng.normal(size=2))
             points = np.concatenate([points, points[:2]])
         expected = reeb_polygon.convex_hull(points, TOL)
-        assert same_polygon(jit_result(reeb_kernel.convex_hull, points, len(points), TOL),
-                            expected)
+        assert same_polygon(jit_result(reeb_kernel.convex_hull, points, len(points), TOL), expected)
         sliver = np.concatenate([points, points[:1] + 1e-12])
         assert same_polygon(
             jit_result(reeb_kernel.dedupe, sliver, len(sliver), 1e-6),
@@ -87,21 +86,20 @@ def test_clip_intersect_distance_section_match_python() -> None:
         clipped_to_nothing += len(expected) == 0
         changed += len(expected) > 0 and not same_polygon(expected, a)
         expected = reeb_polygon.intersect(a, b, TOL)
-        assert same_polygon(jit_result(reeb_kernel.intersect, a, len(a), b, len(b), TOL),
-                            expected)
+        assert same_polygon(jit_result(reeb_kernel.intersect, a, len(a), b, len(b), TOL), expected)
         if len(b) >= 3:
             normals, offsets = reeb_polygon.unit_halfplanes(b)
             expected = reeb_polygon.clip_many(a, normals, offsets, TOL)
-            got = jit_result(reeb_kernel.clip_many, a, len(a), normals, offsets, 0,
-                             len(offsets), TOL)
+            got = jit_result(
+                reeb_kernel.clip_many, a, len(a), normals, offsets, 0, len(offsets), TOL
+            )
             assert same_polygon(got, expected)
         point = rng.normal(size=2)
         assert reeb_kernel.distance_to(a, len(a), point[0], point[1]) == pytest.approx(
             reeb_polygon.distance_to(a, point), abs=1e-12
         )
         expected = reeb_polygon.line_section(a, normal, offset, 1e-3)
-        got = jit_result(reeb_kernel.line_section, a, len(a), normal[0], normal[1],
-                         offset, 1e-3)
+        got = jit_result(reeb_kernel.line_section, a, len(a), normal[0], normal[1], offset, 1e-3)
         assert same_polygon(got, expected)
     assert clipped_to_nothing > 20 and changed > 50  # the cases are really exercised
 
@@ -111,15 +109,21 @@ def test_fixed_point_matches_python_in_all_three_rank_cases() -> None:
     grad, const = np.array([0.3, -0.2]), 1.0
     rotation = np.array([[0.0, -1.0], [1.0, 0.0]])
     shear = np.array([[1.0, 0.7], [0.0, 1.0]])  # A - I has rank one
-    cases = [(rotation, np.array([0.3, -0.2])), (rotation, np.array([5.0, 5.0])),
-             (shear, np.array([0.4, 0.0])), (shear, np.array([0.0, 0.4])),
-             (np.eye(2), np.zeros(2)), (np.eye(2), np.array([0.1, 0.0]))]
+    cases = [
+        (rotation, np.array([0.3, -0.2])),
+        (rotation, np.array([5.0, 5.0])),
+        (shear, np.array([0.4, 0.0])),
+        (shear, np.array([0.0, 0.4])),
+        (np.eye(2), np.zeros(2)),
+        (np.eye(2), np.array([0.1, 0.0])),
+    ]
     found_cases = 0
     for linear, shift in cases:
         expected = _fixed_point(linear, shift, square, grad, const, TOL)
         point = np.zeros(2)
-        ok = fixed_point(linear, shift[0], shift[1], square, 4, grad[0], grad[1], const, TOL,
-                         1e-8, point)
+        ok = fixed_point(
+            linear, shift[0], shift[1], square, 4, grad[0], grad[1], const, TOL, 1e-8, point
+        )
         assert ok == (expected is not None)
         if ok:
             found_cases += 1
@@ -140,7 +144,9 @@ def test_displacement_gap_exact_values_and_twin() -> None:
         (np.diag([1.0, -1.0]), np.array([1.0, 0.0]), square, 1.0),  # images on the line x = 1
     ]
     for linear, shift, polygon, expected in cases:
-        assert reeb_search.displacement_gap(linear, shift, polygon) == pytest.approx(expected, abs=1e-15)
+        assert reeb_search.displacement_gap(linear, shift, polygon) == pytest.approx(
+            expected, abs=1e-15
+        )
         gap = reeb_kernel.displacement_gap(linear, shift[0], shift[1], polygon, len(polygon))
         assert gap == pytest.approx(expected, abs=1e-15)
     rng = np.random.default_rng(7)
@@ -163,9 +169,20 @@ def test_closure_screens_decide_only_beyond_ten_times_the_rounding() -> None:
     for gap, expected in ((0.5 * margin, False), (2 * margin, True)):
         shift = np.array([gap, 0.0])
         assert reeb_search.clearly_open(identity, shift, square, kappa, TOL) is expected
-        assert reeb_kernel.clearly_open(identity, gap, 0.0, square, 4, kappa, TOL,
-                                        reeb_search.BOUND_CONDITION_MAX,
-                                        reeb_search.COMPOSED_ERROR) is expected
+        assert (
+            reeb_kernel.clearly_open(
+                identity,
+                gap,
+                0.0,
+                square,
+                4,
+                kappa,
+                TOL,
+                reeb_search.BOUND_CONDITION_MAX,
+                reeb_search.COMPOSED_ERROR,
+            )
+            is expected
+        )
     # past BOUND_CONDITION_MAX the composed data decide nothing, however large the gap
     far = np.array([100.0, 0.0])
     assert not reeb_search.clearly_open(identity, far, square, 1e15, TOL)
@@ -176,10 +193,17 @@ def test_closure_screens_decide_only_beyond_ten_times_the_rounding() -> None:
     assert not reeb_search.clearly_short(square, grad, const, kappa, 1.1 + 0.5 * action_margin)
     assert not reeb_search.clearly_short(square, grad, const, 1e15, min_action)
     for minimum in (min_action, 1.1 + 0.5 * action_margin):
-        assert reeb_kernel.clearly_short(square, 4, 0.1, 0.0, 1.0, kappa, minimum,
-                                         reeb_search.BOUND_CONDITION_MAX,
-                                         reeb_search.COMPOSED_ERROR) == reeb_search.clearly_short(
-            square, grad, const, kappa, minimum)
+        assert reeb_kernel.clearly_short(
+            square,
+            4,
+            0.1,
+            0.0,
+            1.0,
+            kappa,
+            minimum,
+            reeb_search.BOUND_CONDITION_MAX,
+            reeb_search.COMPOSED_ERROR,
+        ) == reeb_search.clearly_short(square, grad, const, kappa, minimum)
 
 
 def test_heap_pops_in_heapq_order_with_ties() -> None:
@@ -251,8 +275,9 @@ def test_growth_from_a_tiny_store_changes_nothing() -> None:
     graph, _ = reeb.flow_graph(polytope)
     results = []
     for capacity in (1, 100_000):
-        search = CompiledTubeSearch(graph, facet_once=True, max_rotation=math.inf,
-                                    initial_capacity=capacity)
+        search = CompiledTubeSearch(
+            graph, facet_once=True, max_rotation=math.inf, initial_capacity=capacity
+        )
         best = [math.inf]
 
         def on_orbit(orbit, best=best) -> float:
@@ -291,8 +316,9 @@ def test_compiled_tubes_equal_python_tubes() -> None:
         assert tube.polygon.shape == replay.polygon.shape
         deviations.append(float(np.max(np.abs(tube.polygon - replay.polygon))))
         for name in ("linear", "shift", "inverse", "action_grad"):
-            assert np.allclose(getattr(tube, name), getattr(replay, name), rtol=1e-10,
-                               atol=1e-12), name
+            assert np.allclose(
+                getattr(tube, name), getattr(replay, name), rtol=1e-10, atol=1e-12
+            ), name
         assert tube.action0 == pytest.approx(replay.action0, rel=1e-10, abs=1e-12)
         assert tube.lower == pytest.approx(replay.lower, abs=1e-6)
         assert tube.rotation.theta == pytest.approx(replay.rotation.theta, abs=1e-10)

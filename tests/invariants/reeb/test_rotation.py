@@ -115,7 +115,9 @@ def test_rotation_interval_contains_every_vector_turn() -> None:
         tracker = RotationTracker()
         start = np.eye(2)
         turns = np.zeros(16)
-        vectors = np.stack([[math.cos(t), math.sin(t)] for t in np.linspace(0, 2 * math.pi, 17)[:-1]])
+        vectors = np.stack(
+            [[math.cos(t), math.sin(t)] for t in np.linspace(0, 2 * math.pi, 17)[:-1]]
+        )
         for a, b in faces:
             path = transition_path(a, b, s)
             images = np.einsum("sij,vj->vsi", path, vectors @ start.T)

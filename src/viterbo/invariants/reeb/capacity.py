@@ -97,7 +97,9 @@ def applicability(polytope: Polytope) -> str | None:
         worst = (float(values[k]), int(faces[k, 0]), int(faces[k, 1]))
     if worst is not None and worst[0] <= LAGRANGIAN_ATOL:
         value, i, j = worst
-        return f"polytope has a Lagrangian 2-face F_{i} ∩ F_{j} (|omega(n_{i}, n_{j})| = {value:.3g})"
+        return (
+            f"polytope has a Lagrangian 2-face F_{i} ∩ F_{j} (|omega(n_{i}, n_{j})| = {value:.3g})"
+        )
     if worst is not None and worst[0] < DECIDABLE_OMEGA:
         value, i, j = worst
         return (

@@ -155,9 +155,7 @@ def _transitions(n_a: np.ndarray, n_b: np.ndarray, bases: np.ndarray) -> np.ndar
     return end @ np.linalg.inv(start)
 
 
-def _vertex_means(
-    vertices: np.ndarray, mask: np.ndarray
-) -> tuple[np.ndarray, list[np.ndarray]]:
+def _vertex_means(vertices: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
     """Mean of ``vertices[mask[k]]`` per row ``k`` and the rows' vertex index arrays.
 
     Rows are grouped by their vertex count so that each group is one numpy reduction.
@@ -315,9 +313,10 @@ def _edge_batch(
     # constraints vanish identically, are constant by definition (their rounding residue,
     # normalised to a unit half-plane, used to cut real orbits out of the domain).
     scale = np.sqrt(grad_x * grad_x + grad_y * grad_y)
-    terms = np.sqrt(basis_normals[:, 0] ** 2 + basis_normals[:, 1] ** 2) + np.abs(
-        n_dot_r
-    ) * np.linalg.norm(time_grad, axis=1)[:, None]
+    terms = (
+        np.sqrt(basis_normals[:, 0] ** 2 + basis_normals[:, 1] ** 2)
+        + np.abs(n_dot_r) * np.linalg.norm(time_grad, axis=1)[:, None]
+    )
     constant = scale <= 1e-12 * np.maximum(terms, 1.0)
     rows = np.arange(len(sources))
     for own in (facets, next_facets):
@@ -502,7 +501,11 @@ def build_graph(
     )
     build_edges(nodes, normals, offsets, reeb, tol)
     return FlowGraph(
-        normals=normals, offsets=offsets, reeb=reeb, nodes=nodes, tol=tol,
+        normals=normals,
+        offsets=offsets,
+        reeb=reeb,
+        nodes=nodes,
+        tol=tol,
         j_vertices=vertices @ J4.T,
     )
 

@@ -86,14 +86,25 @@ def cross3(ax: float, ay: float, bx: float, by: float, cx: float, cy: float) -> 
 
 
 @njit(cache=True)
-def _monotone_chain(pts: np.ndarray, k: int, backwards: bool, area_tol: float,
-                    chain: np.ndarray) -> int:
+def _monotone_chain(
+    pts: np.ndarray, k: int, backwards: bool, area_tol: float, chain: np.ndarray
+) -> int:
     """One half of Andrew's monotone chain over the sorted ``pts[:k]``; returns its length."""
     h = 0
     for step in range(k):
         i = k - 1 - step if backwards else step
-        while h >= 2 and cross3(chain[h - 2, 0], chain[h - 2, 1], chain[h - 1, 0],
-                                chain[h - 1, 1], pts[i, 0], pts[i, 1]) <= area_tol:
+        while (
+            h >= 2
+            and cross3(
+                chain[h - 2, 0],
+                chain[h - 2, 1],
+                chain[h - 1, 0],
+                chain[h - 1, 1],
+                pts[i, 0],
+                pts[i, 1],
+            )
+            <= area_tol
+        ):
             h -= 1
         chain[h, 0] = pts[i, 0]
         chain[h, 1] = pts[i, 1]
@@ -174,7 +185,11 @@ def dedupe(pts: np.ndarray, n: int, tol: float, out: np.ndarray) -> int:
         if abs(pts[i, 0] - keep[k - 1, 0]) > tol or abs(pts[i, 1] - keep[k - 1, 1]) > tol:
             keep[k, 0], keep[k, 1] = pts[i, 0], pts[i, 1]
             k += 1
-    if k > 2 and abs(keep[k - 1, 0] - keep[0, 0]) <= tol and abs(keep[k - 1, 1] - keep[0, 1]) <= tol:
+    if (
+        k > 2
+        and abs(keep[k - 1, 0] - keep[0, 0]) <= tol
+        and abs(keep[k - 1, 1] - keep[0, 1]) <= tol
+    ):
         k -= 1
     if k >= 3:
         area2 = 0.0
@@ -212,8 +227,9 @@ def _cut(pts: np.ndarray, m: int, values: np.ndarray, tol: float, out: np.ndarra
 
 
 @njit(cache=True)
-def clip(poly: np.ndarray, m: int, nx: float, ny: float, offset: float, tol: float,
-         out: np.ndarray) -> int:
+def clip(
+    poly: np.ndarray, m: int, nx: float, ny: float, offset: float, tol: float, out: np.ndarray
+) -> int:
     """Twin of ``reeb.polygon.clip`` (``normal`` need not be unit)."""
     if m == 0:
         return 0
@@ -244,8 +260,16 @@ def clip(poly: np.ndarray, m: int, nx: float, ny: float, offset: float, tol: flo
 
 
 @njit(cache=True)
-def clip_many(poly: np.ndarray, m: int, normals: np.ndarray, offsets: np.ndarray, lo: int,
-              hi: int, tol: float, out: np.ndarray) -> int:
+def clip_many(
+    poly: np.ndarray,
+    m: int,
+    normals: np.ndarray,
+    offsets: np.ndarray,
+    lo: int,
+    hi: int,
+    tol: float,
+    out: np.ndarray,
+) -> int:
     """Twin of ``reeb.polygon.clip_many`` over the half-planes ``lo:hi`` (unit normals)."""
     cur = poly[:m].copy()
     k = m
@@ -307,8 +331,7 @@ def distance_to(poly: np.ndarray, m: int, px: float, py: float) -> float:
 
 
 @njit(cache=True)
-def intersect(a: np.ndarray, na: int, b: np.ndarray, nb: int, tol: float,
-              out: np.ndarray) -> int:
+def intersect(a: np.ndarray, na: int, b: np.ndarray, nb: int, tol: float, out: np.ndarray) -> int:
     """Twin of ``reeb.polygon.intersect`` without precomputed half-planes."""
     if na == 0 or nb == 0:
         return 0
@@ -351,8 +374,9 @@ def intersect(a: np.ndarray, na: int, b: np.ndarray, nb: int, tol: float,
 
 
 @njit(cache=True)
-def line_section(poly: np.ndarray, m: int, nx: float, ny: float, offset: float, tol: float,
-                 out: np.ndarray) -> int:
+def line_section(
+    poly: np.ndarray, m: int, nx: float, ny: float, offset: float, tol: float, out: np.ndarray
+) -> int:
     """Twin of ``reeb.polygon.line_section``: ``poly ∩ {normal . y = offset}``."""
     t1 = np.empty((2 * m + 2, 2))
     t2 = np.empty((4 * m + 6, 2))
@@ -382,7 +406,17 @@ INT_COLUMNS = 7
 # step into this tube moved its points at most (``Tube.moves``), the composed map's condition
 # ``Tube.kappa`` and the sum of least edge times ``Tube.path_min``.
 F_LIN, F_SHIFT, F_INV, F_GRAD, F_CONST, F_ROT, F_THETA, F_LOWER, F_MOVE, F_KAPPA, F_PATHMIN = (
-    0, 4, 6, 10, 12, 13, 17, 18, 19, 20, 21
+    0,
+    4,
+    6,
+    10,
+    12,
+    13,
+    17,
+    18,
+    19,
+    20,
+    21,
 )
 FLOAT_COLUMNS = 22
 
@@ -406,8 +440,18 @@ STAT_NAMES = (
     "pruned_zero_time_cycle",
 )
 (
-    ST_EXPANDED, ST_GENERATED, ST_EMPTY, ST_ACTION, ST_ROTATION, ST_FACET, ST_DEPTH, ST_MAXDEPTH,
-    ST_CLOSE_TRIED, ST_CLOSE_NOFIX, ST_CLOSE_BELOW, ST_ZERO_CYCLE,
+    ST_EXPANDED,
+    ST_GENERATED,
+    ST_EMPTY,
+    ST_ACTION,
+    ST_ROTATION,
+    ST_FACET,
+    ST_DEPTH,
+    ST_MAXDEPTH,
+    ST_CLOSE_TRIED,
+    ST_CLOSE_NOFIX,
+    ST_CLOSE_BELOW,
+    ST_ZERO_CYCLE,
 ) = range(12)
 
 # Return codes of :func:`advance`.
@@ -426,8 +470,9 @@ def _heap_less(hkey: np.ndarray, hdep: np.ndarray, hcnt: np.ndarray, i: int, j: 
 
 
 @njit(cache=True)
-def _heap_swap(hkey: np.ndarray, hdep: np.ndarray, hcnt: np.ndarray, hid: np.ndarray,
-               i: int, j: int) -> None:
+def _heap_swap(
+    hkey: np.ndarray, hdep: np.ndarray, hcnt: np.ndarray, hid: np.ndarray, i: int, j: int
+) -> None:
     hkey[i], hkey[j] = hkey[j], hkey[i]
     hdep[i], hdep[j] = hdep[j], hdep[i]
     hcnt[i], hcnt[j] = hcnt[j], hcnt[i]
@@ -435,8 +480,17 @@ def _heap_swap(hkey: np.ndarray, hdep: np.ndarray, hcnt: np.ndarray, hid: np.nda
 
 
 @njit(cache=True)
-def heap_push(hkey: np.ndarray, hdep: np.ndarray, hcnt: np.ndarray, hid: np.ndarray,
-              size: int, key: int, depth_key: int, count: int, tube: int) -> int:
+def heap_push(
+    hkey: np.ndarray,
+    hdep: np.ndarray,
+    hcnt: np.ndarray,
+    hid: np.ndarray,
+    size: int,
+    key: int,
+    depth_key: int,
+    count: int,
+    tube: int,
+) -> int:
     """Push ``(key, depth_key, count) -> tube``; returns the new size (min-heap, like heapq)."""
     i = size
     hkey[i], hdep[i], hcnt[i], hid[i] = key, depth_key, count, tube
@@ -451,8 +505,9 @@ def heap_push(hkey: np.ndarray, hdep: np.ndarray, hcnt: np.ndarray, hid: np.ndar
 
 
 @njit(cache=True)
-def heap_pop(hkey: np.ndarray, hdep: np.ndarray, hcnt: np.ndarray, hid: np.ndarray,
-             size: int) -> int:
+def heap_pop(
+    hkey: np.ndarray, hdep: np.ndarray, hcnt: np.ndarray, hid: np.ndarray, size: int
+) -> int:
     """Remove the smallest entry (read it from index 0 first); returns the new size."""
     size -= 1
     _heap_swap(hkey, hdep, hcnt, hid, 0, size)
@@ -488,9 +543,22 @@ def _rotation_min(m00: float, m01: float, m10: float, m11: float, theta: float) 
 
 
 @njit(cache=True)
-def _lower_bound(pool: np.ndarray, p0: int, m: int, g0: float, g1: float, const: float,
-                 jb: np.ndarray, jo: np.ndarray, start: int, node: int, inv: np.ndarray,
-                 s0: float, s1: float, return_bound: bool) -> float:
+def _lower_bound(
+    pool: np.ndarray,
+    p0: int,
+    m: int,
+    g0: float,
+    g1: float,
+    const: float,
+    jb: np.ndarray,
+    jo: np.ndarray,
+    start: int,
+    node: int,
+    inv: np.ndarray,
+    s0: float,
+    s1: float,
+    return_bound: bool,
+) -> float:
     """``TubeSearch._lower_bound``: action so far plus the least time to return to the start."""
     so_far = np.empty(m)
     lowest = np.inf
@@ -517,16 +585,42 @@ def _lower_bound(pool: np.ndarray, p0: int, m: int, g0: float, g1: float, const:
 
 @njit(cache=True)
 def _extend(
-    tube: int, e: int, bound: float,
-    ti: np.ndarray, tf: np.ndarray, pool: np.ndarray, state: np.ndarray, stats: np.ndarray,
+    tube: int,
+    e: int,
+    bound: float,
+    ti: np.ndarray,
+    tf: np.ndarray,
+    pool: np.ndarray,
+    state: np.ndarray,
+    stats: np.ndarray,
     scratch: np.ndarray,
-    node_enter: np.ndarray, node_trans: np.ndarray, jb: np.ndarray, jo: np.ndarray,
-    edge_target: np.ndarray, lin: np.ndarray, shift: np.ndarray, linv: np.ndarray,
-    tgrad: np.ndarray, t0: np.ndarray, speed: np.ndarray, dom_start: np.ndarray, dom: np.ndarray,
-    hp_start: np.ndarray, hpn: np.ndarray, hpo: np.ndarray,
-    tol: float, max_rotation: float, rotation_tol: float, tie_rtol: float,
-    facet_once: bool, return_bound: bool, zero_run: float,
-    tmin: np.ndarray, condition_max: float, composed_error: float, action_scale: float,
+    node_enter: np.ndarray,
+    node_trans: np.ndarray,
+    jb: np.ndarray,
+    jo: np.ndarray,
+    edge_target: np.ndarray,
+    lin: np.ndarray,
+    shift: np.ndarray,
+    linv: np.ndarray,
+    tgrad: np.ndarray,
+    t0: np.ndarray,
+    speed: np.ndarray,
+    dom_start: np.ndarray,
+    dom: np.ndarray,
+    hp_start: np.ndarray,
+    hpn: np.ndarray,
+    hpo: np.ndarray,
+    tol: float,
+    max_rotation: float,
+    rotation_tol: float,
+    tie_rtol: float,
+    facet_once: bool,
+    return_bound: bool,
+    zero_run: float,
+    tmin: np.ndarray,
+    condition_max: float,
+    composed_error: float,
+    action_scale: float,
 ) -> int:
     """``TubeSearch._extend``: the child tube's index, or -1 when a pruning rule removes it."""
     target = edge_target[e]
@@ -541,17 +635,19 @@ def _extend(
             walk = ti[walk, T_PARENT]
     p0, m = ti[tube, T_PSTART], ti[tube, T_PLEN]
     if hp_start[e + 1] > hp_start[e]:
-        k = clip_many(pool[p0:p0 + m], m, hpn, hpo, hp_start[e], hp_start[e + 1], tol, scratch)
+        k = clip_many(pool[p0 : p0 + m], m, hpn, hpo, hp_start[e], hp_start[e + 1], tol, scratch)
     else:
         d0, d1 = dom_start[e], dom_start[e + 1]
-        k = intersect(pool[p0:p0 + m], m, dom[d0:d1], d1 - d0, tol, scratch)
+        k = intersect(pool[p0 : p0 + m], m, dom[d0:d1], d1 - d0, tol, scratch)
     if k == 0:
         stats[ST_EMPTY] += 1
         return -1
     # TubeSearch._closes_zero_time_cycle: back at ``target`` without having moved.
     longest = 0.0
     for i in range(k):
-        longest = max(longest, abs(scratch[i, 0] * tgrad[e, 0] + scratch[i, 1] * tgrad[e, 1] + t0[e]))
+        longest = max(
+            longest, abs(scratch[i, 0] * tgrad[e, 0] + scratch[i, 1] * tgrad[e, 1] + t0[e])
+        )
     move = longest * speed[e]
     total = move
     walk = tube
@@ -597,7 +693,10 @@ def _extend(
     # Rotation (RotationTracker.cross): turn of e1's image, then the product matrix.
     r00, r01, r10, r11 = row[F_ROT], row[F_ROT + 1], row[F_ROT + 2], row[F_ROT + 3]
     f00, f01, f10, f11 = (
-        node_trans[target, 0], node_trans[target, 1], node_trans[target, 2], node_trans[target, 3]
+        node_trans[target, 0],
+        node_trans[target, 1],
+        node_trans[target, 2],
+        node_trans[target, 3],
     )
     ix = f00 * r00 + f01 * r10
     iy = f10 * r00 + f11 * r10
@@ -612,16 +711,32 @@ def _extend(
         return -1
     # TubeSearch._extend: the composed data bound the action (less their rounding margin)
     # only while kappa <= BOUND_CONDITION_MAX.
-    norm_lin = math.sqrt(new[F_LIN] ** 2 + new[F_LIN + 1] ** 2 + new[F_LIN + 2] ** 2
-                         + new[F_LIN + 3] ** 2)
-    norm_inv = math.sqrt(new[F_INV] ** 2 + new[F_INV + 1] ** 2 + new[F_INV + 2] ** 2
-                         + new[F_INV + 3] ** 2)
+    norm_lin = math.sqrt(
+        new[F_LIN] ** 2 + new[F_LIN + 1] ** 2 + new[F_LIN + 2] ** 2 + new[F_LIN + 3] ** 2
+    )
+    norm_inv = math.sqrt(
+        new[F_INV] ** 2 + new[F_INV + 1] ** 2 + new[F_INV + 2] ** 2 + new[F_INV + 3] ** 2
+    )
     kappa = norm_lin * norm_inv
     path_min = row[F_PATHMIN] + tmin[e]
     lower = max(row[F_LOWER], path_min)
     if kappa <= condition_max:
-        own = _lower_bound(pool, q0, k, g0, g1, const, jb, jo, start, target,
-                           new[F_INV:F_INV + 4], sh0, sh1, return_bound)
+        own = _lower_bound(
+            pool,
+            q0,
+            k,
+            g0,
+            g1,
+            const,
+            jb,
+            jo,
+            start,
+            target,
+            new[F_INV : F_INV + 4],
+            sh0,
+            sh1,
+            return_bound,
+        )
         lower = max(lower, own - composed_error * kappa * max(abs(own), action_scale))
     if lower >= bound * (1.0 - tie_rtol):
         stats[ST_ACTION] += 1
@@ -643,9 +758,19 @@ def _extend(
 
 
 @njit(cache=True)
-def fixed_point(linear: np.ndarray, sh0: float, sh1: float, poly: np.ndarray, m: int, g0: float,
-                g1: float, const: float, tol: float, singular_rtol: float,
-                point: np.ndarray) -> bool:
+def fixed_point(
+    linear: np.ndarray,
+    sh0: float,
+    sh1: float,
+    poly: np.ndarray,
+    m: int,
+    g0: float,
+    g1: float,
+    const: float,
+    tol: float,
+    singular_rtol: float,
+    point: np.ndarray,
+) -> bool:
     """Twin of ``reeb.search._fixed_point``: writes the minimal-action fixed point of
     ``y -> linear y + shift`` in the closed polygon to ``point``; ``False`` if there is none."""
     diff = linear.copy()
@@ -683,8 +808,14 @@ def fixed_point(linear: np.ndarray, sh0: float, sh1: float, poly: np.ndarray, m:
 
 
 @njit(cache=True)
-def closure_is_certain(linear: np.ndarray, kappa: float, tol: float, singular_rtol: float,
-                       condition_max: float, composed_error: float) -> bool:
+def closure_is_certain(
+    linear: np.ndarray,
+    kappa: float,
+    tol: float,
+    singular_rtol: float,
+    condition_max: float,
+    composed_error: float,
+) -> bool:
     """Twin of ``reeb.search.closure_is_certain``."""
     if kappa > condition_max:
         return False
@@ -739,9 +870,17 @@ def displacement_gap(linear: np.ndarray, s0: float, s1: float, poly: np.ndarray,
 
 
 @njit(cache=True)
-def clearly_open(linear: np.ndarray, s0: float, s1: float, poly: np.ndarray, m: int,
-                 kappa: float, tol: float, bound_condition_max: float,
-                 composed_error: float) -> bool:
+def clearly_open(
+    linear: np.ndarray,
+    s0: float,
+    s1: float,
+    poly: np.ndarray,
+    m: int,
+    kappa: float,
+    tol: float,
+    bound_condition_max: float,
+    composed_error: float,
+) -> bool:
     """Twin of ``reeb.search.clearly_open``."""
     if kappa > bound_condition_max or m == 0:
         return False
@@ -754,8 +893,17 @@ def clearly_open(linear: np.ndarray, s0: float, s1: float, poly: np.ndarray, m: 
 
 
 @njit(cache=True)
-def clearly_short(poly: np.ndarray, m: int, g0: float, g1: float, const: float, kappa: float,
-                  min_action: float, bound_condition_max: float, composed_error: float) -> bool:
+def clearly_short(
+    poly: np.ndarray,
+    m: int,
+    g0: float,
+    g1: float,
+    const: float,
+    kappa: float,
+    min_action: float,
+    bound_condition_max: float,
+    composed_error: float,
+) -> bool:
     """Twin of ``reeb.search.clearly_short``."""
     if kappa > bound_condition_max or m == 0:
         return False
@@ -767,10 +915,21 @@ def clearly_short(poly: np.ndarray, m: int, g0: float, g1: float, const: float, 
 
 
 @njit(cache=True)
-def _closes(child: int, ti: np.ndarray, tf: np.ndarray, pool: np.ndarray, stats: np.ndarray,
-            found: np.ndarray, tol: float, singular_rtol: float, min_action: float,
-            condition_max: float, composed_error: float, bound_condition_max: float,
-            bound_error: float) -> bool:
+def _closes(
+    child: int,
+    ti: np.ndarray,
+    tf: np.ndarray,
+    pool: np.ndarray,
+    stats: np.ndarray,
+    found: np.ndarray,
+    tol: float,
+    singular_rtol: float,
+    min_action: float,
+    condition_max: float,
+    composed_error: float,
+    bound_condition_max: float,
+    bound_error: float,
+) -> bool:
     """``TubeSearch._close`` up to the rotation number: a fixed point with a plausible action.
 
     Writes ``(y0, y1, action, 0)`` to ``found``.  Closures without a fixed point, or below the
@@ -780,24 +939,54 @@ def _closes(child: int, ti: np.ndarray, tf: np.ndarray, pool: np.ndarray, stats:
     """
     stats[ST_CLOSE_TRIED] += 1
     row = tf[child]
-    linear = row[F_LIN:F_LIN + 4].copy().reshape(2, 2)
+    linear = row[F_LIN : F_LIN + 4].copy().reshape(2, 2)
     p0, m = ti[child, T_PSTART], ti[child, T_PLEN]
-    if not closure_is_certain(linear, row[F_KAPPA], tol, singular_rtol, condition_max,
-                              composed_error):
-        if clearly_open(linear, row[F_SHIFT], row[F_SHIFT + 1], pool[p0:p0 + m], m,
-                        row[F_KAPPA], tol, bound_condition_max, bound_error):
+    if not closure_is_certain(
+        linear, row[F_KAPPA], tol, singular_rtol, condition_max, composed_error
+    ):
+        if clearly_open(
+            linear,
+            row[F_SHIFT],
+            row[F_SHIFT + 1],
+            pool[p0 : p0 + m],
+            m,
+            row[F_KAPPA],
+            tol,
+            bound_condition_max,
+            bound_error,
+        ):
             stats[ST_CLOSE_NOFIX] += 1
             return False
-        if clearly_short(pool[p0:p0 + m], m, row[F_GRAD], row[F_GRAD + 1], row[F_CONST],
-                         row[F_KAPPA], min_action, bound_condition_max, bound_error):
+        if clearly_short(
+            pool[p0 : p0 + m],
+            m,
+            row[F_GRAD],
+            row[F_GRAD + 1],
+            row[F_CONST],
+            row[F_KAPPA],
+            min_action,
+            bound_condition_max,
+            bound_error,
+        ):
             stats[ST_CLOSE_BELOW] += 1
             return False
         found[3] = 1.0
         return True
     found[3] = 0.0
     g0, g1, const = row[F_GRAD], row[F_GRAD + 1], row[F_CONST]
-    if not fixed_point(linear, row[F_SHIFT], row[F_SHIFT + 1], pool[p0:p0 + m], m, g0, g1,
-                       const, tol, singular_rtol, found):
+    if not fixed_point(
+        linear,
+        row[F_SHIFT],
+        row[F_SHIFT + 1],
+        pool[p0 : p0 + m],
+        m,
+        g0,
+        g1,
+        const,
+        tol,
+        singular_rtol,
+        found,
+    ):
         stats[ST_CLOSE_NOFIX] += 1
         return False
     found[2] = found[0] * g0 + found[1] * g1 + const
@@ -808,9 +997,19 @@ def _closes(child: int, ti: np.ndarray, tf: np.ndarray, pool: np.ndarray, stats:
 
 
 @njit(cache=True)
-def _push(child: int, ti: np.ndarray, tf: np.ndarray, state: np.ndarray, stats: np.ndarray,
-          hkey: np.ndarray, hdep: np.ndarray, hcnt: np.ndarray, hid: np.ndarray,
-          quantum: float, max_depth: int) -> None:
+def _push(
+    child: int,
+    ti: np.ndarray,
+    tf: np.ndarray,
+    state: np.ndarray,
+    stats: np.ndarray,
+    hkey: np.ndarray,
+    hdep: np.ndarray,
+    hcnt: np.ndarray,
+    hid: np.ndarray,
+    quantum: float,
+    max_depth: int,
+) -> None:
     """Queue a child (``TubeSearch.run``'s depth guard, counters and heap key)."""
     depth = ti[child, T_DEPTH]
     if depth >= max_depth:
@@ -827,19 +1026,54 @@ def _push(child: int, ti: np.ndarray, tf: np.ndarray, state: np.ndarray, stats: 
 
 @njit(cache=True)
 def advance(
-    bound: float, chunk: int,
-    ti: np.ndarray, tf: np.ndarray, pool: np.ndarray, state: np.ndarray, stats: np.ndarray,
-    hkey: np.ndarray, hdep: np.ndarray, hcnt: np.ndarray, hid: np.ndarray, scratch: np.ndarray,
-    node_enter: np.ndarray, node_trans: np.ndarray, jb: np.ndarray, jo: np.ndarray,
-    edge_start: np.ndarray, edge_target: np.ndarray, lin: np.ndarray, shift: np.ndarray,
-    linv: np.ndarray, tgrad: np.ndarray, t0: np.ndarray, speed: np.ndarray,
-    dom_start: np.ndarray, dom: np.ndarray, hp_start: np.ndarray, hpn: np.ndarray,
+    bound: float,
+    chunk: int,
+    ti: np.ndarray,
+    tf: np.ndarray,
+    pool: np.ndarray,
+    state: np.ndarray,
+    stats: np.ndarray,
+    hkey: np.ndarray,
+    hdep: np.ndarray,
+    hcnt: np.ndarray,
+    hid: np.ndarray,
+    scratch: np.ndarray,
+    node_enter: np.ndarray,
+    node_trans: np.ndarray,
+    jb: np.ndarray,
+    jo: np.ndarray,
+    edge_start: np.ndarray,
+    edge_target: np.ndarray,
+    lin: np.ndarray,
+    shift: np.ndarray,
+    linv: np.ndarray,
+    tgrad: np.ndarray,
+    t0: np.ndarray,
+    speed: np.ndarray,
+    dom_start: np.ndarray,
+    dom: np.ndarray,
+    hp_start: np.ndarray,
+    hpn: np.ndarray,
     hpo: np.ndarray,
-    tol: float, max_rotation: float, rotation_tol: float, tie_rtol: float, quantum: float,
-    facet_once: bool, through_start: bool, return_bound: bool, max_depth: int,
-    max_hp: int, found: np.ndarray, singular_rtol: float, min_action: float, zero_run: float,
-    tmin: np.ndarray, condition_max: float, composed_error: float,
-    close_condition_max: float, close_error: float,
+    tol: float,
+    max_rotation: float,
+    rotation_tol: float,
+    tie_rtol: float,
+    quantum: float,
+    facet_once: bool,
+    through_start: bool,
+    return_bound: bool,
+    max_depth: int,
+    max_hp: int,
+    found: np.ndarray,
+    singular_rtol: float,
+    min_action: float,
+    zero_run: float,
+    tmin: np.ndarray,
+    condition_max: float,
+    composed_error: float,
+    close_condition_max: float,
+    close_error: float,
 ) -> int:
     """Run the search until it is done or needs Python (see module docstring).
 
@@ -893,16 +1127,61 @@ def advance(
             if edge_target[e] < start:
                 continue
             child = _extend(
-                tube, e, bound, ti, tf, pool, state, stats, scratch, node_enter, node_trans,
-                jb, jo, edge_target, lin, shift, linv, tgrad, t0, speed, dom_start, dom, hp_start, hpn,
-                hpo, tol, max_rotation, rotation_tol, tie_rtol, facet_once, return_bound, zero_run,
-                tmin, condition_max, composed_error, min_action,
+                tube,
+                e,
+                bound,
+                ti,
+                tf,
+                pool,
+                state,
+                stats,
+                scratch,
+                node_enter,
+                node_trans,
+                jb,
+                jo,
+                edge_target,
+                lin,
+                shift,
+                linv,
+                tgrad,
+                t0,
+                speed,
+                dom_start,
+                dom,
+                hp_start,
+                hpn,
+                hpo,
+                tol,
+                max_rotation,
+                rotation_tol,
+                tie_rtol,
+                facet_once,
+                return_bound,
+                zero_run,
+                tmin,
+                condition_max,
+                composed_error,
+                min_action,
             )
             if child < 0:
                 continue
             if edge_target[e] == start:
-                if _closes(child, ti, tf, pool, stats, found, tol, singular_rtol, min_action,
-                           close_condition_max, close_error, condition_max, composed_error):
+                if _closes(
+                    child,
+                    ti,
+                    tf,
+                    pool,
+                    stats,
+                    found,
+                    tol,
+                    singular_rtol,
+                    min_action,
+                    close_condition_max,
+                    close_error,
+                    condition_max,
+                    composed_error,
+                ):
                     state[S_PENDING] = child
                     return CLOSE
                 if not through_start:
@@ -966,8 +1245,9 @@ def _stack_rows(blocks: list[np.ndarray]) -> np.ndarray:
     """``(sum k_i, 2)`` contiguous float array of 2D point blocks (``(0, 2)`` when empty)."""
     if not blocks:
         return np.zeros((0, 2))
-    return np.ascontiguousarray(np.concatenate([np.asarray(b, dtype=float).reshape(-1, 2)
-                                                for b in blocks]))
+    return np.ascontiguousarray(
+        np.concatenate([np.asarray(b, dtype=float).reshape(-1, 2) for b in blocks])
+    )
 
 
 class CompiledTubeSearch(TubeSearch):
@@ -980,8 +1260,14 @@ class CompiledTubeSearch(TubeSearch):
     CHUNK = 256
     MAX_BYTES = 3 * 2**30  # below the atlas child's default 4 GiB address-space limit
 
-    def __init__(self, graph: FlowGraph, *, initial_capacity: int = 1024,
-                 max_bytes: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        graph: FlowGraph,
+        *,
+        initial_capacity: int = 1024,
+        max_bytes: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(graph, **kwargs)
         self.max_bytes = self.MAX_BYTES if max_bytes is None else int(max_bytes)
         self.packed = PackedGraph(graph, self)
@@ -1006,15 +1292,16 @@ class CompiledTubeSearch(TubeSearch):
         hkey, hdep, hcnt, hid = self.heap
         for index, polygon in enumerate(self.packed.node_polygons):
             row = state[S_POOL]
-            pool[row:row + len(polygon)] = polygon
+            pool[row : row + len(polygon)] = polygon
             ti[index] = (index, index, -1, -1, 0, row, len(polygon))
-            tf[index, F_LIN:F_LIN + 4] = (1.0, 0.0, 0.0, 1.0)
-            tf[index, F_INV:F_INV + 4] = (1.0, 0.0, 0.0, 1.0)
-            tf[index, F_ROT:F_ROT + 4] = (1.0, 0.0, 0.0, 1.0)
+            tf[index, F_LIN : F_LIN + 4] = (1.0, 0.0, 0.0, 1.0)
+            tf[index, F_INV : F_INV + 4] = (1.0, 0.0, 0.0, 1.0)
+            tf[index, F_ROT : F_ROT + 4] = (1.0, 0.0, 0.0, 1.0)
             tf[index, F_KAPPA] = 2.0
             state[S_POOL] = row + len(polygon)
-            state[S_HEAP] = heap_push(hkey, hdep, hcnt, hid, int(state[S_HEAP]), 0, 0,
-                                      int(state[S_COUNTER]), index)
+            state[S_HEAP] = heap_push(
+                hkey, hdep, hcnt, hid, int(state[S_HEAP]), 0, 0, int(state[S_COUNTER]), index
+            )
             state[S_COUNTER] += 1
         state[S_TUBES] = len(self.packed.node_polygons)
 
@@ -1037,7 +1324,9 @@ class CompiledTubeSearch(TubeSearch):
             rows = max(int(1.5 * len(self.heap[0])), heap_used + degree + 1)
             self.heap = [_enlarged(h, rows) for h in self.heap]
         if pool_used + degree * need > len(self.pool):
-            self.pool = _enlarged(self.pool, max(int(1.5 * len(self.pool)), pool_used + degree * need))
+            self.pool = _enlarged(
+                self.pool, max(int(1.5 * len(self.pool)), pool_used + degree * need)
+            )
         if need > len(self.scratch):
             self.scratch = np.zeros((2 * need, 2))
         size = sum(a.nbytes for a in (self.ti, self.tf, self.pool, *self.heap))
@@ -1062,14 +1351,15 @@ class CompiledTubeSearch(TubeSearch):
         return Tube(
             start=int(ints[T_START]),
             node=int(ints[T_NODE]),
-            polygon=self.pool[p0:p0 + m].copy(),
-            linear=row[F_LIN:F_LIN + 4].reshape(2, 2).copy(),
-            shift=row[F_SHIFT:F_SHIFT + 2].copy(),
-            inverse=row[F_INV:F_INV + 4].reshape(2, 2).copy(),
-            action_grad=row[F_GRAD:F_GRAD + 2].copy(),
+            polygon=self.pool[p0 : p0 + m].copy(),
+            linear=row[F_LIN : F_LIN + 4].reshape(2, 2).copy(),
+            shift=row[F_SHIFT : F_SHIFT + 2].copy(),
+            inverse=row[F_INV : F_INV + 4].reshape(2, 2).copy(),
+            action_grad=row[F_GRAD : F_GRAD + 2].copy(),
             action0=float(row[F_CONST]),
-            rotation=RotationTracker(row[F_ROT:F_ROT + 4].reshape(2, 2).copy(),
-                                     float(row[F_THETA])),
+            rotation=RotationTracker(
+                row[F_ROT : F_ROT + 4].reshape(2, 2).copy(), float(row[F_THETA])
+            ),
             edges=tuple(reversed(edges)),
             facets=frozenset(int(self.graph.nodes[e.target].enter) for e in edges)
             | {int(self.graph.nodes[int(ints[T_START])].enter)},
@@ -1087,14 +1377,50 @@ class CompiledTubeSearch(TubeSearch):
         max_rotation = float(self.max_rotation)
         while True:
             code = advance(
-                float(bound), self.CHUNK, self.ti, self.tf, self.pool, self.state,
-                self.kernel_stats, *self.heap, self.scratch, g.node_enter, g.node_trans, g.jb,
-                g.jo, g.edge_start, g.edge_target, g.lin, g.shift, g.linv, g.tgrad, g.t0, g.speed,
-                g.dom_start, g.dom, g.hp_start, g.hpn, g.hpo, float(self.graph.tol),
-                max_rotation, ROTATION_TOL, TIE_RTOL, quantum, self.facet_once,
-                self.through_start, self.return_bound, self.max_depth, g.max_hp, self.found,
-                SINGULAR_RTOL, self.min_action, self.zero_run, g.tmin, BOUND_CONDITION_MAX,
-                COMPOSED_ERROR, CONDITION_MAX if self.exact_closures else math.inf,
+                float(bound),
+                self.CHUNK,
+                self.ti,
+                self.tf,
+                self.pool,
+                self.state,
+                self.kernel_stats,
+                *self.heap,
+                self.scratch,
+                g.node_enter,
+                g.node_trans,
+                g.jb,
+                g.jo,
+                g.edge_start,
+                g.edge_target,
+                g.lin,
+                g.shift,
+                g.linv,
+                g.tgrad,
+                g.t0,
+                g.speed,
+                g.dom_start,
+                g.dom,
+                g.hp_start,
+                g.hpn,
+                g.hpo,
+                float(self.graph.tol),
+                max_rotation,
+                ROTATION_TOL,
+                TIE_RTOL,
+                quantum,
+                self.facet_once,
+                self.through_start,
+                self.return_bound,
+                self.max_depth,
+                g.max_hp,
+                self.found,
+                SINGULAR_RTOL,
+                self.min_action,
+                self.zero_run,
+                g.tmin,
+                BOUND_CONDITION_MAX,
+                COMPOSED_ERROR,
+                CONDITION_MAX if self.exact_closures else math.inf,
                 COMPOSED_ERROR if self.exact_closures else 0.0,
             )
             self._sync_stats()
@@ -1123,7 +1449,9 @@ class CompiledTubeSearch(TubeSearch):
             setattr(self.stats, name, value)
 
 
-def _least_times(dom: np.ndarray, dom_start: np.ndarray, tgrad: np.ndarray, t0: np.ndarray) -> np.ndarray:
+def _least_times(
+    dom: np.ndarray, dom_start: np.ndarray, tgrad: np.ndarray, t0: np.ndarray
+) -> np.ndarray:
     """Per edge, the least flow time over its domain (>= 0): ``TubeSearch._least_time``, stacked."""
     count = len(t0)
     if count == 0:
@@ -1149,7 +1477,9 @@ def warm_up() -> float:
 
     # The cross-polytope: small, and its graph has proper and degenerate (vertex) nodes.
     graph = polytope_graph(Polytope.from_vertices([s * e for e in np.eye(4) for s in (1.0, -1.0)]))
-    CompiledTubeSearch(graph, facet_once=True, max_rotation=math.inf).run(lambda orbit: orbit.action)
+    CompiledTubeSearch(graph, facet_once=True, max_rotation=math.inf).run(
+        lambda orbit: orbit.action
+    )
     return time.perf_counter() - started
 
 

@@ -113,7 +113,11 @@ def _dedupe(points: list[list[float]], tol: float) -> np.ndarray:
     for p in points[1:]:
         if abs(p[0] - keep[-1][0]) > tol or abs(p[1] - keep[-1][1]) > tol:
             keep.append(p)
-    if len(keep) > 2 and abs(keep[-1][0] - keep[0][0]) <= tol and abs(keep[-1][1] - keep[0][1]) <= tol:
+    if (
+        len(keep) > 2
+        and abs(keep[-1][0] - keep[0][0]) <= tol
+        and abs(keep[-1][1] - keep[0][1]) <= tol
+    ):
         keep.pop()
     if len(keep) >= 3:
         # A sliver (twice the area below tol times the longest extent) is a segment.
@@ -224,7 +228,9 @@ def unit_halfplanes_many(
 
 
 def intersect(
-    a: np.ndarray, b: np.ndarray, tol: float,
+    a: np.ndarray,
+    b: np.ndarray,
+    tol: float,
     b_halfplanes: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Intersection of two closed convex polygons (either may be degenerate).
@@ -276,7 +282,9 @@ def distance_to(poly: np.ndarray, point: np.ndarray) -> float:
         starts, ends = poly[0:1], poly[1:2]
     seg = ends - starts
     lengths = np.einsum("ij,ij->i", seg, seg)
-    lam = np.clip(np.einsum("ij,ij->i", point - starts, seg) / np.maximum(lengths, 1e-300), 0.0, 1.0)
+    lam = np.clip(
+        np.einsum("ij,ij->i", point - starts, seg) / np.maximum(lengths, 1e-300), 0.0, 1.0
+    )
     closest = starts + lam[:, None] * seg
     return float(np.min(np.linalg.norm(closest - point, axis=1)))
 

@@ -174,7 +174,6 @@ class Tube:
     path_min: float = 0.0  # sum over the steps of the least time of each edge on its domain
 
 
-
 @dataclass
 class Orbit:
     """A closed combinatorial Reeb orbit found by the search."""
@@ -229,7 +228,11 @@ class SearchStats:
 
 
 def _fixed_point(
-    linear: np.ndarray, shift: np.ndarray, polygon: np.ndarray, grad: np.ndarray, const: float,
+    linear: np.ndarray,
+    shift: np.ndarray,
+    polygon: np.ndarray,
+    grad: np.ndarray,
+    const: float,
     tol: float,
 ) -> np.ndarray | None:
     """A fixed point of ``y -> linear y + shift`` in the closed polygon (minimal action)."""
@@ -308,8 +311,9 @@ def displacement_gap(linear: np.ndarray, shift: np.ndarray, polygon: np.ndarray)
     return float(np.min(np.linalg.norm(starts + lam[:, None] * seg, axis=1)))
 
 
-def clearly_open(linear: np.ndarray, shift: np.ndarray, polygon: np.ndarray, kappa: float,
-                 tol: float) -> bool:
+def clearly_open(
+    linear: np.ndarray, shift: np.ndarray, polygon: np.ndarray, kappa: float, tol: float
+) -> bool:
     """Whether no point of the closing tube's polygon can be fixed, despite the rounding.
 
     A fixed point ``y`` has displacement ``(A - I) y + c = 0``; the composed ``A, c`` are off by
@@ -329,8 +333,9 @@ def clearly_open(linear: np.ndarray, shift: np.ndarray, polygon: np.ndarray, kap
     return displacement_gap(linear, shift, polygon) > margin
 
 
-def clearly_short(polygon: np.ndarray, grad: np.ndarray, const: float, kappa: float,
-                  min_action: float) -> bool:
+def clearly_short(
+    polygon: np.ndarray, grad: np.ndarray, const: float, kappa: float, min_action: float
+) -> bool:
     """Whether every point of the closing tube's polygon returns with action below ``min_action``.
 
     A closed characteristic has action >= c(K) >= ``min_action`` (the inscribed ball's
@@ -430,7 +435,10 @@ class CycleProgram:
         cost = np.zeros(size)
         cost[-1] = 1.0
         result = linprog(
-            cost, A_ub=a_ub, b_ub=b_ub, bounds=[(None, None)] * (size - 1) + [(0.0, None)],
+            cost,
+            A_ub=a_ub,
+            b_ub=b_ub,
+            bounds=[(None, None)] * (size - 1) + [(0.0, None)],
             method="highs",
         )
         return float(result.x[-1]) if result.status == 0 else None
@@ -716,8 +724,14 @@ class TubeSearch:
         return False
 
     def _lower_bound(
-        self, polygon: np.ndarray, grad: np.ndarray, const: float, start: int, node: int,
-        inverse: np.ndarray, shift: np.ndarray,
+        self,
+        polygon: np.ndarray,
+        grad: np.ndarray,
+        const: float,
+        start: int,
+        node: int,
+        inverse: np.ndarray,
+        shift: np.ndarray,
     ) -> float:
         """Action so far plus the least time needed to return to the start point.
 
@@ -746,7 +760,9 @@ class TubeSearch:
             if clearly_open(tube.linear, tube.shift, tube.polygon, tube.kappa, self.graph.tol):
                 stats.closures_without_fixed_point += 1
                 return None
-            if clearly_short(tube.polygon, tube.action_grad, tube.action0, tube.kappa, self.min_action):
+            if clearly_short(
+                tube.polygon, tube.action_grad, tube.action0, tube.kappa, self.min_action
+            ):
                 stats.closures_below_inradius_bound += 1
                 return None
             return self._close_by_program(tube)
@@ -835,7 +851,9 @@ class TubeSearch:
                 self.deadline.check(f"{stats.paths_expanded} paths expanded")
             depth = len(tube.edges) + 1
             screened = self._screen(tube.node, tube.polygon)
-            for edge, status in zip(self.graph.nodes[tube.node].edges, screened.tolist(), strict=True):
+            for edge, status in zip(
+                self.graph.nodes[tube.node].edges, screened.tolist(), strict=True
+            ):
                 if edge.target < tube.start:
                     continue
                 child = self._extend(tube, edge, bound, status)
@@ -890,5 +908,7 @@ def closure_gap(graph: FlowGraph, orbit: Orbit) -> float:
     for edge in orbit.edges:
         b, c = edge.facet, graph.nodes[edge.target].enter
         reeb = graph.reeb[b]
-        point = point + (graph.offsets[c] - graph.normals[c] @ point) / (graph.normals[c] @ reeb) * reeb
+        point = (
+            point + (graph.offsets[c] - graph.normals[c] @ point) / (graph.normals[c] @ reeb) * reeb
+        )
     return float(np.linalg.norm(point - first))
