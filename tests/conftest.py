@@ -1,4 +1,8 @@
-"""Project-wide fixtures: a real PostgreSQL server (session scope) when the binaries exist."""
+"""Project-wide fixtures: a real PostgreSQL server (session scope) when the binaries exist.
+
+Every test that talks to PostgreSQL carries the ``postgres`` marker (added here from its
+fixtures and parameters), so ``pytest -m "not postgres"`` runs the SQLite half alone.
+"""
 
 from __future__ import annotations
 
@@ -26,3 +30,15 @@ def postgres_server() -> Iterator[PostgresServer]:
 def postgres_url(postgres_server: PostgresServer) -> str:
     """SQLAlchemy URL of a fresh, empty database on the session's server."""
     return postgres_server.create_database()
+
+
+POSTGRES_FIXTURES = {"postgres_server", "postgres_url", "restartable_postgres"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("db_url") if callspec is not None else None
+        if names & POSTGRES_FIXTURES or backend == "postgresql":
+            item.add_marker(pytest.mark.postgres)

@@ -52,6 +52,7 @@ def _build(url: str, preset: Path, out: Path, workers: int) -> subprocess.Comple
 
 
 @pytest.mark.slow
+@pytest.mark.postgres
 def test_build_small_real_preset_on_postgres_matches_sqlite(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
