@@ -76,7 +76,7 @@ def engine(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def isolated_registry() -> Iterator[None]:
     """The invariants registry holds only the test algorithms (restored afterwards)."""
-    from viterbo.atlas.handlers import set_polytope_loader
+    from viterbo.atlas.jobs import set_polytope_loader
     from viterbo.invariants import registry
 
     was_loaded = registry._loaded

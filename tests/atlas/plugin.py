@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from viterbo.atlas.handlers import set_polytope_loader
+from viterbo.atlas.jobs import set_polytope_loader
 from viterbo.atlas.kinds import JobKind, register_family, register_kind
 from viterbo.atlas.presets import PresetItem, register_preset
 from viterbo.atlas.store import set_checkpoint_hook

@@ -13,7 +13,7 @@ from viterbo.atlas import export as export_mod
 from viterbo.atlas.errors import ExportError
 from viterbo.atlas.export import export_dataset, validate_export_name
 from viterbo.atlas.presets import PresetItem, generate_specs, load_preset, register_preset
-from viterbo.atlas.store import JobStore
+from viterbo.atlas.store import ClaimedJob, JobStore
 from viterbo.atlas.worker import Worker, WorkerOptions
 
 
@@ -306,10 +306,53 @@ def test_bad_policies_are_refused(policy: dict) -> None:
         PresetItem("test-box", {"dim": 4}, 1, policy)
 
 
-def test_policy_time_limit_sets_the_budget_and_a_hard_alarm(isolated_registry: None) -> None:
+def _quantity_job(params: dict) -> ClaimedJob:
+    return ClaimedJob(
+        id=1,
+        kind="quantity",
+        polytope_id=1,
+        family="test-box",
+        quantity="capacity",
+        algorithm="budget",
+        params=json.dumps(params),
+        idempotency_key="k",
+        attempts=0,
+        max_attempts=3,
+        lease_token="t",
+        lease_owner="o",
+    )
+
+
+def test_one_time_limit_per_job_computed_in_one_place() -> None:
+    from viterbo.atlas.jobs import quantity_limits
+    from viterbo.atlas.kinds import Limits, TimeoutOverrides
+
+    none = TimeoutOverrides()
+    # The capacity default (600 s): the algorithm is told 90 %, the child is killed at 600 s.
+    assert quantity_limits(_quantity_job({}), none) == Limits(540.0, 600.0)
+    assert quantity_limits(_quantity_job({}), TimeoutOverrides({"capacity": 10.0}, 99.0)) == (
+        Limits(9.0, 10.0)
+    )
+    assert quantity_limits(_quantity_job({}), TimeoutOverrides({}, 99.0)) == Limits(
+        pytest.approx(89.1), 99.0
+    )
+    # A policy limit P tightens both: budget min(0.9 T, P), kill at min(T, 1.5 P + 2).
+    assert quantity_limits(_quantity_job({"time_limit_s": 0.2}), none) == Limits(
+        0.2, pytest.approx(2.3)
+    )
+    assert quantity_limits(
+        _quantity_job({"time_limit_s": 500.0}), TimeoutOverrides({}, 100.0)
+    ) == Limits(90.0, 100.0)
+
+
+def test_the_budget_reaches_the_algorithm_and_the_kill_stops_one_that_ignores_it(
+    isolated_registry: None,
+) -> None:
     import time
 
-    from viterbo.atlas import handlers
+    from viterbo.atlas import jobs
+    from viterbo.atlas.child import run_in_child
+    from viterbo.atlas.kinds import BUDGET_KEY, TimeoutOverrides
     from viterbo.invariants import registry
 
     seen: dict[str, float] = {}
@@ -319,7 +362,7 @@ def test_policy_time_limit_sets_the_budget_and_a_hard_alarm(isolated_registry: N
         return {"value": 1.0, "loop": None, "seconds": 0.0, "diagnostics": {}}
 
     def ignore_budget(p: object, **_: object) -> dict:
-        while True:  # never checks its budget: only the hard alarm stops it
+        while True:  # never checks its budget: only the worker's kill stops it
             time.sleep(0.01)
 
     def always(_p: object) -> None:
@@ -328,17 +371,24 @@ def test_policy_time_limit_sets_the_budget_and_a_hard_alarm(isolated_registry: N
     registry.register(registry.Algorithm("capacity", "budget", record_budget, always))
     registry.register(registry.Algorithm("capacity", "stuck", ignore_budget, always))
     box = {"vertices": [], "normals": [], "offsets": [1.0, 1.0, 2.0, 2.0]}
+    params = {"time_limit_s": 0.2}
+    limits = jobs.quantity_limits(_quantity_job(params), TimeoutOverrides())
     payload = {
         "quantity": "capacity",
         "algorithm": "budget",
         "inputs": {},
         "polytope": box,
-        "params": {"time_limit_s": 0.2},
-        "_timeout": 100.0,
+        "params": params,
+        BUDGET_KEY: limits.budget,
     }
-    handlers._run_quantity(payload)
+    jobs._run_quantity(payload)
     assert seen["budget"] == pytest.approx(0.2)
-    handlers._run_quantity({**payload, "params": {"time_limit_s": 500.0}})
-    assert seen["budget"] == pytest.approx(90.0)  # the worker's limit (with margin) is tighter
-    with pytest.raises(registry.TimeBudgetExceeded, match="hard alarm"):
-        handlers._run_quantity({**payload, "algorithm": "stuck"})
+    started = time.perf_counter()
+    out = run_in_child(
+        jobs._run_quantity,
+        {**payload, "algorithm": "stuck"},
+        timeout=limits.kill_after,
+        memory_limit_mb=None,
+    )
+    assert out is not None and out.status == "timed_out"
+    assert time.perf_counter() - started >= limits.kill_after  # killed at the limit, not before

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
-from viterbo.atlas import handlers
+from viterbo.atlas import jobs
 from viterbo.atlas.db import open_database
-from viterbo.atlas.handlers import QUANTITY, runs_inline
+from viterbo.atlas.jobs import QUANTITY, runs_inline
 from viterbo.atlas.models import jobs_table
 from viterbo.atlas.presets import generate_specs, load_preset
 from viterbo.atlas.store import ClaimedJob, JobStore
@@ -55,7 +55,7 @@ def cheap_test_algorithms(monkeypatch: pytest.MonkeyPatch) -> frozenset[tuple[st
     cheap = frozenset(
         {("volume", "exact"), ("certified_capacity", "certify"), ("systolic_ratio", "formula")}
     )
-    monkeypatch.setattr(handlers, "INLINE_ALGORITHMS", cheap)
+    monkeypatch.setattr(jobs, "INLINE_ALGORITHMS", cheap)
     return cheap
 
 
@@ -87,7 +87,7 @@ def test_cheap_jobs_run_in_the_worker_and_record_the_same_rows(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     inline = rows(build(f"sqlite:///{tmp_path / 'inline.sqlite'}"))
-    monkeypatch.setattr(handlers, "INLINE_ALGORITHMS", frozenset())
+    monkeypatch.setattr(jobs, "INLINE_ALGORITHMS", frozenset())
     forked = rows(build(f"sqlite:///{tmp_path / 'forked.sqlite'}"))
 
     me = os.getpid()
@@ -133,7 +133,7 @@ def test_a_failing_cheap_job_is_recorded_like_a_forked_one(
     vol = registry._REGISTRY[("volume", "exact")]
     registry._REGISTRY[("volume", "exact")] = replace(vol, compute=broken)
     inline = rows(build(f"sqlite:///{tmp_path / 'inline.sqlite'}"))
-    monkeypatch.setattr(handlers, "INLINE_ALGORITHMS", frozenset())
+    monkeypatch.setattr(jobs, "INLINE_ALGORITHMS", frozenset())
     forked = rows(build(f"sqlite:///{tmp_path / 'forked.sqlite'}"))
     failed = {k for k, r in inline.items() if r["status"] == "failed"}
     # Each box: its volume, and the systolic ratio that needs it.
@@ -193,4 +193,4 @@ def test_real_cheap_algorithms_are_registered_under_the_inline_names() -> None:
 
     registry.load_builtin()
     names = {(a.quantity, a.name) for a in registry.algorithms()}
-    assert names >= handlers.INLINE_ALGORITHMS
+    assert names >= jobs.INLINE_ALGORITHMS

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from viterbo.atlas.export import column_name, content_hash, features
-from viterbo.atlas.handlers import polytope_key
+from viterbo.atlas.jobs import polytope_key
 from viterbo.atlas.presets import PRESETS
 from viterbo.geometry import Polytope
 from viterbo.invariants import registry

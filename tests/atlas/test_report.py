@@ -402,7 +402,7 @@ def test_ngon_angle_sample_is_spread_and_canonical() -> None:
 
 
 def test_symplectic_invariance_compares_images_with_their_base() -> None:
-    from viterbo.atlas.handlers import polytope_key
+    from viterbo.atlas.jobs import polytope_key
 
     base_params = {"facets": 8}
     base_id = polytope_key("halfspace", base_params, 3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, select, update
 
-from viterbo.atlas.handlers import GENERATE, QUANTITY
+from viterbo.atlas.jobs import GENERATE, QUANTITY
 from viterbo.atlas.models import dependencies_table, jobs_table
 from viterbo.atlas.presets import generate_specs, load_preset
 from viterbo.atlas.status import (

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, select, update
 
 from tests.atlas import plugin
 from viterbo.atlas.child import run_in_child
-from viterbo.atlas.handlers import GENERATE
+from viterbo.atlas.jobs import GENERATE
 from viterbo.atlas.models import jobs_table, polytopes_table
 from viterbo.atlas.presets import generate_specs, load_preset
 from viterbo.atlas.store import JobSpec, JobStore

@@ -40,7 +40,7 @@ from sqlalchemy import Engine, bindparam, select
 
 from viterbo.atlas.db import IS_CHECKOUT, REPO_ROOT
 from viterbo.atlas.errors import ExportError
-from viterbo.atlas.handlers import GENERATE, QUANTITY
+from viterbo.atlas.jobs import GENERATE, QUANTITY
 from viterbo.atlas.models import ALL_STATES, DONE, TERMINAL_STATES, jobs_table, polytopes_table
 from viterbo.atlas.report import (
     AGREEMENT_RTOL,

@@ -1,6 +1,12 @@
 """Registry of job kinds: what a job of each kind runs, and how the parent prepares/records it.
 
-Built-in kinds (``generate``, ``quantity``) live in :mod:`viterbo.atlas.handlers`.  Tests and
+The worker knows only this protocol: it asks a job's kind how to prepare, run and record it,
+whether it may run inline, and for its :class:`Limits` -- one time limit per job, computed in
+one place (:func:`job_limits`) and enforced one way (the worker kills the child at
+``kill_after``; ``budget`` is what the computation is told so that it stops itself first, with
+its diagnostics).
+
+Built-in kinds (``generate``, ``quantity``) live in :mod:`viterbo.atlas.jobs`.  Tests and
 benchmarks register extra kinds (sleep, crash, no-op, ...) with :func:`register_kind`; worker
 processes started as separate programs import the modules named in ``$ATLAS_PLUGINS``
 (comma-separated) so that they see those kinds too.
@@ -9,12 +15,13 @@ processes started as separate programs import the modules named in ``$ATLAS_PLUG
 from __future__ import annotations
 
 import importlib
+import json
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from viterbo.atlas.errors import AtlasError
+from viterbo.atlas.errors import AtlasError, JobParamsError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -25,6 +32,35 @@ Payload = dict[str, Any]
 ChildResult = dict[str, Any]
 
 PLUGINS_ENV_VAR = "ATLAS_PLUGINS"
+# The worker adds the job's time budget (seconds) to the payload under this key.
+BUDGET_KEY = "_time_budget"
+# A kind's time limit when it names none and the operator gives none.
+FALLBACK_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class TimeoutOverrides:
+    """The operator's limits: ``--timeout NAME=S`` (by quantity or kind) and ``--job-timeout``."""
+
+    by_name: Mapping[str, float] = field(default_factory=dict)
+    job_timeout: float | None = None
+
+    def get(self, name: str) -> float | None:
+        """The override for ``name``: its own, else ``--job-timeout``, else ``None``."""
+        return self.by_name.get(name, self.job_timeout)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """One job's time limit: ``budget`` for the computation, ``kill_after`` for the worker."""
+
+    budget: float
+    kill_after: float
+
+
+def limits_for(timeout: float) -> Limits:
+    """The usual pair: the computation is told 90 % so that it stops itself before the kill."""
+    return Limits(budget=0.9 * timeout, kill_after=timeout)
 
 
 @dataclass(frozen=True)
@@ -50,8 +86,16 @@ class JobKind:
         Cheap, safe code that may run inside the worker process without a child (no time or
         memory limit); lets the worker batch claims and completions.
     default_timeout
-        Wall-clock limit in seconds when neither ``--job-timeout`` nor a per-quantity default
-        applies.
+        Wall-clock limit in seconds when the operator gives none (``--timeout NAME=S``,
+        ``--job-timeout``) and the kind has no ``limits``.
+    limits
+        ``limits(job, overrides) -> Limits``: the job's own time limit, for kinds whose jobs
+        differ (the quantity kind: per quantity, and a preset policy's ``time_limit_s``).
+    inline
+        ``inline(job) -> bool``: this job may run inside the worker (cheap and bounded), with
+        its budget but without a child; trivial kinds always do.
+    preload
+        Imports and warm-ups the worker does once before it forks job children.
     """
 
     name: str
@@ -60,6 +104,43 @@ class JobKind:
     record: Callable[[Connection, ClaimedJob, ChildResult], ChildResult] | None = None
     trivial: bool = False
     default_timeout: float | None = None
+    limits: Callable[[ClaimedJob, TimeoutOverrides], Limits] | None = None
+    inline: Callable[[ClaimedJob], bool] | None = None
+    preload: Callable[[], None] | None = None
+
+
+def job_limits(kind: JobKind, job: ClaimedJob, overrides: TimeoutOverrides) -> Limits:
+    """The time limit of ``job``: the kind's rule, else the operator's, else its default."""
+    if kind.limits is not None:
+        return kind.limits(job, overrides)
+    timeout = overrides.get(kind.name)
+    return limits_for(timeout if timeout is not None else kind.default_timeout or FALLBACK_TIMEOUT)
+
+
+def runs_inline(kind: JobKind, job: ClaimedJob) -> bool:
+    """Whether the worker runs ``job`` in its own process (trivial kinds, cheap jobs)."""
+    return kind.trivial or (kind.inline is not None and kind.inline(job))
+
+
+def preload_all() -> None:
+    """Every kind's ``preload``, once, before the worker forks children."""
+    load_plugins()
+    for kind in list(_KINDS.values()):
+        if kind.preload is not None:
+            kind.preload()
+
+
+def parse_params(job: ClaimedJob) -> dict[str, Any]:
+    """The job's params as a dict; :class:`JobParamsError` when the stored text is unusable."""
+    try:
+        params = json.loads(job.params)
+    except (TypeError, ValueError) as exc:
+        raise JobParamsError(f"job {job.id}: params are not valid JSON ({exc})") from None
+    if not isinstance(params, dict):
+        raise JobParamsError(
+            f"job {job.id}: params must be a JSON object, got {type(params).__name__}"
+        )
+    return params
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -90,8 +171,8 @@ def kind_names() -> list[str]:
 
 
 def load_plugins() -> None:
-    """Import the built-in handlers and every module named in ``$ATLAS_PLUGINS`` (once each)."""
-    modules = ["viterbo.atlas.handlers"]
+    """Import the built-in kinds and every module named in ``$ATLAS_PLUGINS`` (once each)."""
+    modules = ["viterbo.atlas.jobs"]
     modules += [m.strip() for m in os.environ.get(PLUGINS_ENV_VAR, "").split(",") if m.strip()]
     for name in modules:
         if name in _plugins_loaded:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from viterbo.atlas.errors import JobParamsError, PresetError
-from viterbo.atlas.handlers import GENERATE, GENERATE_PRIORITY, generate_job_key, validate_policy
+from viterbo.atlas.jobs import GENERATE, GENERATE_PRIORITY, generate_job_key, validate_policy
 from viterbo.atlas.kinds import known_families
 from viterbo.atlas.store import JobSpec
 
@@ -30,7 +30,7 @@ from viterbo.atlas.store import JobSpec
 class PresetItem:
     """``count`` polytopes (indices ``0 .. count-1``) of ``family`` with ``params``.
 
-    ``policy`` limits algorithms on these polytopes (see :func:`viterbo.atlas.handlers.validate_policy`):
+    ``policy`` limits algorithms on these polytopes (see :func:`viterbo.atlas.jobs.validate_policy`):
     ``{"capacity/haim-kislev": {"max_facets": 12}, "spectrum/reeb": {"time_limit_s": 20}}``.
     Jobs it skips are recorded as ``skipped`` with the reason; the report counts them.
     """
@@ -343,6 +343,6 @@ def generate_specs(items: Iterable[PresetItem]) -> list[JobSpec]:
 
 def polytope_keys(items: Iterable[PresetItem]) -> set[str]:
     """Stable ids of every polytope the preset describes (export filters on them)."""
-    from viterbo.atlas.handlers import polytope_key
+    from viterbo.atlas.jobs import polytope_key
 
     return {polytope_key(it.family, it.params, i) for it in items for i in range(it.count)}

@@ -243,7 +243,7 @@ def symplectic_invariance(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """
     import json
 
-    from viterbo.atlas.handlers import polytope_key
+    from viterbo.atlas.jobs import polytope_key
 
     by_id = {r["id"]: r for r in rows}
     out: dict[str, Any] = {"pairs": 0}

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from viterbo.atlas.handlers import GENERATE
+from viterbo.atlas.jobs import GENERATE
 from viterbo.atlas.models import ALL_STATES, DONE, TERMINAL_STATES, jobs_table
 from viterbo.atlas.store import JobStore
 

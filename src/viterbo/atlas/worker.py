@@ -1,7 +1,7 @@
 """Workers: claim jobs, run them under limits, record outcomes; ``run_workers`` forks N of them.
 
 One worker = one process that loops claim -> prepare (read) -> run (child process, or inline for
-trivial kinds and cheap quantities, see ``handlers.runs_inline``) -> complete (write,
+trivial kinds and cheap quantities, see ``jobs.runs_inline``) -> complete (write,
 lease-token checked).  No transaction stays open while a job computes.  A worker exits when
 nothing is claimable and nothing is running anywhere (so that dependents of jobs still running
 elsewhere are not abandoned), or runs on with ``forever``.
@@ -24,15 +24,17 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from viterbo.atlas.child import die_with_parent, outcome_from_exception, run_in_child, run_inline
-from viterbo.atlas.handlers import (
-    DEFAULT_TIMEOUTS,
-    FALLBACK_TIMEOUT,
-    QUANTITY,
+from viterbo.atlas.kinds import (
+    BUDGET_KEY,
+    JobKind,
+    TimeoutOverrides,
+    get_kind,
+    job_limits,
+    load_plugins,
     parse_params,
-    preload,
+    preload_all,
     runs_inline,
 )
-from viterbo.atlas.kinds import JobKind, get_kind, load_plugins
 from viterbo.atlas.models import FAILED, PENDING, RUNNING, jobs_table
 from viterbo.atlas.store import DEFAULT_LEASE_SECONDS, ClaimedJob, JobStore, Outcome, checkpoint
 
@@ -54,8 +56,9 @@ class WorkerOptions:
     """Knobs of one worker (the CLI's ``atlas work`` options)."""
 
     lease_seconds: float = DEFAULT_LEASE_SECONDS
-    job_timeout: float | None = None  # overrides every per-quantity default
-    quantity_timeouts: dict[str, float] = field(default_factory=dict)  # overrides job_timeout
+    job_timeout: float | None = None  # overrides every kind's and quantity's default
+    # --timeout NAME=S by quantity (or kind) name; overrides job_timeout
+    quantity_timeouts: dict[str, float] = field(default_factory=dict)
     memory_limit_mb: float | None = DEFAULT_MEMORY_LIMIT_MB
     max_batch: int = 64  # claim batch size reached when jobs are trivial
     poll_seconds: float = 0.5
@@ -99,18 +102,6 @@ class _JobBudget:
         return self._left is not None and self._left.value <= 0
 
 
-def job_timeout(job: ClaimedJob, kind: JobKind, options: WorkerOptions) -> float:
-    """Wall-clock limit for ``job``: ``--timeout QUANTITY=S``, ``--job-timeout``, else defaults."""
-    name = job.quantity if job.kind == QUANTITY and job.quantity else job.kind
-    if name in options.quantity_timeouts:
-        return options.quantity_timeouts[name]
-    if options.job_timeout is not None:
-        return options.job_timeout
-    if job.kind == QUANTITY and job.quantity in DEFAULT_TIMEOUTS:
-        return DEFAULT_TIMEOUTS[job.quantity]
-    return kind.default_timeout or DEFAULT_TIMEOUTS.get(job.kind, FALLBACK_TIMEOUT)
-
-
 class Worker:
     """One worker loop over a :class:`JobStore`."""
 
@@ -125,6 +116,7 @@ class Worker:
     ) -> None:
         self.store = JobStore(engine)
         self.options = options
+        self._overrides = TimeoutOverrides(options.quantity_timeouts, options.job_timeout)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.budget = budget or _JobBudget(options.max_jobs)
         self._stop = stop or (lambda: False)
@@ -135,7 +127,7 @@ class Worker:
     def run(self) -> WorkerStats:
         """Work until nothing is left (or forever / until stopped / ``max_jobs`` reached)."""
         load_plugins()
-        preload()
+        preload_all()
         batch = 1
         idle_sleep = self.options.poll_seconds
         while not self._stop() and not self.budget.exhausted():
@@ -220,7 +212,7 @@ class Worker:
                     self._record([(job, Outcome(FAILED, **_error_fields(exc)))])
                     held.remove(job)
                     continue
-                if kind.trivial or runs_inline(job):
+                if runs_inline(kind, job):
                     inline.append((job, self._run_inline(job, kind)))
                     held.remove(job)
                     # Only trivial kinds grow the claim batch: cheap quantities sit among
@@ -265,8 +257,8 @@ class Worker:
         if failure is not None:
             return failure
         assert payload is not None
-        if not kind.trivial:  # a cheap quantity: the child's time budget (it stops itself), no kill
-            payload["_timeout"] = job_timeout(job, kind, self.options)
+        if not kind.trivial:  # a cheap job: its time budget (it stops itself), no kill
+            payload[BUDGET_KEY] = job_limits(kind, job, self._overrides).budget
         return run_inline(kind.run, payload)
 
     def _run_child(self, job: ClaimedJob, kind: JobKind, held: list[ClaimedJob]) -> Outcome | None:
@@ -274,8 +266,8 @@ class Worker:
         if failure is not None:
             return failure
         assert payload is not None
-        timeout = job_timeout(job, kind, self.options)
-        payload["_timeout"] = timeout
+        limits = job_limits(kind, job, self._overrides)
+        payload[BUDGET_KEY] = limits.budget
 
         def heartbeat() -> None:
             try:
@@ -287,7 +279,7 @@ class Worker:
         return run_in_child(
             kind.run,
             payload,
-            timeout=timeout,
+            timeout=limits.kill_after,
             memory_limit_mb=self.options.memory_limit_mb,
             on_tick=heartbeat,
             tick_seconds=max(0.2, self.options.lease_seconds / 3),
@@ -422,7 +414,7 @@ def run_workers(
     ``monitor`` is called every ``monitor_seconds`` in this (parent) process, e.g. to draw
     progress.  Ctrl-C / SIGTERM: workers stop after releasing their current jobs.
     """
-    preload()  # once here, so the N forked workers share the imports and compiled code
+    preload_all()  # once here, so the N forked workers share the imports and compiled code
     ctx = multiprocessing.get_context("fork")
     budget = _JobBudget(options.max_jobs, ctx)
     stop_flag = ctx.Value("b", 0)

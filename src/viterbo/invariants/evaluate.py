@@ -1,6 +1,6 @@
 """The one evaluation path: every registered quantity of a polytope, under a policy.
 
-``atlas compute``, the atlas job handlers and (later) ``atlas search`` all go through here, so
+``atlas compute``, the atlas jobs and (later) ``atlas search`` all go through here, so
 that a value means the same thing wherever it is computed:
 
 * :func:`run_one` runs one algorithm on one polytope with the outcomes of the quantities it

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +19,18 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from viterbo.atlas.errors import JobParamsError
-from viterbo.atlas.kinds import JobKind, Payload, family_generator, register_kind
+from viterbo.atlas.kinds import (
+    BUDGET_KEY,
+    FALLBACK_TIMEOUT,
+    JobKind,
+    Limits,
+    Payload,
+    TimeoutOverrides,
+    family_generator,
+    limits_for,
+    parse_params,
+    register_kind,
+)
 from viterbo.atlas.models import (
     NOT_APPLICABLE,
     PENDING,
@@ -47,7 +57,6 @@ DEFAULT_TIMEOUTS: dict[str, float] = {
     "systolic_ratio": 60.0,
     "spectrum": 600.0,
 }
-FALLBACK_TIMEOUT = 300.0
 
 # Quantity algorithms cheap and safe enough to run inside the worker process, without the
 # forked child (~20 ms of fork + limits + pipe per job, about as long as these computations
@@ -65,10 +74,35 @@ INLINE_ALGORITHMS: frozenset[tuple[str, str]] = frozenset(
 )
 
 
-def timeout_for(job: ClaimedJob) -> float:
-    """The default wall-clock limit of ``job`` (its quantity's, or its kind's)."""
-    key = job.quantity if job.kind == QUANTITY and job.quantity else job.kind
-    return DEFAULT_TIMEOUTS.get(key, FALLBACK_TIMEOUT)
+def quantity_limits(job: ClaimedJob, overrides: TimeoutOverrides) -> Limits:
+    """The time limit of a quantity job, in one place.
+
+    The operator's ``--timeout QUANTITY=S`` or ``--job-timeout``, else the quantity's default,
+    gives T: the worker kills the child at T and tells the algorithm 0.9 T, so that it stops
+    itself first and reports ``timed_out`` with its own diagnostics. A preset policy's
+    ``time_limit_s`` P (in the job's params) tightens both: the algorithm is told min(0.9 T, P)
+    and the child is killed at min(T, 1.5 P + 2) if it does not stop by itself -- code that
+    checks its budget rarely cannot hold a worker for T instead of P.
+    """
+    name = job.quantity or job.kind
+    timeout = overrides.get(name)
+    if timeout is None:
+        timeout = DEFAULT_TIMEOUTS.get(name, FALLBACK_TIMEOUT)
+    limits = limits_for(timeout)
+    try:
+        policy_limit = parse_params(job).get(TIME_LIMIT_PARAM)
+    except JobParamsError:
+        return limits  # the job fails in prepare, with the reason
+    if (
+        isinstance(policy_limit, int | float)
+        and not isinstance(policy_limit, bool)
+        and policy_limit > 0
+    ):
+        return Limits(
+            budget=min(limits.budget, float(policy_limit)),
+            kill_after=min(limits.kill_after, 1.5 * float(policy_limit) + 2.0),
+        )
+    return limits
 
 
 def runs_inline(job: ClaimedJob) -> bool:
@@ -84,20 +118,7 @@ def runs_inline(job: ClaimedJob) -> bool:
         params = parse_params(job)
     except JobParamsError:
         return False  # the child path reports it, as for every other job
-    return TIME_LIMIT_PARAM not in params
-
-
-def parse_params(job: ClaimedJob) -> dict[str, Any]:
-    """The job's params as a dict; :class:`JobParamsError` when the stored text is unusable."""
-    try:
-        params = json.loads(job.params)
-    except (TypeError, ValueError) as exc:
-        raise JobParamsError(f"job {job.id}: params are not valid JSON ({exc})") from None
-    if not isinstance(params, dict):
-        raise JobParamsError(
-            f"job {job.id}: params must be a JSON object, got {type(params).__name__}"
-        )
-    return params
+    return TIME_LIMIT_PARAM not in params  # a policy time limit needs the child's kill
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -416,31 +437,11 @@ def _run_quantity(payload: Payload) -> dict[str, Any]:
     alg = registry.get(payload["quantity"], payload["algorithm"])
     polytope = _loader[0](payload["polytope"])
     params = dict(payload["params"])
-    limit = params.pop(TIME_LIMIT_PARAM, None)
-    timeout = payload.get("_timeout")
-    # Leave the algorithm a margin to stop by itself (timed_out with its own diagnostics).
-    budget = 0.9 * timeout if timeout else None
-    armed = isinstance(limit, int | float) and limit > 0
-    if armed:
-        budget = min(budget, float(limit)) if budget is not None else float(limit)
-        _arm_hard_limit(1.5 * float(limit) + 2.0, registry.TimeBudgetExceeded)
-    try:
-        result = alg.compute(polytope, time_budget=budget, inputs=payload["inputs"], **params)
-    finally:
-        if armed:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+    params.pop(TIME_LIMIT_PARAM, None)  # already in the budget (quantity_limits)
+    result = alg.compute(
+        polytope, time_budget=payload.get(BUDGET_KEY), inputs=payload["inputs"], **params
+    )
     return to_jsonable(result)
-
-
-def _arm_hard_limit(seconds: float, error: type[Exception]) -> None:
-    """Raise ``error`` in this (child) process after ``seconds``: backs up a policy time limit
-    for code that does not check its budget often, without waiting for the worker's timeout."""
-
-    def expire(_signum: int, _frame: Any) -> None:
-        raise error(seconds, "policy time limit (hard alarm)")
-
-    signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
 def preload() -> None:
@@ -475,4 +476,13 @@ register_kind(
         default_timeout=DEFAULT_TIMEOUTS[GENERATE],
     )
 )
-register_kind(JobKind(QUANTITY, run=_run_quantity, prepare=_prepare_quantity))
+register_kind(
+    JobKind(
+        QUANTITY,
+        run=_run_quantity,
+        prepare=_prepare_quantity,
+        limits=quantity_limits,
+        inline=runs_inline,
+        preload=preload,
+    )
+)
