@@ -36,12 +36,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, select
+from sqlalchemy import Engine
 
 from viterbo.atlas.db import IS_CHECKOUT, REPO_ROOT
 from viterbo.atlas.errors import ExportError
 from viterbo.atlas.jobs import GENERATE, QUANTITY
-from viterbo.atlas.models import ALL_STATES, DONE, TERMINAL_STATES, jobs_table, polytopes_table
+from viterbo.atlas.models import ALL_STATES, DONE, TERMINAL_STATES
 from viterbo.atlas.report import (
     AGREEMENT_RTOL,
     certificate_levels,
@@ -50,6 +50,7 @@ from viterbo.atlas.report import (
     unconfirmed_high_ratios,
     write_report,
 )
+from viterbo.atlas.store import JobStore
 from viterbo.invariants.certified import LEVELS
 from viterbo.invariants.evaluate import Outcome, headline
 from viterbo.invariants.systolic import HKO_SYSTOLIC_RATIO
@@ -112,68 +113,18 @@ def _algorithms(engine: Engine, quantity: str, defaults: Iterable[str]) -> list[
         names |= {a.name for a in registry.algorithms(quantity)}
     except ImportError:  # pragma: no cover - invariants layer absent
         pass
-    j = jobs_table.c
-    with engine.connect() as conn:
-        names |= {
-            r[0]
-            for r in conn.execute(
-                select(j.algorithm).where(j.kind == QUANTITY, j.quantity == quantity).distinct()
-            )
-        }
+    names |= JobStore(engine).algorithms_of(QUANTITY, quantity)
     return sorted(n for n in names if n)
 
 
 def _read_polytopes(engine: Engine, keys: set[str] | None) -> list[dict[str, Any]]:
-    p = polytopes_table.c
-    with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(select(polytopes_table).order_by(p.key))]
-    if keys is not None:
-        rows = [r for r in rows if r["key"] in keys]
-    return rows
+    return JobStore(engine).polytope_rows(keys)
 
 
 def _read_jobs(
     engine: Engine, polytope_ids: list[int], generate_keys: set[str] | None
 ) -> list[dict[str, Any]]:
-    j = jobs_table.c
-    cols = [
-        j.id,
-        j.kind,
-        j.polytope_id,
-        j.family,
-        j.quantity,
-        j.algorithm,
-        j.status,
-        j.attempts,
-        j.wall_seconds,
-        j.cpu_seconds,
-        j.peak_rss_mb,
-        j.error_type,
-        j.error_message,
-        j.result,
-        j.idempotency_key,
-        j.started_at,
-        j.finished_at,
-        j.lease_owner,
-    ]
-    out: list[dict[str, Any]] = []
-    with engine.connect() as conn:
-        for start in range(0, len(polytope_ids), 500):
-            chunk = polytope_ids[start : start + 500]
-            out += [
-                dict(r._mapping)
-                for r in conn.execute(
-                    select(*cols).where(j.polytope_id.in_(bindparam("ids", expanding=True))),
-                    {"ids": chunk},
-                )
-            ]
-        gen = [dict(r._mapping) for r in conn.execute(select(*cols).where(j.kind == GENERATE))]
-    if generate_keys is not None:
-        gen = [g for g in gen if g["idempotency_key"] in generate_keys]
-    return out + gen
-
-
-# ------------------------------------------------------------------------------ rows
+    return JobStore(engine).export_jobs(polytope_ids, GENERATE, generate_keys)
 
 
 def features(volume_algs: list[str], capacity_algs: list[str]) -> Any:
@@ -641,9 +592,7 @@ def _held_presets(engine: Engine) -> str:
     """Which presets the database holds (complete or in part), for a refusal message."""
     from viterbo.atlas.presets import PRESETS, polytope_keys
 
-    p = polytopes_table.c
-    with engine.connect() as conn:
-        present = {r[0] for r in conn.execute(select(p.key))}
+    present = JobStore(engine).polytope_keys()
     held = []
     for preset, items in sorted(PRESETS.items()):
         keys = polytope_keys(items)

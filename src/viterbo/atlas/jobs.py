@@ -15,7 +15,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from viterbo.atlas.errors import JobParamsError
@@ -35,11 +34,16 @@ from viterbo.atlas.models import (
     NOT_APPLICABLE,
     PENDING,
     SKIPPED,
-    dependencies_table,
-    jobs_table,
-    polytopes_table,
 )
-from viterbo.atlas.store import ClaimedJob, JobSpec, dumps, insert_jobs
+from viterbo.atlas.store import (
+    ClaimedJob,
+    JobSpec,
+    dependency_outcomes,
+    dumps,
+    insert_jobs,
+    insert_polytope,
+    polytope_geometry,
+)
 from viterbo.invariants.evaluate import POLICY_KEYS, skip_reason
 
 GENERATE = "generate"
@@ -280,20 +284,10 @@ def _record_generate(conn: Connection, job: ClaimedJob, result: dict[str, Any]) 
         "vertices": json.dumps(geometry["vertices"]),
         "normals": json.dumps(geometry["normals"]),
         "offsets": json.dumps(geometry["offsets"]),
-        "metadata_json": dumps(result.get("metadata") or {}),
+        "metadata": dumps(result.get("metadata") or {}),
         "created_at": time.time(),
     }
-    existing = conn.execute(
-        select(polytopes_table.c.id).where(polytopes_table.c.key == pkey)
-    ).scalar()
-    if existing is None:
-        polytope_id = conn.execute(
-            polytopes_table.insert()
-            .values(**{("metadata" if k == "metadata_json" else k): v for k, v in row.items()})
-            .returning(polytopes_table.c.id)
-        ).scalar_one()
-    else:  # an earlier attempt recorded it (cannot normally happen: the lease token guards)
-        polytope_id = existing
+    polytope_id = insert_polytope(conn, row)
     specs = quantity_job_specs(
         int(polytope_id),
         pkey,
@@ -390,36 +384,23 @@ def _prepare_quantity(conn: Connection, job: ClaimedJob) -> Payload:
     params = parse_params(job)
     if job.polytope_id is None or not job.quantity or not job.algorithm:
         raise JobParamsError(f"job {job.id}: a quantity job needs polytope, quantity and algorithm")
-    p = polytopes_table.c
-    row = conn.execute(
-        select(p.vertices, p.normals, p.offsets).where(p.id == job.polytope_id)
-    ).first()
-    if row is None:
+    geometry = polytope_geometry(conn, job.polytope_id)
+    if geometry is None:
         raise JobParamsError(f"job {job.id}: polytope {job.polytope_id} does not exist")
-    j, d = jobs_table.c, dependencies_table.c
-    deps = conn.execute(
-        select(j.quantity, j.algorithm, j.status, j.result, j.error_type, j.error_message)
-        .join(dependencies_table, d.depends_on_id == j.id)
-        .where(d.job_id == job.id)
-    ).all()
     inputs = {
-        f"{q}/{a}": {
-            "status": st,
-            "result": json.loads(res) if res else None,
-            "reason": _input_reason(etype, emsg),
+        f"{d['quantity']}/{d['algorithm']}": {
+            "status": d["status"],
+            "result": d["result"],
+            "reason": _input_reason(d["error_type"], d["error_message"]),
         }
-        for q, a, st, res, etype, emsg in deps
+        for d in dependency_outcomes(conn, job.id)
     }
     return {
         "quantity": job.quantity,
         "algorithm": job.algorithm,
         "params": params,
         "inputs": inputs,
-        "polytope": {
-            "vertices": json.loads(row.vertices),
-            "normals": json.loads(row.normals),
-            "offsets": json.loads(row.offsets),
-        },
+        "polytope": geometry,
     }
 
 

@@ -9,10 +9,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-
 from viterbo.atlas.jobs import GENERATE
-from viterbo.atlas.models import ALL_STATES, DONE, TERMINAL_STATES, jobs_table
+from viterbo.atlas.models import ALL_STATES, DONE, TERMINAL_STATES
 from viterbo.atlas.store import JobStore
 
 RATE_WINDOW_SECONDS = 300.0
@@ -74,13 +72,8 @@ def _by_kind(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, int]]:
 
 
 def _generate_counts(store: JobStore) -> dict[str, int]:
-    """Status -> count of the generate jobs (a range of the (kind, ...) index: cheap)."""
-    j = jobs_table.c
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            select(j.status, func.count()).where(j.kind == GENERATE).group_by(j.status)
-        ).all()
-    return {status: int(n) for status, n in rows}
+    """Status -> count of the generate jobs."""
+    return store.kind_status_counts(GENERATE)
 
 
 def progress(

@@ -33,6 +33,7 @@ from viterbo.atlas.models import (
     TIMED_OUT,
     dependencies_table,
     jobs_table,
+    polytopes_table,
 )
 
 DEFAULT_MAX_ATTEMPTS = 3
@@ -642,6 +643,76 @@ def cancel_jobs(conn: Connection, which: JobFilter, now: float) -> int:
     return len(ids)
 
 
+# ------------------------------------------------------------------ polytopes and inputs
+# What a job kind's prepare/record hooks read and write, inside the worker's transaction.
+
+
+def insert_polytope(conn: Connection, row: dict[str, Any]) -> int:
+    """The id of the polytope ``row["key"]``, inserting ``row`` if it is not stored yet."""
+    p = polytopes_table.c
+    existing = conn.execute(select(p.id).where(p.key == row["key"])).scalar()
+    if existing is not None:  # an earlier attempt recorded it (the lease token normally guards)
+        return int(existing)
+    return int(conn.execute(polytopes_table.insert().values(**row).returning(p.id)).scalar_one())
+
+
+def polytope_geometry(conn: Connection, polytope_id: int) -> dict[str, Any] | None:
+    """``{"vertices", "normals", "offsets"}`` of a stored polytope (parsed), or ``None``."""
+    p = polytopes_table.c
+    row = conn.execute(select(p.vertices, p.normals, p.offsets).where(p.id == polytope_id)).first()
+    if row is None:
+        return None
+    return {
+        "vertices": json.loads(row.vertices),
+        "normals": json.loads(row.normals),
+        "offsets": json.loads(row.offsets),
+    }
+
+
+def dependency_outcomes(conn: Connection, job_id: int) -> list[dict[str, Any]]:
+    """The jobs ``job_id`` waits for: quantity, algorithm, status, parsed result, error."""
+    j, d = jobs_table.c, dependencies_table.c
+    rows = conn.execute(
+        select(j.quantity, j.algorithm, j.status, j.result, j.error_type, j.error_message)
+        .join(dependencies_table, d.depends_on_id == j.id)
+        .where(d.job_id == job_id)
+    ).all()
+    return [
+        {
+            "quantity": q,
+            "algorithm": a,
+            "status": st,
+            "result": json.loads(res) if res else None,
+            "error_type": etype,
+            "error_message": emsg,
+        }
+        for q, a, st, res, etype, emsg in rows
+    ]
+
+
+# Columns of the per-job log an export reads (never the tracebacks).
+EXPORT_JOB_COLUMNS = (
+    "id",
+    "kind",
+    "polytope_id",
+    "family",
+    "quantity",
+    "algorithm",
+    "status",
+    "attempts",
+    "wall_seconds",
+    "cpu_seconds",
+    "peak_rss_mb",
+    "error_type",
+    "error_message",
+    "result",
+    "idempotency_key",
+    "started_at",
+    "finished_at",
+    "lease_owner",
+)
+
+
 class JobStore:
     """Job-store operations on one engine, each in its own short transaction."""
 
@@ -851,6 +922,68 @@ class JobStore:
         out.sort(key=lambda r: r["finished_at"], reverse=True)
         return out[:limit]
 
+    def work_in_progress(self) -> bool:
+        """Whether any job is pending or running (anywhere)."""
+        j = jobs_table.c
+        with self.engine.connect() as conn:
+            row = conn.execute(select(j.id).where(j.status.in_([PENDING, RUNNING])).limit(1))
+            return row.first() is not None
+
+    def kind_status_counts(self, kind: str) -> dict[str, int]:
+        """Status -> count of the jobs of one kind (a range of the (kind, ...) index: cheap)."""
+        j = jobs_table.c
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(j.status, func.count()).where(j.kind == kind).group_by(j.status)
+            ).all()
+        return {status: int(n) for status, n in rows}
+
+    def algorithms_of(self, kind: str, quantity: str) -> set[str]:
+        """The algorithm names of the jobs of ``kind`` that compute ``quantity``."""
+        j = jobs_table.c
+        with self.engine.connect() as conn:
+            return {
+                r[0]
+                for r in conn.execute(
+                    select(j.algorithm).where(j.kind == kind, j.quantity == quantity).distinct()
+                )
+                if r[0]
+            }
+
+    def polytope_keys(self) -> set[str]:
+        """The keys of every stored polytope."""
+        with self.engine.connect() as conn:
+            return {r[0] for r in conn.execute(select(polytopes_table.c.key))}
+
+    def polytope_rows(self, keys: set[str] | None = None) -> list[dict[str, Any]]:
+        """Every stored polytope (or those with a key in ``keys``), ordered by key."""
+        p = polytopes_table.c
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(select(polytopes_table).order_by(p.key))]
+        return rows if keys is None else [r for r in rows if r["key"] in keys]
+
+    def export_jobs(
+        self, polytope_ids: list[int], kind: str, keys: set[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """The log rows of the jobs on ``polytope_ids``, then of every ``kind`` job (with an
+        idempotency key in ``keys``, if given): what an export's rows and report read."""
+        j = jobs_table.c
+        cols = [getattr(j, name) for name in EXPORT_JOB_COLUMNS]
+        out: list[dict[str, Any]] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(polytope_ids), 500):
+                out += [
+                    dict(r._mapping)
+                    for r in conn.execute(
+                        select(*cols).where(j.polytope_id.in_(bindparam("ids", expanding=True))),
+                        {"ids": polytope_ids[start : start + 500]},
+                    )
+                ]
+            extra = [dict(r._mapping) for r in conn.execute(select(*cols).where(j.kind == kind))]
+        if keys is not None:
+            extra = [g for g in extra if g["idempotency_key"] in keys]
+        return out + extra
+
 
 __all__ = [
     "BLOCKED",
@@ -869,8 +1002,11 @@ __all__ = [
     "checkpoint",
     "claim_jobs",
     "complete_jobs",
+    "dependency_outcomes",
     "dumps",
     "insert_jobs",
+    "insert_polytope",
+    "polytope_geometry",
     "prune_finished",
     "release_dependents",
     "set_checkpoint_hook",

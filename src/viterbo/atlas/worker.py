@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from viterbo.atlas.child import die_with_parent, outcome_from_exception, run_in_child, run_inline
@@ -35,7 +35,7 @@ from viterbo.atlas.kinds import (
     preload_all,
     runs_inline,
 )
-from viterbo.atlas.models import FAILED, PENDING, RUNNING, jobs_table
+from viterbo.atlas.models import FAILED
 from viterbo.atlas.store import DEFAULT_LEASE_SECONDS, ClaimedJob, JobStore, Outcome, checkpoint
 
 log = logging.getLogger("viterbo.atlas.worker")
@@ -191,12 +191,7 @@ class Worker:
                 delay = min(5.0, delay * 2)
 
     def _work_in_progress(self) -> bool:
-        j = jobs_table.c
-        with self.store.engine.connect() as conn:
-            return (
-                conn.execute(select(j.id).where(j.status.in_([PENDING, RUNNING])).limit(1)).first()
-                is not None
-            )
+        return self.store.work_in_progress()
 
     def _process(self, jobs: list[ClaimedJob]) -> bool:
         held = list(jobs)
