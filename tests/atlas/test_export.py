@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from viterbo.atlas import export as export_mod
+from viterbo.atlas import report as report_mod
 from viterbo.atlas.errors import ExportError
 from viterbo.atlas.export import export_dataset, validate_export_name
+from viterbo.atlas.export import rows as export_rows
 from viterbo.atlas.presets import PresetItem, generate_specs, load_preset, register_preset
 from viterbo.atlas.store import ClaimedJob, JobStore
 from viterbo.atlas.worker import Worker, WorkerOptions
@@ -64,7 +65,7 @@ def test_export_layout_and_load_dataset_round_trip(built: Engine, tmp_path: Path
     assert r["spectrum"] == [r["capacity"], 2 * r["capacity"]]
     assert r["minimal_action_cycle"] == [[0.0] * r["dimension"], [1.0] * r["dimension"]]
     assert r["num_facets"] == 2 * r["dimension"] and len(r["vertices"]) == r["num_vertices"]
-    assert r["schema_version"] == export_mod.SCHEMA_VERSION and json.loads(r["params"]) in (
+    assert r["schema_version"] == export_rows.SCHEMA_VERSION and json.loads(r["params"]) in (
         {"dim": 4},
         {"dim": 2},
     )
@@ -114,7 +115,7 @@ def test_interrupted_export_keeps_previous_snapshot(
     def explode(*_: object, **__: object) -> None:
         raise RuntimeError("disk full (simulated)")
 
-    monkeypatch.setattr(export_mod, "write_report", explode)
+    monkeypatch.setattr(report_mod, "write_report", explode)
     with pytest.raises(RuntimeError, match="disk full"):
         export_dataset(built, "snap", out)
     assert (out / "manifest.json").read_text() == before

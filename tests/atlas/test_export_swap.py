@@ -21,9 +21,10 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.atlas.conftest import REPO_ROOT, atlas_env
-from viterbo.atlas import export as export_mod
 from viterbo.atlas.db import open_database
+from viterbo.atlas.errors import ExportError
 from viterbo.atlas.export import exchange_paths, export_dataset, sweep_stale_scratch
+from viterbo.atlas.export import snapshot as export_mod
 from viterbo.atlas.presets import generate_specs, load_preset
 from viterbo.atlas.store import JobStore
 from viterbo.atlas.worker import Worker, WorkerOptions
@@ -151,7 +152,7 @@ def test_reexport_never_renames_the_snapshot_away(
 def test_export_to_a_file_is_refused(built: Engine, tmp_path: Path) -> None:
     target = tmp_path / NAME
     target.write_text("not a snapshot")
-    with pytest.raises(export_mod.ExportError, match="not a folder"):
+    with pytest.raises(ExportError, match="not a folder"):
         export_dataset(built, NAME, target)
     assert target.read_text() == "not a snapshot"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -200,9 +201,9 @@ def test_sweep_of_a_missing_folder_is_a_no_op(tmp_path: Path) -> None:
 # Each kill point replaces one step of a real `export_dataset` run in a subprocess by SIGKILL.
 KILL_POINTS = {
     # while writing the Parquet shards of the new snapshot
-    "writing-data": "e._write_parquet = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)",
+    "writing-data": "p._write_parquet = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)",
     # after the exchange, before the replaced tree is deleted
-    "after-swap": "e._remove_tree = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)",
+    "after-swap": "s._remove_tree = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)",
 }
 
 
@@ -210,6 +211,7 @@ def killed_export(sqlite_url: str, out: Path, point: str) -> int:
     """Run an export that SIGKILLs itself at ``point``; return its pid."""
     code = (
         "import os, signal, sys; import viterbo.atlas.export as e; from viterbo.atlas.db import make_engine;"
+        "import viterbo.atlas.export.publish as p, viterbo.atlas.export.snapshot as s;"
         f"{KILL_POINTS[point]};"
         f"e.export_dataset(make_engine(sys.argv[1]), {NAME!r}, sys.argv[2])"
     )

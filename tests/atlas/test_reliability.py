@@ -407,7 +407,8 @@ def test_export_killed_mid_write_leaves_previous_snapshot_intact(
     # A second export, SIGKILLed after the Parquet data but before the card is written.
     code = (
         "import os, signal, sys; import viterbo.atlas.export as e; from viterbo.atlas.db import make_engine;"
-        "e._dataset_card = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL);"
+        "import viterbo.atlas.export.publish as p;"
+        "p._dataset_card = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL);"
         "e.export_dataset(make_engine(sys.argv[1]), 'atlas-test-boxes', sys.argv[2])"
     )
     killed = subprocess.run(

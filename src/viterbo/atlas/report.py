@@ -6,7 +6,7 @@ not-applicable / skipped class with counts and one example id; agreement between
 capacity algorithms (max relative difference per pair and the disagreements); the systolic
 ratio per family and the top-10 polytopes by systolic ratio.
 
-Everything is computed from the per-job log (:func:`viterbo.atlas.export.job_log`) and the
+Everything is computed from the per-job log (:func:`viterbo.atlas.export.rows.job_log`) and the
 dataset rows, sorted, so a re-export of the same database gives the same report apart from
 the timestamps-derived build figures.
 """
@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from viterbo.atlas.export.rows import column_name
 from viterbo.invariants.certified import AGREEMENT_RTOL, CONFIRMED, LEVELS, SINGLE
 from viterbo.invariants.systolic import HKO_SYSTOLIC_RATIO
 
@@ -160,8 +161,6 @@ def agreement(
     rows: list[dict[str, Any]], capacity_algs: list[str], exact: set[str] | None = None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Max relative difference per pair of exact capacity algorithms, and the disagreements."""
-    from viterbo.atlas.export import column_name
-
     algs = [a for a in capacity_algs if exact is None or a in exact]
     pairs: dict[str, Any] = {}
     disagreements: list[dict[str, Any]] = []
@@ -308,8 +307,6 @@ def single_certificates(
     ``{"haim-kislev": {"reeb not_applicable": 310, "billiard not_applicable": 310}, ...}``, from
     the ``status_*`` columns (``done`` there means its value did not verify or was not exact).
     """
-    from viterbo.atlas.export import column_name
-
     algs = [a for a in capacity_algs if exact is None or a in exact]
     out: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for r in rows:
