@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -455,3 +457,18 @@ def test_work_quiet_prints_nothing_and_the_log_file_has_every_job(
     _assert_user_error(
         invoke(["work", "-q", "-v"], db_url), "--quiet and --verbose exclude each other"
     )
+
+
+def test_help_lists_compute_without_importing_the_math_layers() -> None:
+    # `atlas --help` and the store commands stay fast: the geometry layer (numpy, scipy) is
+    # imported only by the commands that compute.
+    code = (
+        "import sys; from viterbo.atlas.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('scipy', 'viterbo.geometry', 'viterbo.atlas.compute_cli')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "compute  Compute the invariants of one polytope" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "[]"
