@@ -9,6 +9,7 @@ come from ``wait4``'s rusage of that one child.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import resource
@@ -85,8 +86,6 @@ def die_with_parent(parent_pid: int) -> None:
     the race of a parent that died before the call (the orphan has been re-parented by then).
     """
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         pr_set_pdeathsig = 1
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL)

@@ -17,14 +17,16 @@ import os
 import shutil
 import sqlite3
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from viterbo.atlas.errors import DatabaseMissingError, DatabaseUnusableError, DatabaseURLError
+from viterbo.atlas.models import RUNNING, jobs_table
 
 ENV_VAR = "ATLAS_DB"
 _CHECKOUT = Path(__file__).resolve().parents[3]
@@ -171,7 +173,7 @@ def writer(engine: Engine) -> Engine:
 
 def _alembic_config(connection: Connection | None = None) -> Any:
     """The Alembic configuration, built in code (no ``alembic.ini`` needed at run time)."""
-    from alembic.config import Config
+    from alembic.config import Config  # lazy: alembic is 110 ms, --help needs none of it
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -182,7 +184,7 @@ def _alembic_config(connection: Connection | None = None) -> Any:
 
 def head_revision() -> str:
     """The newest Alembic revision this code knows."""
-    from alembic.script import ScriptDirectory
+    from alembic.script import ScriptDirectory  # lazy: alembic (see _alembic_config)
 
     heads = ScriptDirectory.from_config(_alembic_config()).get_heads()
     if len(heads) != 1:  # pragma: no cover - a broken migrations folder
@@ -191,14 +193,14 @@ def head_revision() -> str:
 
 
 def _known_revisions() -> set[str]:
-    from alembic.script import ScriptDirectory
+    from alembic.script import ScriptDirectory  # lazy: alembic (see _alembic_config)
 
     return {s.revision for s in ScriptDirectory.from_config(_alembic_config()).walk_revisions()}
 
 
 def current_revision(conn: Connection) -> str | None:
     """The Alembic revision recorded in the database (``None`` when it has none)."""
-    from alembic.runtime.migration import MigrationContext
+    from alembic.runtime.migration import MigrationContext  # lazy: alembic
 
     return MigrationContext.configure(conn).get_current_revision()
 
@@ -218,7 +220,7 @@ def ensure_schema(engine: Engine) -> str:
         When the database cannot be read, is not an atlas database, or was written by newer
         code (a revision this code does not know).
     """
-    from alembic import command
+    from alembic import command  # lazy: alembic
 
     head = head_revision()
     try:
@@ -408,13 +410,6 @@ def vacuum(engine: Engine) -> None:
     DatabaseUnusableError
         SQLite: jobs are running, or the disk lacks the free space VACUUM needs.
     """
-    import shutil
-    import time as _time
-
-    from sqlalchemy import func, select
-
-    from viterbo.atlas.models import RUNNING, jobs_table
-
     if not is_sqlite(engine):
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM (ANALYZE)"))
@@ -423,7 +418,7 @@ def vacuum(engine: Engine) -> None:
     with engine.connect() as conn:
         running = int(
             conn.execute(
-                select(func.count()).where(j.status == RUNNING, j.lease_expires_at >= _time.time())
+                select(func.count()).where(j.status == RUNNING, j.lease_expires_at >= time.time())
             ).scalar_one()
         )
     if running:

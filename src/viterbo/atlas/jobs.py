@@ -8,7 +8,9 @@ Both run their computation in the worker's child process, except the cheap quant
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib
 import json
 import math
 import time
@@ -44,6 +46,7 @@ from viterbo.atlas.store import (
     insert_polytope,
     polytope_geometry,
 )
+from viterbo.invariants import registry
 from viterbo.invariants.evaluate import POLICY_KEYS, skip_reason
 
 GENERATE = "generate"
@@ -177,8 +180,6 @@ def validate_policy(policy: Any, where: str = "policy") -> dict[str, dict[str, f
         raise JobParamsError(
             f"{where} must be an object {{'quantity/algorithm': {{limit: value}}}}, got {policy!r}"
         )
-    from viterbo.invariants import registry  # lazy: the registry loads every algorithm module
-
     known = sorted(alg.key for alg in registry.algorithms())
     out: dict[str, dict[str, float | int]] = {}
     for key, limits in policy.items():
@@ -238,8 +239,6 @@ def _prepare_generate(conn: Connection, job: ClaimedJob) -> Payload:
 
 
 def _run_generate(payload: Payload) -> dict[str, Any]:
-    from viterbo.invariants import registry
-
     family, params, index = payload["family"], payload["params"], payload["index"]
     generated = family_generator(family)(family, params, index)
     polytope = generated.polytope
@@ -367,7 +366,7 @@ PolytopeLoader = Callable[[dict[str, Any]], Any]
 
 
 def _default_loader(data: dict[str, Any]) -> Any:
-    from viterbo.geometry import Polytope
+    from viterbo.geometry import Polytope  # lazy: geometry loads scipy (+0.4 s for `status`)
 
     return Polytope.from_dict(data)
 
@@ -413,8 +412,6 @@ def _input_reason(error_type: str | None, error_message: str | None) -> str | No
 
 
 def _run_quantity(payload: Payload) -> dict[str, Any]:
-    from viterbo.invariants import registry
-
     alg = registry.get(payload["quantity"], payload["algorithm"])
     polytope = _loader[0](payload["polytope"])
     params = dict(payload["params"])
@@ -434,16 +431,11 @@ def preload() -> None:
     ``warm_up`` hooks run here once.  Best effort: a layer that fails to import fails its
     jobs, not the worker.
     """
-    import contextlib
-    import importlib
-
     for name in ("viterbo.geometry", "viterbo.families"):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     # Any error here is reported per job when the child tries the same import.
     with contextlib.suppress(Exception):
-        from viterbo.invariants import registry
-
         registry.load_builtin()
         registry.warm_up()
 

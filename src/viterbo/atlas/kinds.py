@@ -206,7 +206,7 @@ def family_generator(name: str) -> FamilyGenerator:
     load_plugins()
     if name in _EXTRA_FAMILIES:
         return _EXTRA_FAMILIES[name]
-    from viterbo import families  # imported late: the families layer is optional for the store
+    from viterbo import families  # lazy: families load scipy (+0.4 s); workers need it per job
 
     known = getattr(families, "FAMILIES", {})
     if name not in known:
@@ -221,7 +221,7 @@ def known_families() -> set[str]:
     load_plugins()
     names = set(_EXTRA_FAMILIES)
     try:
-        from viterbo import families
+        from viterbo import families  # lazy: as in family_generator
 
         names |= set(getattr(families, "FAMILIES", {}))
     except ImportError:  # pragma: no cover - families layer not installed

@@ -21,9 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from viterbo.atlas.errors import JobParamsError, PresetError
-from viterbo.atlas.jobs import GENERATE, GENERATE_PRIORITY, generate_job_key, validate_policy
-from viterbo.atlas.kinds import known_families
+from viterbo.atlas.jobs import (
+    GENERATE,
+    GENERATE_PRIORITY,
+    generate_job_key,
+    polytope_key,
+    validate_policy,
+)
+from viterbo.atlas.kinds import known_families, load_plugins
 from viterbo.atlas.store import JobSpec
+from viterbo.families import FAMILIES, product_ngon_angles, validate_params
 
 
 @dataclass(frozen=True)
@@ -138,8 +145,6 @@ def ngon_angle_sample(k_p: int, k_q: int, per_pair: int) -> list[tuple[int, int]
     about 20-50 distinct angles per pair while the enumeration (quadratic in the bound) stays
     cheap enough to run when the presets are imported.
     """
-    from viterbo.families import product_ngon_angles
-
     lcm = math.lcm(k_p, k_q)
     angles = product_ngon_angles(k_p, k_q, max(2 * lcm + 1, math.ceil(math.sqrt(300 * lcm))))
     if len(angles) <= per_pair:
@@ -253,8 +258,6 @@ def load_preset(name_or_path: str) -> list[PresetItem]:
         Unknown name, unreadable file, malformed JSON, or an invalid item (negative count,
         params that are not an object, ...).
     """
-    from viterbo.atlas.kinds import load_plugins
-
     load_plugins()
     if name_or_path in PRESETS:
         return list(PRESETS[name_or_path])
@@ -306,10 +309,6 @@ def validate_families(items: Iterable[PresetItem]) -> None:
         raise PresetError(
             f"unknown famil{'y' if len(unknown) == 1 else 'ies'} {', '.join(map(repr, unknown))} (known: {', '.join(sorted(known)) or 'none'})"
         )
-    try:
-        from viterbo.families import FAMILIES, validate_params
-    except ImportError:  # pragma: no cover - families layer absent: generate jobs will tell
-        return
     for it in items:
         if it.family in FAMILIES:
             try:
@@ -343,6 +342,4 @@ def generate_specs(items: Iterable[PresetItem]) -> list[JobSpec]:
 
 def polytope_keys(items: Iterable[PresetItem]) -> set[str]:
     """Stable ids of every polytope the preset describes (export filters on them)."""
-    from viterbo.atlas.jobs import polytope_key
-
     return {polytope_key(it.family, it.params, i) for it in items for i in range(it.count)}

@@ -13,6 +13,7 @@ the timestamps-derived build figures.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import statistics
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from viterbo.atlas.export.rows import column_name
+from viterbo.atlas.jobs import polytope_key
+from viterbo.invariants import registry
 from viterbo.invariants.certified import AGREEMENT_RTOL, CONFIRMED, LEVELS, SINGLE
 from viterbo.invariants.systolic import HKO_SYSTOLIC_RATIO
 
@@ -240,10 +243,6 @@ def symplectic_invariance(rows: list[dict[str, Any]]) -> dict[str, Any]:
     rounding is a bug in one of the two computations; a spectrum may also differ where a
     degenerate family of orbits has more than ``k`` members (the listed representatives vary).
     """
-    import json
-
-    from viterbo.atlas.jobs import polytope_key
-
     by_id = {r["id"]: r for r in rows}
     out: dict[str, Any] = {"pairs": 0}
     worst: dict[str, tuple[float, str]] = {}
@@ -350,12 +349,7 @@ def unconfirmed_high_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _exact_algorithms() -> set[str] | None:
-    try:
-        from viterbo.invariants import registry
-
-        return {a.name for a in registry.algorithms("capacity") if a.exact}
-    except ImportError:  # pragma: no cover - invariants layer absent: compare everything
-        return None
+    return {a.name for a in registry.algorithms("capacity") if a.exact}
 
 
 def summarise(
@@ -747,7 +741,7 @@ def write_report(
 
 def _pyplot() -> Any:
     try:
-        import matplotlib
+        import matplotlib  # lazy: plots only; the backend must be chosen before pyplot loads
 
         matplotlib.use("Agg")  # no display on workers/CI
         import matplotlib.pyplot as plt

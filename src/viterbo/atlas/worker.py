@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from viterbo.atlas.child import die_with_parent, outcome_from_exception, run_in_child, run_inline
+from viterbo.atlas.db import make_engine
 from viterbo.atlas.kinds import (
     BUDGET_KEY,
     JobKind,
@@ -358,8 +359,6 @@ def _error_fields(exc: BaseException) -> dict[str, Any]:
 def _worker_process(
     url: str, options: WorkerOptions, budget: _JobBudget, stop_flag: Any, parent_pid: int
 ) -> None:
-    from viterbo.atlas.db import make_engine
-
     # If `atlas work` dies by any signal, its workers (and through them their jobs' children)
     # stop at once; their claimed jobs return to pending when the lease expires.
     die_with_parent(parent_pid)

@@ -8,6 +8,8 @@ from typing import Any
 
 from viterbo.atlas import report
 from viterbo.atlas.export.rows import SCHEMA_VERSION
+from viterbo.families import describe
+from viterbo.invariants import registry
 from viterbo.invariants.certified import LEVELS
 from viterbo.invariants.systolic import HKO_SYSTOLIC_RATIO
 
@@ -54,20 +56,12 @@ CITATIONS = (
 
 
 def _families_table(families: Iterable[str]) -> list[str]:
-    try:
-        from viterbo.families import describe
-    except ImportError:  # pragma: no cover - families layer absent
-        return [f"- `{f}`" for f in sorted(families)]
     wanted = {f"| `{f}` |" for f in families}
     lines = describe().splitlines()
     return lines[:2] + [line for line in lines[2:] if any(line.startswith(w) for w in wanted)]
 
 
 def _algorithm_lines(quantities: list[str]) -> list[str]:
-    try:
-        from viterbo.invariants import registry
-    except ImportError:  # pragma: no cover
-        return [f"- `{q}`" for q in quantities]
     out = []
     for key in quantities:
         quantity, _, name = key.partition("/")

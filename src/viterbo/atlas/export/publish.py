@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import time
 from collections import defaultdict
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,8 @@ from viterbo.atlas.export.snapshot import (
     sweep_stale_scratch,
 )
 from viterbo.atlas.jobs import QUANTITY
+from viterbo.atlas.kinds import load_plugins
+from viterbo.atlas.presets import PRESETS, polytope_keys
 from viterbo.atlas.store import JobStore
 
 DEFAULT_EXPORT_ROOT = REPO_ROOT / "artefacts" / "datasets"
@@ -82,8 +85,6 @@ def validate_export_name(name: str) -> str:
 def _git_commit() -> str | None:
     """The checkout's git commit; for an installed package its version (``viterbo-atlas==X``)."""
     if not IS_CHECKOUT:
-        from importlib.metadata import PackageNotFoundError, version
-
         try:
             return f"viterbo-atlas=={version('viterbo-atlas')}"
         except PackageNotFoundError:
@@ -103,8 +104,6 @@ def _git_commit() -> str | None:
 
 def _held_presets(engine: Engine) -> str:
     """Which presets the database holds (complete or in part), for a refusal message."""
-    from viterbo.atlas.presets import PRESETS, polytope_keys
-
     present = JobStore(engine).polytope_keys()
     held = []
     for preset, items in sorted(PRESETS.items()):
@@ -140,9 +139,6 @@ def export_dataset(
     :func:`completeness`); ``allow_partial`` publishes it anyway and the card says so.
     Returns ``{"path", "rows", "content_hash", "complete"}``.
     """
-    from viterbo.atlas.kinds import load_plugins
-    from viterbo.atlas.presets import PRESETS, polytope_keys
-
     validate_export_name(name)
     load_plugins()
     if (

@@ -16,11 +16,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from datasets import Dataset, Features, List, Value
+from datasets.utils.logging import disable_progress_bar
 from sqlalchemy import Engine
 
 from viterbo.atlas.jobs import GENERATE, QUANTITY
 from viterbo.atlas.models import ALL_STATES, DONE, TERMINAL_STATES
 from viterbo.atlas.store import JobStore
+from viterbo.invariants import registry
 from viterbo.invariants.evaluate import Outcome, headline
 
 SCHEMA_VERSION = 2  # 2: capacity_certificate holds the level; capacity_agreeing
@@ -60,12 +63,7 @@ def column_name(algorithm: str) -> str:
 
 def _algorithms(engine: Engine, quantity: str, defaults: Iterable[str]) -> list[str]:
     names = set(defaults)
-    try:
-        from viterbo.invariants import registry
-
-        names |= {a.name for a in registry.algorithms(quantity)}
-    except ImportError:  # pragma: no cover - invariants layer absent
-        pass
+    names |= {a.name for a in registry.algorithms(quantity)}
     names |= JobStore(engine).algorithms_of(QUANTITY, quantity)
     return sorted(n for n in names if n)
 
@@ -82,8 +80,6 @@ def _read_jobs(
 
 def features(volume_algs: list[str], capacity_algs: list[str]) -> Any:
     """The explicit ``datasets.Features`` of a dataset row."""
-    from datasets import Features, List, Value
-
     f64, matrix = Value("float64"), List(List(Value("float64")))
     spec: dict[str, Any] = {
         "id": Value("string"),
@@ -206,9 +202,6 @@ def content_hash(rows: list[dict[str, Any]], feature_spec: Any) -> str:
 
 
 def _write_parquet(rows: list[dict[str, Any]], feats: Any, data_dir: Path) -> list[str]:
-    from datasets import Dataset
-    from datasets.utils.logging import disable_progress_bar
-
     disable_progress_bar()  # the CLI prints its own progress; keep logs clean
     data_dir.mkdir(parents=True)
     n_shards = max(1, math.ceil(len(rows) / SHARD_ROWS))
