@@ -47,7 +47,7 @@ from viterbo.atlas.store import (
     polytope_geometry,
 )
 from viterbo.invariants import registry
-from viterbo.invariants.evaluate import POLICY_KEYS, skip_reason
+from viterbo.invariants.evaluate import POLICY_KEYS, compute_one, skip_reason
 
 GENERATE = "generate"
 QUANTITY = "quantity"
@@ -416,9 +416,7 @@ def _run_quantity(payload: Payload) -> dict[str, Any]:
     polytope = _loader[0](payload["polytope"])
     params = dict(payload["params"])
     params.pop(TIME_LIMIT_PARAM, None)  # already in the budget (quantity_limits)
-    result = alg.compute(
-        polytope, time_budget=payload.get(BUDGET_KEY), inputs=payload["inputs"], **params
-    )
+    result = compute_one(alg, polytope, payload["inputs"], payload.get(BUDGET_KEY), **params)
     return to_jsonable(result)
 
 

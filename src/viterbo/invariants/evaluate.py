@@ -98,6 +98,22 @@ def skip_reason(key: str, limits: Mapping[str, float], num_facets: int, index: i
     return None
 
 
+def compute_one(
+    algorithm: Algorithm,
+    polytope: Polytope,
+    inputs: Mapping[str, Mapping[str, Any]] | None = None,
+    time_budget: float | None = None,
+    **params: Any,
+) -> dict[str, Any]:
+    """One algorithm's result on ``polytope``; raises what it raises.
+
+    The primitive under :func:`run_one`. The atlas's quantity jobs call it in their child
+    process, where an exception becomes the job's failure with its traceback and
+    :class:`~viterbo.invariants.registry.TimeBudgetExceeded` its ``timed_out``.
+    """
+    return algorithm.compute(polytope, time_budget=time_budget, inputs=inputs or {}, **params)
+
+
 def run_one(
     algorithm: Algorithm,
     polytope: Polytope,
@@ -119,7 +135,7 @@ def run_one(
         return Outcome(FAILED, reason=f"no finished input for {', '.join(missing)}")
     started = time.perf_counter()
     try:
-        result = algorithm.compute(polytope, time_budget=time_budget, inputs=inputs, **params)
+        result = compute_one(algorithm, polytope, inputs, time_budget, **params)
     except TimeBudgetExceeded as exc:
         return Outcome(TIMED_OUT, seconds=exc.seconds)
     except Exception as exc:  # an algorithm's failure is reported, not fatal
