@@ -116,7 +116,7 @@ def runs_inline(job: ClaimedJob) -> bool:
     """Whether the worker runs ``job`` in its own process instead of a forked child.
 
     True for quantity jobs of :data:`INLINE_ALGORITHMS` whose params parse and carry no policy
-    time limit (a time limit needs the child's hard alarm and kill).  The result, status and
+    time limit (a time limit is enforced by killing the child, see :func:`quantity_limits`).  The result, status and
     timing columns are recorded exactly as for a child.
     """
     if job.kind != QUANTITY or (job.quantity, job.algorithm) not in INLINE_ALGORITHMS:
@@ -164,7 +164,8 @@ def quantity_job_key(pkey: str, quantity: str, algorithm: str) -> str:
 #   and explain it).
 # * ``max_index``: run only on polytopes ``0 .. max_index - 1`` of each (family, params), a
 #   deterministic subset (0: not at all); the rest are ``skipped`` likewise.
-# * ``time_limit_s``: the job's own time budget (a hard alarm backs it up), so that one slow
+# * ``time_limit_s``: the job's own time budget (the worker kills the child at 1.5x + 2 s if it
+#   does not stop by itself, see :func:`quantity_limits`), so that one slow
 #   polytope becomes a recorded ``timed_out`` instead of holding a worker for the default 600 s.
 
 # The limits' meaning (POLICY_KEYS, skip_reason) lives with the evaluation path, which
