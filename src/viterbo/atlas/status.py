@@ -71,11 +71,6 @@ def _by_kind(rows: list[tuple[Any, ...]]) -> dict[str, dict[str, int]]:
     return out
 
 
-def _generate_counts(store: JobStore) -> dict[str, int]:
-    """Status -> count of the generate jobs."""
-    return store.kind_status_counts(GENERATE)
-
-
 def progress(
     store: JobStore,
     counts: dict[str, int] | None = None,
@@ -91,7 +86,9 @@ def progress(
     generate job is done.
     """
     counts = counts if counts is not None else store.status_counts()
-    generate = by_kind.get(GENERATE, {}) if by_kind is not None else _generate_counts(store)
+    generate = (
+        by_kind.get(GENERATE, {}) if by_kind is not None else store.kind_status_counts(GENERATE)
+    )
     total = sum(counts.values())
     finished = sum(counts.get(s, 0) for s in TERMINAL_STATES)
     others = {"other": {"any": total - sum(generate.values())}}

@@ -851,16 +851,6 @@ class JobStore:
             ).all()
         return [tuple(r) for r in rows]
 
-    def finished_since(self, since: float) -> int:
-        """Jobs that reached a terminal state after ``since`` (for rates and ETAs)."""
-        j = jobs_table.c
-        with self.engine.connect() as conn:
-            return int(
-                conn.execute(
-                    select(func.count()).where(j.status.in_(TERMINAL_STATES), j.finished_at > since)
-                ).scalar_one()
-            )
-
     def job_times(self, since: float) -> dict[str, Any]:
         """What an ETA is made of, measured: per (kind, quantity, algorithm) the jobs left and
         the summed wall time of the finished ones; and the wall time of the jobs finished after

@@ -43,8 +43,6 @@ from viterbo.atlas.export.rows import (
     SCHEMA_VERSION,
     VOLUME,
     _algorithms,
-    _read_jobs,
-    _read_polytopes,
     _write_parquet,
     build_rows,
     completeness,
@@ -59,7 +57,7 @@ from viterbo.atlas.export.snapshot import (
     _swap_into_place,
     sweep_stale_scratch,
 )
-from viterbo.atlas.jobs import QUANTITY
+from viterbo.atlas.jobs import GENERATE, QUANTITY
 from viterbo.atlas.kinds import load_plugins
 from viterbo.atlas.presets import PRESETS, polytope_keys
 from viterbo.atlas.store import JobStore
@@ -157,10 +155,11 @@ def export_dataset(
 
     volume_algs = _algorithms(engine, VOLUME, DEFAULT_VOLUME_ALGORITHMS)
     capacity_algs = _algorithms(engine, CAPACITY, DEFAULT_CAPACITY_ALGORITHMS)
-    polytopes = _read_polytopes(engine, keys)
-    jobs = _read_jobs(
-        engine,
+    store = JobStore(engine)
+    polytopes = store.polytope_rows(keys)
+    jobs = store.export_jobs(
         [p["id"] for p in polytopes],
+        GENERATE,
         {f"generate:{k}" for k in keys} if keys is not None else None,
     )
     state = completeness(polytopes, jobs, len(keys) if keys is not None else None)

@@ -20,7 +20,7 @@ from datasets import Dataset, Features, List, Value
 from datasets.utils.logging import disable_progress_bar
 from sqlalchemy import Engine
 
-from viterbo.atlas.jobs import GENERATE, QUANTITY
+from viterbo.atlas.jobs import QUANTITY
 from viterbo.atlas.models import ALL_STATES, DONE, TERMINAL_STATES
 from viterbo.atlas.store import JobStore
 from viterbo.invariants import registry
@@ -66,16 +66,6 @@ def _algorithms(engine: Engine, quantity: str, defaults: Iterable[str]) -> list[
     names |= {a.name for a in registry.algorithms(quantity)}
     names |= JobStore(engine).algorithms_of(QUANTITY, quantity)
     return sorted(n for n in names if n)
-
-
-def _read_polytopes(engine: Engine, keys: set[str] | None) -> list[dict[str, Any]]:
-    return JobStore(engine).polytope_rows(keys)
-
-
-def _read_jobs(
-    engine: Engine, polytope_ids: list[int], generate_keys: set[str] | None
-) -> list[dict[str, Any]]:
-    return JobStore(engine).export_jobs(polytope_ids, GENERATE, generate_keys)
 
 
 def features(volume_algs: list[str], capacity_algs: list[str]) -> Any:
