@@ -50,12 +50,18 @@ def volume_qhull(polytope: Polytope) -> float:
 
 
 def _planar_areas(vertices: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Areas of the convex polygons ``conv(vertices[mask])`` lying in 2-planes (one per row).
+    """Areas of the convex polygons ``conv(vertices[mask])`` lying in 2-planes (one per row)."""
+    return _planar_moments(vertices, masks)[0]
+
+
+def _planar_moments(vertices: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Areas and area centroids of the planar convex polygons ``conv(vertices[mask])``.
 
     One batched pass: every polygon is padded to the largest vertex count by repeating its
     first vertex (repeats sort next to it and add zero-length edges); an orthonormal frame of
     each plane by Gram-Schmidt on two centred vertices (the second farthest from the first's
-    line, so the frame is well conditioned); angular sort around the centroid; shoelace.
+    line, so the frame is well conditioned); angular sort around the vertex centroid;
+    shoelace for the area and its first moments for the centroid.
     """
     counts = masks.sum(axis=1)
     width = int(counts.max())
@@ -71,14 +77,65 @@ def _planar_areas(vertices: np.ndarray, masks: np.ndarray) -> np.ndarray:
     residual = centred - np.einsum("kcd,kd->kc", centred, first)[..., None] * first[:, None, :]
     farthest = np.argmax(np.einsum("kcd,kcd->kc", residual, residual), axis=1)
     second = residual[np.arange(len(masks)), farthest]
-    second /= np.linalg.norm(second, axis=1)[:, None]
+    # A degenerate (collinear) row has no second direction: its area is 0, not NaN.
+    lengths = np.linalg.norm(second, axis=1)
+    second = np.divide(
+        second, lengths[:, None], out=np.zeros_like(second), where=lengths[:, None] > 0
+    )
     x = np.einsum("kcd,kd->kc", centred, first)
     y = np.einsum("kcd,kd->kc", centred, second)
     order = np.argsort(np.arctan2(y, x), axis=1)
     x = np.take_along_axis(x, order, axis=1)
     y = np.take_along_axis(y, order, axis=1)
-    cross = x * np.roll(y, -1, axis=1) - y * np.roll(x, -1, axis=1)
-    return 0.5 * np.abs(cross.sum(axis=1))
+    x_next, y_next = np.roll(x, -1, axis=1), np.roll(y, -1, axis=1)
+    cross = x * y_next - y * x_next
+    signed = 0.5 * cross.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):  # a zero-area row keeps its centroid
+        cx = np.where(signed != 0, ((x + x_next) * cross).sum(axis=1) / (6.0 * signed), 0.0)
+        cy = np.where(signed != 0, ((y + y_next) * cross).sum(axis=1) / (6.0 * signed), 0.0)
+    area_centroids = centroids + cx[:, None] * first + cy[:, None] * second
+    return np.abs(signed), area_centroids
+
+
+def facet_measures(polytope: Polytope) -> tuple[np.ndarray, np.ndarray]:
+    """3-volumes and centroids of the facets of a 4-dimensional polytope.
+
+    Each facet is cut into pyramids from its vertex centroid over its 2-faces (polygons);
+    a pyramid over a planar base has volume ``area * height / 3`` and its centroid three
+    quarters of the way from the apex to the base's centroid. These are the derivatives of
+    the volume: ``d vol / d h_i = vol_3(F_i)`` and, for the normal, ``d vol / d n_i =
+    -vol_3(F_i) * centroid(F_i)`` (the search's gradient needs both).
+
+    Returns
+    -------
+    (volumes, centroids) : ``(m,)`` and ``(m, 4)`` arrays, one row per facet.
+    """
+    if polytope.dim != 4:
+        raise InvalidInputError(
+            f"facet_measures needs a 4-dimensional polytope, got {polytope.dim}"
+        )
+    normals, vertices, incidence = polytope.normals, polytope.vertices, polytope.incidence
+    pairs = np.array(polytope.two_faces(), dtype=int).reshape(-1, 2)
+    areas, centres = _planar_moments(vertices, incidence[pairs[:, 0]] & incidence[pairs[:, 1]])
+    inner = np.concatenate([pairs[:, 0], pairs[:, 1]])
+    outer = np.concatenate([pairs[:, 1], pairs[:, 0]])
+    areas, centres = np.concatenate([areas, areas]), np.concatenate([centres, centres])
+    apexes = (incidence.astype(float) @ vertices) / incidence.sum(axis=1)[:, None]
+    # Unit normal of the 2-face within the hyperplane of F_inner, as in the cone volume.
+    ridge_normals = (
+        normals[outer]
+        - np.einsum("kd,kd->k", normals[outer], normals[inner])[:, None] * normals[inner]
+    )
+    ridge_normals /= np.linalg.norm(ridge_normals, axis=1)[:, None]
+    heights = np.einsum("kd,kd->k", ridge_normals, centres - apexes[inner])
+    pyramids = np.abs(heights) * areas / 3.0
+    volumes = np.zeros(len(normals))
+    np.add.at(volumes, inner, pyramids)
+    moments = np.zeros_like(normals)
+    np.add.at(
+        moments, inner, pyramids[:, None] * (apexes[inner] + 0.75 * (centres - apexes[inner]))
+    )
+    return volumes, moments / volumes[:, None]
 
 
 def _cone_volume_4d(polytope: Polytope, centre: np.ndarray) -> float:

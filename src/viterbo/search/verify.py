@@ -1,0 +1,84 @@
+"""Verification of a search's optimum before it is reported.
+
+An optimum is reported only with:
+
+* its certificate level at the point (``confirmed`` needs two independent exact methods);
+* the systolic ratio of its image under a random linear symplectic map, which must agree
+  (relative ``IMAGE_RTOL``): the image has other facet data (no Lagrangian 2-faces for a
+  product, so other algorithms apply), so a value that only one combinatorial accident
+  produced does not survive it;
+* above :data:`HKO_RATIO`, a high-precision re-verification (mpmath,
+  :mod:`viterbo.search.high_precision`) of Haim-Kislev's stationary point and of the volume.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from viterbo.geometry import random_symplectic_matrix
+from viterbo.invariants.evaluate import Policy, evaluate
+from viterbo.search.objective import CONFIRMED, Evaluation, evaluate_point, trust
+from viterbo.search.spaces import SearchSpace, polytope_of
+
+HKO_RATIO = 1.0472135955  # (3 + sqrt 5)/5, rounded down: Haim-Kislev and Ostrover's product
+IMAGE_RTOL = 1e-8
+
+
+def verify_optimum(
+    space: SearchSpace, x: np.ndarray, seed: int, policy: Policy | None = None
+) -> dict[str, Any]:
+    """Everything :mod:`viterbo.search.verify` checks about the point ``x`` (JSON-able).
+
+    ``verified`` is true only when the point is ``confirmed``, its symplectic image agrees
+    and is trusted, and (above HK-O) the high-precision check passed.
+    """
+    policy = policy or Policy(spectrum=False)
+    point = evaluate_point(space, x, policy, with_gradient=False)
+    report: dict[str, Any] = {"point": point.summary(), "verified": False}
+    if point.ratio is None:
+        report["reason"] = point.reason
+        return report
+    polytope = polytope_of(space, x)
+    matrix = random_symplectic_matrix(np.random.default_rng(seed))
+    image_record = evaluate(polytope.linear_image(matrix), policy)
+    image = image_record.headline()
+    image_trusted, image_reason = trust(image_record)
+    difference = (
+        abs(image["systolic_ratio"] - point.ratio) / point.ratio
+        if image["systolic_ratio"] is not None
+        else None
+    )
+    report["symplectic_image"] = {
+        "ratio": image["systolic_ratio"],
+        "level": image["capacity_certificate"],
+        "agreeing": image["capacity_agreeing"],
+        "trusted": image_trusted,
+        "reason": image_reason,
+        "relative_difference": difference,
+    }
+    reasons = []
+    if point.level != CONFIRMED:
+        reasons.append(f"the point is {point.level}, not confirmed")
+    if not image_trusted or difference is None or difference > IMAGE_RTOL:
+        reasons.append("its symplectic image does not agree")
+    if point.ratio > HKO_RATIO:
+        report["high_precision"] = _high_precision(point, polytope)
+        if not report["high_precision"].get("ok"):
+            reasons.append("the high-precision check failed")
+    report["verified"] = not reasons
+    report["reason"] = "; ".join(reasons) or None
+    return report
+
+
+def _high_precision(point: Evaluation, polytope: Any) -> dict[str, Any]:
+    # Lazy: mpmath is only needed for a candidate above HK-O.
+    from viterbo.search.high_precision import verify_ratio
+
+    outcome = point.record.outcomes.get("capacity/haim-kislev") if point.record else None
+    if outcome is None or outcome.status != "done" or not outcome.result:
+        return {"ok": False, "reason": "haim-kislev gave no maximiser to re-verify"}
+    result = outcome.result
+    check = verify_ratio(polytope, result["sigma"], np.asarray(result["loop"])[0])
+    return check.to_dict()
