@@ -156,14 +156,17 @@ class _ProductSpace:
     l: int  # noqa: E741 (the issue's and the literature's name for the second polygon)
     name: str = "product"
     planes: tuple[tuple[int, int], tuple[int, int]] = _LAGRANGIAN_PLANES
+    jitter: float = 0.5  # of random starts (see random_start); not part of the space
 
     def __post_init__(self) -> None:
         if not (3 <= self.k <= 32 and 3 <= self.l <= 32):
             raise SearchSpaceError(f"polygons need 3..32 sides, got {self.k} and {self.l}")
+        if not 0.0 <= self.jitter < 1.0:
+            raise SearchSpaceError(f"jitter must be in [0, 1), got {self.jitter}")
 
     @property
     def spec(self) -> dict[str, Any]:
-        return {"space": self.name, "k": self.k, "l": self.l}
+        return {"space": self.name, "k": self.k, "l": self.l, "jitter": self.jitter}
 
     @property
     def num_facets(self) -> int:
@@ -219,18 +222,18 @@ class _ProductSpace:
         return 1.0 / np.sqrt(area_1), 1.0 / np.sqrt(area_2)
 
     def random_start(self, rng: np.random.Generator) -> np.ndarray:
-        # A random convex k-gon: k points on the unit circle at sorted uniform angles, kept
-        # only when no gap reaches pi (else the hull would not contain the centre in general
-        # position and its polygon might lose a side).
+        # A random convex k-gon inscribed in the unit circle: a random orientation, and each
+        # vertex moved off the regular position by up to `jitter` of half the angular gap.
+        # Uniform random angles (jitter 1 and beyond) start many climbs next to polygons
+        # with a vanishing side, which end on the boundary of the fixed-facet-count space.
         parts = []
         for sides in (self.k, self.l):
-            for _ in range(1000):
-                angles = np.sort(rng.uniform(0.0, 2 * np.pi, sides))
-                gaps = np.diff(np.r_[angles, angles[0] + 2 * np.pi])
-                if gaps.max() < np.pi * 0.9 and gaps.min() > 0.05:
-                    break
-            else:  # pragma: no cover - astronomically unlikely
-                raise SearchSpaceError(f"no random {sides}-gon found")
+            gap = 2 * np.pi / sides
+            angles = (
+                rng.uniform(0.0, 2 * np.pi)
+                + gap * np.arange(sides)
+                + rng.uniform(-self.jitter, self.jitter, sides) * gap / 2
+            )
             polygon = Polytope.from_vertices(np.c_[np.cos(angles), np.sin(angles)])
             parts += list(_support_parameters(polygon))
         return self.normalise(np.concatenate(parts))
@@ -283,7 +286,7 @@ def space_from_spec(spec: dict[str, Any]) -> SearchSpace:
     if name not in SPACES:
         raise SearchSpaceError(f"unknown search space {name!r} (known: {', '.join(SPACES)})")
     try:
-        return SPACES[name](**{k: int(v) for k, v in params.items()})
+        return SPACES[name](**{k: float(v) if k == "jitter" else int(v) for k, v in params.items()})
     except (TypeError, ValueError) as exc:
         raise SearchSpaceError(f"bad parameters for the {name} space: {exc}") from None
 

@@ -22,7 +22,7 @@ from viterbo.invariants.evaluate import Policy, evaluate
 from viterbo.search.objective import CONFIRMED, Evaluation, evaluate_point, trust
 from viterbo.search.spaces import SearchSpace, polytope_of
 
-HKO_RATIO = 1.0472135955  # (3 + sqrt 5)/5, rounded down: Haim-Kislev and Ostrover's product
+HKO_RATIO = 1.0472135955  # the threshold: (3 + sqrt 5)/5 = 1.04721359549996 rounded up
 IMAGE_RTOL = 1e-8
 
 
