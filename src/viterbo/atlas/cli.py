@@ -643,3 +643,140 @@ def build(
     opts = _options(job_timeout, quantity_timeouts, memory_limit, lease_seconds)
     _work(db_url, workers, opts, quiet)
     _export(db_url, name, out)
+
+
+# -------------------------------------------------------------------------------- search
+
+
+def _search_starts(
+    from_family: str | None, family_params: str, files: tuple[Path, ...], count: int
+) -> list[Any]:
+    """The start polytopes the operator names: a family's first COUNT members, or files."""
+    from viterbo.atlas.search.plan import SearchPlanError, family_starts  # lazy: start-up
+    from viterbo.geometry import Polytope  # lazy: start-up (scipy)
+
+    if from_family and files:
+        raise AtlasCliError("give --from-family or --from-file, not both")
+    if from_family:
+        try:
+            params = json.loads(family_params)
+        except ValueError as exc:
+            raise AtlasCliError(f"--family-params is not JSON: {exc}") from None
+        if not isinstance(params, dict):
+            raise AtlasCliError("--family-params must be a JSON object")
+        return family_starts(from_family, params, count)
+    polytopes = []
+    for path in files:
+        try:
+            polytopes.append(Polytope.from_dict(json.loads(path.read_text())))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SearchPlanError(f"{path}: not a polytope file ({_one_line(exc)})") from None
+    return polytopes
+
+
+@main.command()
+@click.argument("name")
+@click.option(
+    "--space",
+    default=None,
+    metavar="SPACE",
+    help="halfspace:M (M facets), lagrangian-product:K,L or symplectic-product:K,L; "
+    "with --from-family/--from-file the default is the starts' own space.",
+)
+@click.option("--starts", type=click.IntRange(1), default=20, show_default=True, help="Climbs.")
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Start i draws from (seed, i)."
+)
+@click.option(
+    "--max-trials",
+    type=click.IntRange(1),
+    default=400,
+    show_default=True,
+    help="Trial points per climb before it stops.",
+)
+@click.option(
+    "--from-family", default=None, metavar="FAMILY", help="Start from a family's members."
+)
+@click.option(
+    "--family-params", default="{}", show_default=True, help="JSON params of --from-family."
+)
+@click.option(
+    "--from-file",
+    "files",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Start from a polytope file (JSON vertices or normals/offsets); repeatable.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Write the atlas-search dataset of this search here when it is done.",
+)
+@click.option("--enqueue-only", is_flag=True, help="Only queue the starts (run `atlas work`).")
+@work_options
+@output_options
+@db_option
+def search(
+    name: str,
+    space: str | None,
+    starts: int,
+    seed: int,
+    max_trials: int,
+    from_family: str | None,
+    family_params: str,
+    files: tuple[Path, ...],
+    out: Path | None,
+    enqueue_only: bool,
+    workers: int,
+    job_timeout: float | None,
+    quantity_timeouts: dict[str, float],
+    memory_limit: float,
+    lease_seconds: float,
+    quiet: bool,
+    verbose: bool,
+    log_file: Path | None,
+    db_url: str | None,
+) -> None:
+    """Climb to local maxima of the certified systolic ratio from STARTS starts.
+
+    Each start is a chain of jobs, one per accepted step, so a search resumes after any
+    crash and spreads over workers like a build; re-running the command adds nothing new.
+    `atlas status` shows every search's progress and best ratio.
+    """
+    from viterbo.atlas.search.plan import space_for, start_specs  # lazy: start-up (scipy)
+    from viterbo.atlas.search.publish import export_search  # lazy: start-up (datasets)
+    from viterbo.atlas.search.results import start_states, summaries  # lazy: start-up
+    from viterbo.atlas.store import JobStore  # lazy: start-up
+
+    _configure_output(quiet, verbose, log_file)
+    polytopes = _search_starts(from_family, family_params, files, starts)
+    chosen = space_for(space, polytopes)
+    specs = start_specs(
+        name, chosen, starts=starts, seed=seed, max_trials=max_trials, polytopes=polytopes
+    )
+    engine = _open(db_url, create=True)
+    try:
+        new = JobStore(engine).enqueue(specs)
+    finally:
+        engine.dispose()
+    if not quiet:
+        click.echo(f"{new} new starts queued for search {name!r} ({chosen.spec})", err=True)
+    if enqueue_only:
+        return
+    _work(
+        db_url,
+        workers,
+        _options(job_timeout, quantity_timeouts, memory_limit, lease_seconds),
+        quiet,
+    )
+    engine = _open(db_url)
+    try:
+        store = JobStore(engine)
+        for line in summaries(start_states(store, name)):
+            click.echo(json.dumps(line, sort_keys=True))
+        if out is not None:
+            written = export_search(store, out, search=name)
+            click.echo(f"wrote {written['rows']} rows to {written['path']}", err=True)
+    finally:
+        engine.dispose()

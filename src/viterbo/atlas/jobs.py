@@ -1,5 +1,6 @@
-"""The built-in job kinds: ``generate`` (build one polytope) and ``quantity`` (compute one
-quantity with one algorithm on one polytope).
+"""The built-in job kinds: ``generate`` (build one polytope), ``quantity`` (compute one
+quantity with one algorithm on one polytope) and ``search`` (one checkpointed step of one
+start of an ``atlas search``).
 
 Both run their computation in the worker's child process, except the cheap quantities of
 :data:`INLINE_ALGORITHMS`, which the worker runs itself (see :func:`runs_inline`); only
@@ -51,6 +52,7 @@ from viterbo.invariants.evaluate import POLICY_KEYS, compute_one, skip_reason
 
 GENERATE = "generate"
 QUANTITY = "quantity"
+SEARCH = "search"
 # Lower runs first: a polytope's quantities before the next polytope (complete rows early).
 QUANTITY_PRIORITY = 0
 GENERATE_PRIORITY = 10
@@ -58,6 +60,7 @@ GENERATE_PRIORITY = 10
 # Wall-clock limits (seconds) per quantity when `atlas work --job-timeout` is not given.
 DEFAULT_TIMEOUTS: dict[str, float] = {
     GENERATE: 120.0,
+    SEARCH: 300.0,
     "volume": 120.0,
     "capacity": 600.0,
     "certified_capacity": 120.0,
@@ -439,6 +442,68 @@ def preload() -> None:
         registry.warm_up()
 
 
+# -------------------------------------------------------------------------------- search
+# A search start is a chain of jobs, one per step (trials until one is accepted): each
+# job's params hold the climb's JSON state, its result the next state, and its record
+# queues the next step. The job table is the checkpoint, so a killed worker loses at most
+# one step, and the step is repeated exactly (the climb is deterministic).
+SEARCH_PRIORITY = 5
+SEARCH_PARAMS = ("search", "start", "step", "seed", "space", "max_trials")
+
+
+def search_job_key(search: str, start: int, step: int) -> str:
+    """``search:NAME:START:STEP``: one job per step of one start of one search."""
+    return f"search:{search}:{start}:{step}"
+
+
+def search_job_spec(params: dict[str, Any]) -> JobSpec:
+    """The job of ``params`` (the search's name, start, step, seed, space, ...)."""
+    return JobSpec(
+        kind=SEARCH,
+        key=search_job_key(params["search"], params["start"], params["step"]),
+        params=params,
+        family=f"search/{params['space']['space']}",
+        priority=SEARCH_PRIORITY,
+    )
+
+
+def _prepare_search(conn: Connection, job: ClaimedJob) -> Payload:
+    del conn
+    params = parse_params(job)
+    missing = [k for k in SEARCH_PARAMS if k not in params]
+    if missing:
+        raise JobParamsError(f"job {job.id}: search params lack {', '.join(missing)}")
+    return params
+
+
+def _run_search(payload: Payload) -> dict[str, Any]:
+    # Lazy: the search layer pulls in scipy and the geometry (~0.5 s) that only a search
+    # job's child needs.
+    from viterbo.geometry import Polytope
+    from viterbo.search import Climb, advance, begin, finish, space_from_spec
+
+    space = space_from_spec(payload["space"])
+    seed, start = int(payload["seed"]), int(payload["start"])
+    if payload.get("climb") is None:
+        polytope = payload.get("polytope")
+        climb = begin(space, seed, start, Polytope.from_dict(polytope) if polytope else None)
+    else:
+        climb = advance(Climb.from_json(payload["climb"]), max_trials=int(payload["max_trials"]))
+    result: dict[str, Any] = {"climb": climb.to_json()}
+    if climb.finished and climb.ratio is not None:
+        result["verification"] = finish(climb, seed, start)
+    return to_jsonable(result)
+
+
+def _record_search(conn: Connection, job: ClaimedJob, result: dict[str, Any]) -> dict[str, Any]:
+    params = parse_params(job)
+    if result["climb"]["status"] == "running":
+        following = {**params, "step": int(params["step"]) + 1, "climb": result["climb"]}
+        following.pop("polytope", None)
+        insert_jobs(conn, [search_job_spec(following)])
+    return result
+
+
 register_kind(
     JobKind(
         GENERATE,
@@ -456,5 +521,14 @@ register_kind(
         limits=quantity_limits,
         inline=runs_inline,
         preload=preload,
+    )
+)
+register_kind(
+    JobKind(
+        SEARCH,
+        run=_run_search,
+        prepare=_prepare_search,
+        record=_record_search,
+        default_timeout=DEFAULT_TIMEOUTS[SEARCH],
     )
 )

@@ -9,8 +9,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from viterbo.atlas.jobs import GENERATE
+from viterbo.atlas.jobs import GENERATE, SEARCH
 from viterbo.atlas.models import ALL_STATES, DONE, TERMINAL_STATES
+from viterbo.atlas.search.results import start_states, summaries
 from viterbo.atlas.store import JobStore
 
 RATE_WINDOW_SECONDS = 300.0
@@ -216,6 +217,7 @@ def status_summary(store: JobStore, failures: int = 5) -> dict[str, Any]:
         "by_family": by_family,
         "by_algorithm": by_alg,
         "recent_failures": store.recent_failures(failures),
+        "searches": summaries(start_states(store)) if SEARCH in by_kind else [],
         "_progress": p,
     }
 
@@ -238,7 +240,23 @@ def status_report(store: JobStore, failures: int = 5) -> str:
     if summary["recent_failures"]:
         lines += ["", "recent failures:"]
         lines += [_failure_line(f) for f in summary["recent_failures"]]
+    if summary["searches"]:
+        lines += ["", "searches:"]
+        lines += [_search_line(s) for s in summary["searches"]]
     return "\n".join(lines)
+
+
+def _search_line(s: dict[str, Any]) -> str:
+    def ratio(value: float | None) -> str:
+        return "-" if value is None else f"{value:.10f}"
+
+    sizes = ",".join(str(v) for k, v in sorted(s["space"].items()) if k in ("facets", "k", "l"))
+    return (
+        f"  {s['search']} [{s['space']['space']}:{sizes}]: {s['finished']}/{s['starts']} starts"
+        f" done, {s['steps']} steps, best {ratio(s['best_ratio'])},"
+        f" best verified {ratio(s['best_verified_ratio'])}"
+        + (f", {s['failed']} failed" if s["failed"] else "")
+    )
 
 
 def _failure_line(f: dict[str, Any]) -> str:

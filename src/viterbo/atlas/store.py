@@ -974,6 +974,29 @@ class JobStore:
             extra = [g for g in extra if g["idempotency_key"] in keys]
         return out + extra
 
+    def jobs_of_kind(self, kind: str, key_prefix: str = "") -> list[dict[str, Any]]:
+        """Key, status, params, result (parsed JSON) and timing of every ``kind`` job whose
+        idempotency key starts with ``key_prefix``, ordered by id (a search's steps)."""
+        j = jobs_table.c
+        stmt = select(
+            j.id,
+            j.idempotency_key,
+            j.status,
+            j.params,
+            j.result,
+            j.wall_seconds,
+            j.error_type,
+            j.error_message,
+        ).where(j.kind == kind)
+        if key_prefix:
+            stmt = stmt.where(j.idempotency_key.startswith(key_prefix, autoescape=True))
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(stmt.order_by(j.id))]
+        for row in rows:
+            row["params"] = json.loads(row["params"]) if row["params"] else {}
+            row["result"] = json.loads(row["result"]) if row["result"] else None
+        return rows
+
 
 __all__ = [
     "BLOCKED",

@@ -187,6 +187,29 @@ def model_step(climb: Climb) -> tuple[np.ndarray, float]:
     return x + d, max(predicted, 0.0)
 
 
+def active_planes(climb: Climb) -> np.ndarray:
+    """The gradients the model's step combines (dual weight > 1e-6), one row each.
+
+    At a converged climb these are the branches of the minimal loops that tie at the
+    optimum: one at a smooth maximum, several at a kink.
+    """
+    x = np.asarray(climb.x)
+    f = float(np.log(climb.ratio))
+    gradients, errors = [np.asarray(climb.gradient)], [0.0]
+    for entry in climb.bundle:
+        point, g = np.asarray(entry["x"]), np.asarray(entry["g"])
+        gradients.append(g)
+        errors.append(
+            max(
+                abs(entry["f"] + float(g @ (x - point)) - f),
+                LOCALITY * float(np.sum((x - point) ** 2)),
+            )
+        )
+    G = np.array(gradients)
+    lam = _dual_weights(G, np.array(errors), climb.step_length)
+    return G[lam > 1e-6]
+
+
 def _dual_weights(G: np.ndarray, alpha: np.ndarray, t: float) -> np.ndarray:
     """``argmin over the simplex of ½ λᵀ M λ + αᵀ λ`` with ``M = t G Gᵀ``.
 

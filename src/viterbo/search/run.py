@@ -91,12 +91,12 @@ def finish(climb: Climb, seed: int, start: int, policy: Policy | None = None) ->
 
 
 def distinct_branches(climb: Climb) -> int:
-    """How many distinct minimal-loop branches the bundle met around the end point.
+    """How many distinct minimal-loop branches the final model step combines.
 
     At a smooth maximum this is 1; at a kink (HK-O's product) several minimal loops tie,
-    each with its own branch gradient.
+    each with its own branch gradient (the planes with positive dual weight).
     """
-    gradients = climbing._nearby_gradients(climb) if climb.gradient is not None else []
+    gradients = climbing.active_planes(climb) if climb.gradient is not None else []
     kept: list[np.ndarray] = []
     for g in gradients:
         scale = max(float(np.linalg.norm(g)), 1.0)

@@ -36,7 +36,13 @@ def verify_optimum(
     """
     policy = policy or Policy(spectrum=False)
     point = evaluate_point(space, x, policy, with_gradient=False)
-    report: dict[str, Any] = {"point": point.summary(), "verified": False}
+    report: dict[str, Any] = {"point": point.summary(), "verified": False, "loop": point.loop}
+    if point.record is not None:
+        report["capacities"] = {
+            key.partition("/")[2]: {"status": o.status, "value": o.value, "reason": o.reason}
+            for key, o in sorted(point.record.outcomes.items())
+            if key.startswith("capacity/")
+        }
     if point.ratio is None:
         report["reason"] = point.reason
         return report
