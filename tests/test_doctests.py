@@ -29,5 +29,5 @@ def test_docstring_examples(name: str) -> None:
 
 
 def test_the_entry_points_have_examples() -> None:
-    for name in ("viterbo.families", "viterbo.invariants.evaluate"):
+    for name in ("viterbo.families", "viterbo.invariants.evaluate", "viterbo.search.run"):
         assert _examples(name) > 0, name
