@@ -495,6 +495,13 @@ def _run_search(payload: Payload) -> dict[str, Any]:
     return to_jsonable(result)
 
 
+def _preload_search() -> None:
+    """Import the search layer once in the worker: each step's child then starts warm
+    (importing it per child cost ~0.3 s of a ~0.5 s step)."""
+    with contextlib.suppress(ImportError):
+        importlib.import_module("viterbo.search")
+
+
 def _record_search(conn: Connection, job: ClaimedJob, result: dict[str, Any]) -> dict[str, Any]:
     params = parse_params(job)
     if result["climb"]["status"] == "running":
@@ -530,5 +537,6 @@ register_kind(
         prepare=_prepare_search,
         record=_record_search,
         default_timeout=DEFAULT_TIMEOUTS[SEARCH],
+        preload=_preload_search,
     )
 )
