@@ -1,6 +1,6 @@
 """Search benchmark (issue 16): certified climbs of the systolic ratio through the job store.
 
-    .venv/bin/python benchmarks/search.py [--workers 2] [--db URL] [--out DIR] [--quick]
+    .venv/bin/python benchmarks/search.py [--workers 2] [--db URL] [--out DIR] [--starts N]
 
 Queues the searches below with `atlas search --enqueue-only`, runs `atlas work` once over
 all of them, and prints per search: starts, how many reached HK-O ((3+sqrt5)/5 - 1e-6),
@@ -43,11 +43,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--db", default=None, help="SQLAlchemy URL (default: a temporary SQLite)")
     parser.add_argument("--out", type=Path, default=None, help="write the atlas-search dataset")
-    parser.add_argument("--quick", action="store_true", help="2 starts per search")
+    parser.add_argument("--starts", type=int, default=None, help="starts per search (default: the table's)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db or f"sqlite:///{tmp}/search.sqlite"
-        searches = [(n, s, 2 if args.quick else k, t) for n, s, k, t in SEARCHES]
+        searches = [(n, s, args.starts or k, t) for n, s, k, t in SEARCHES]
         for name, space, starts, trials in searches:
             subprocess.run(
                 [*ATLAS, "search", name, "--space", space, "--starts", str(starts),

@@ -53,7 +53,7 @@ def expected() -> list[dict]:
 def test_a_search_in_the_store_is_the_python_search(
     db_url: str, engine: Engine, tmp_path: Path, expected: list[dict]
 ) -> None:
-    out = tmp_path / "atlas-search"
+    out = tmp_path / "search-snapshot"
     done = _atlas([*_search_args("demo", "--out", str(out)), "--workers", "2"], db_url)
     assert done.returncode == 0, done.stderr
     states = start_states(JobStore(engine), "demo")
@@ -61,7 +61,7 @@ def test_a_search_in_the_store_is_the_python_search(
     assert all(s.finished and s.verification["verified"] for s in states)
     # Each accepted step is one job (the checkpoint unit): a start has at least one per step.
     assert all(s.step >= c["accepted"] for s, c in zip(states, expected, strict=True))
-    rows = datasets.load_dataset(str(out), split="train")
+    rows = datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "hf-cache"))
     assert rows.num_rows == STARTS
     assert rows["systolic_ratio"] == [c["ratio"] for c in expected]
     assert set(rows["capacity_certificate"]) == {"confirmed"}
