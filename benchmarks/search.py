@@ -43,7 +43,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--db", default=None, help="SQLAlchemy URL (default: a temporary SQLite)")
     parser.add_argument("--out", type=Path, default=None, help="write the atlas-search dataset")
-    parser.add_argument("--starts", type=int, default=None, help="starts per search (default: the table's)")
+    parser.add_argument(
+        "--starts", type=int, default=None, help="starts per search (default: the table's)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db or f"sqlite:///{tmp}/search.sqlite"
