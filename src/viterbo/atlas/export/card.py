@@ -73,20 +73,27 @@ def _algorithm_lines(quantities: list[str]) -> list[str]:
     return out
 
 
+# The card's YAML front matter: the `datasets` config (one train split of Parquet shards),
+# shared by every snapshot the atlas publishes (atlas-*, atlas-search).
+YAML_HEADER = (
+    "---",
+    "configs:",
+    "- config_name: default",
+    "  data_files:",
+    "  - split: train",
+    "    path: data/train-*.parquet",
+    "license: mit",
+    "tags:",
+    "- symplectic-geometry",
+    "- polytopes",
+    "---",
+)
+
+
 def _dataset_card(name: str, manifest: dict[str, Any], feats: Any) -> str:
     policy = manifest.get("policy") or {}
     lines = [
-        "---",
-        "configs:",
-        "- config_name: default",
-        "  data_files:",
-        "  - split: train",
-        "    path: data/train-*.parquet",
-        "license: mit",
-        "tags:",
-        "- symplectic-geometry",
-        "- polytopes",
-        "---",
+        *YAML_HEADER,
         "",
         f"# {name}",
         "",

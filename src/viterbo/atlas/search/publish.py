@@ -18,6 +18,7 @@ import numpy as np
 from datasets import Features, Sequence, Value
 
 from viterbo.atlas.errors import ExportError
+from viterbo.atlas.export.card import YAML_HEADER
 from viterbo.atlas.export.publish import _git_commit
 from viterbo.atlas.export.rows import _write_parquet, content_hash
 from viterbo.atlas.export.snapshot import (
@@ -263,17 +264,7 @@ def _brief(row: dict[str, Any]) -> dict[str, Any]:
 
 def _card(manifest: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     lines = [
-        "---",
-        "configs:",
-        "- config_name: default",
-        "  data_files:",
-        "  - split: train",
-        "    path: data/train-*.parquet",
-        "license: mit",
-        "tags:",
-        "- symplectic-geometry",
-        "- polytopes",
-        "---",
+        *YAML_HEADER,
         "",
         "# atlas-search",
         "",
