@@ -171,16 +171,8 @@ def model_step(climb: Climb) -> tuple[np.ndarray, float]:
     ``d = t sum λ_j g_j``.
     """
     x = np.asarray(climb.x)
-    f = float(np.log(climb.ratio))
-    gradients = [np.asarray(climb.gradient)]
-    errors = [0.0]
-    for entry in climb.bundle:
-        point, g = np.asarray(entry["x"]), np.asarray(entry["g"])
-        linearised = entry["f"] + float(g @ (x - point))
-        distance = float(np.sum((x - point) ** 2))
-        gradients.append(g)
-        errors.append(max(abs(linearised - f), LOCALITY * distance))
-    G, alpha, t = np.array(gradients), np.array(errors), climb.step_length
+    G, alpha = _planes(climb)
+    t = climb.step_length
     lam = _dual_weights(G, alpha, t)
     d = t * (lam @ G)
     predicted = float(np.min(alpha + G @ d))
@@ -193,21 +185,23 @@ def active_planes(climb: Climb) -> np.ndarray:
     At a converged climb these are the branches of the minimal loops that tie at the
     optimum: one at a smooth maximum, several at a kink.
     """
+    G, alpha = _planes(climb)
+    lam = _dual_weights(G, alpha, climb.step_length)
+    return G[lam > 1e-6]
+
+
+def _planes(climb: Climb) -> tuple[np.ndarray, np.ndarray]:
+    """The model's gradients and locality measures: the incumbent's first (``α = 0``)."""
     x = np.asarray(climb.x)
     f = float(np.log(climb.ratio))
     gradients, errors = [np.asarray(climb.gradient)], [0.0]
     for entry in climb.bundle:
         point, g = np.asarray(entry["x"]), np.asarray(entry["g"])
+        linearised = entry["f"] + float(g @ (x - point))
+        distance = float(np.sum((x - point) ** 2))
         gradients.append(g)
-        errors.append(
-            max(
-                abs(entry["f"] + float(g @ (x - point)) - f),
-                LOCALITY * float(np.sum((x - point) ** 2)),
-            )
-        )
-    G = np.array(gradients)
-    lam = _dual_weights(G, np.array(errors), climb.step_length)
-    return G[lam > 1e-6]
+        errors.append(max(abs(linearised - f), LOCALITY * distance))
+    return np.array(gradients), np.array(errors)
 
 
 def _dual_weights(G: np.ndarray, alpha: np.ndarray, t: float) -> np.ndarray:
