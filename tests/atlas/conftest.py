@@ -76,17 +76,14 @@ def engine(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def isolated_registry() -> Iterator[None]:
     """The invariants registry holds only the test algorithms (restored afterwards)."""
-    from viterbo.atlas.jobs import set_polytope_loader
     from viterbo.invariants import registry
 
     was_loaded = registry._loaded
     old = plugin.isolate_registry()
-    set_polytope_loader(plugin.FakePolytope.from_dict)
     yield
     registry._REGISTRY.clear()
     registry._REGISTRY.update(old)
     registry._loaded = was_loaded
-    set_polytope_loader(None)
 
 
 def atlas_env(db_url: str | None = None) -> dict[str, str]:

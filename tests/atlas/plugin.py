@@ -15,10 +15,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from viterbo.atlas.jobs import set_polytope_loader
 from viterbo.atlas.kinds import JobKind, register_family, register_kind
 from viterbo.atlas.presets import PresetItem, register_preset
-from viterbo.atlas.store import set_checkpoint_hook
 
 
 def _append(path: str, line: str) -> None:
@@ -81,7 +79,8 @@ def pause_point(point: str, keys: list[str]) -> None:
         time.sleep(3600)
 
 
-def _checkpoint_hook(point: str, jobs: Any) -> None:
+def atlas_checkpoint(point: str, jobs: Any) -> None:
+    """The workers' checkpoint hook in `atlas work` processes that import this plugin."""
     pause_point(point, [job.idempotency_key for job in jobs])
 
 
@@ -90,9 +89,6 @@ def run_pause_record(payload: dict[str, Any]) -> dict[str, Any]:
     pause_point("compute", [payload["tag"]])
     return run_record(payload)
 
-
-if os.environ.get("ATLAS_TEST_PAUSE_AT"):
-    set_checkpoint_hook(_checkpoint_hook)
 
 register_kind(JobKind("test-pause-record", run=run_pause_record))
 register_kind(JobKind("test-pause-record-inline", run=run_pause_record, trivial=True))
@@ -162,7 +158,7 @@ def generate_box(family: str, params: dict[str, Any], index: int) -> Generated:
     )
 
 
-register_family("test-box", generate_box)
+register_family("test-box", generate_box, load=FakePolytope.from_dict)
 register_preset(
     "test-boxes", [PresetItem("test-box", {"dim": 4}, 3), PresetItem("test-box", {"dim": 2}, 2)]
 )
@@ -267,4 +263,3 @@ def isolate_registry() -> dict[Any, Any]:
 
 if os.environ.get("ATLAS_TEST_ISOLATED_REGISTRY") == "1":
     isolate_registry()
-    set_polytope_loader(FakePolytope.from_dict)

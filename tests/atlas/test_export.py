@@ -378,6 +378,7 @@ def test_the_budget_reaches_the_algorithm_and_the_kill_stops_one_that_ignores_it
         "quantity": "capacity",
         "algorithm": "budget",
         "inputs": {},
+        "family": "test-box",
         "polytope": box,
         "params": params,
         BUDGET_KEY: limits.budget,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select, update
@@ -157,3 +158,40 @@ def test_max_jobs_stops_early(engine: Engine, tmp_path: Path) -> None:
     stats = Worker(engine, WorkerOptions(max_jobs=7)).run()
     assert stats.recorded == 7 and store.status_counts()["done"] == 7
     assert len(Path(side).read_text().split()) == 7
+
+
+def test_checkpoint_hook_is_a_worker_option_called_at_each_point(
+    engine: Engine, tmp_path: Path
+) -> None:
+    side = str(tmp_path / "side.txt")
+    store = JobStore(engine)
+    store.enqueue(
+        [JobSpec("test-record", f"r{i}", params={"path": side, "tag": i}) for i in range(3)]
+    )
+    seen: list[tuple[str, tuple[str, ...]]] = []
+
+    def hook(point: str, jobs: Any) -> None:
+        seen.append((point, tuple(job.idempotency_key for job in jobs)))
+
+    Worker(engine, WorkerOptions(checkpoint=hook)).run()
+    # Child-run jobs are claimed one at a time: three points per job, in the crash order.
+    assert seen == [
+        (point, (f"r{i}",))
+        for i in range(3)
+        for point in ("claim-uncommitted", "claimed", "computed")
+    ]
+    # The default hook is per store, not global: a worker without one sees nothing.
+    store.enqueue([JobSpec("test-record", "r3", params={"path": side, "tag": 3})])
+    Worker(engine, WorkerOptions()).run()
+    assert len(seen) == 9 and store.status_counts()["done"] == 4
+
+
+def test_quantity_jobs_rebuild_each_polytope_with_its_familys_loader() -> None:
+    from viterbo.atlas.kinds import polytope_loader
+    from viterbo.geometry import Polytope
+
+    box = plugin.FakePolytope((1.0, 2.0))
+    assert polytope_loader("test-box")(box.to_dict()) == box
+    cube = Polytope.from_vertices([[x, y] for x in (-1, 1) for y in (-1, 1)])
+    rebuilt = polytope_loader("halfspace")(cube.to_dict())
+    assert isinstance(rebuilt, Polytope) and rebuilt.num_facets == 4

@@ -13,6 +13,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from viterbo.atlas.errors import AtlasError
-from viterbo.atlas.kinds import kind_names, known_families, load_plugins
+from viterbo.atlas.kinds import kind_names, known_families, load_plugins, plugin_checkpoint
 
 USER_ERROR_EXIT = 2
 
@@ -326,7 +327,7 @@ def _options(
 ) -> Any:
     from viterbo.atlas.worker import WorkerOptions  # lazy: start-up
 
-    return WorkerOptions(
+    options = WorkerOptions(
         lease_seconds=lease_seconds,
         job_timeout=job_timeout,
         quantity_timeouts=dict(quantity_timeouts),
@@ -335,6 +336,8 @@ def _options(
         forever=forever,
         max_batch=batch,
     )
+    hook = plugin_checkpoint()
+    return options if hook is None else replace(options, checkpoint=hook)
 
 
 @main.command()

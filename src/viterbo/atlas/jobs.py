@@ -15,7 +15,6 @@ import importlib
 import json
 import math
 import time
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.engine import Connection
@@ -31,6 +30,7 @@ from viterbo.atlas.kinds import (
     family_generator,
     limits_for,
     parse_params,
+    polytope_loader,
     register_kind,
 )
 from viterbo.atlas.models import (
@@ -366,30 +366,14 @@ def quantity_job_specs(
 # ------------------------------------------------------------------------------ quantity
 
 
-PolytopeLoader = Callable[[dict[str, Any]], Any]
-
-
-def _default_loader(data: dict[str, Any]) -> Any:
-    from viterbo.geometry import Polytope  # lazy: geometry loads scipy (+0.4 s for `status`)
-
-    return Polytope.from_dict(data)
-
-
-_loader: list[PolytopeLoader] = [_default_loader]
-
-
-def set_polytope_loader(loader: PolytopeLoader | None) -> None:
-    """Replace how quantity jobs rebuild a polytope from its stored dict (tests); None resets."""
-    _loader[0] = loader or _default_loader
-
-
 def _prepare_quantity(conn: Connection, job: ClaimedJob) -> Payload:
     params = parse_params(job)
     if job.polytope_id is None or not job.quantity or not job.algorithm:
         raise JobParamsError(f"job {job.id}: a quantity job needs polytope, quantity and algorithm")
-    geometry = polytope_geometry(conn, job.polytope_id)
-    if geometry is None:
+    stored = polytope_geometry(conn, job.polytope_id)
+    if stored is None:
         raise JobParamsError(f"job {job.id}: polytope {job.polytope_id} does not exist")
+    family, geometry = stored
     inputs = {
         f"{d['quantity']}/{d['algorithm']}": {
             "status": d["status"],
@@ -403,6 +387,7 @@ def _prepare_quantity(conn: Connection, job: ClaimedJob) -> Payload:
         "algorithm": job.algorithm,
         "params": params,
         "inputs": inputs,
+        "family": family,
         "polytope": geometry,
     }
 
@@ -417,7 +402,7 @@ def _input_reason(error_type: str | None, error_message: str | None) -> str | No
 
 def _run_quantity(payload: Payload) -> dict[str, Any]:
     alg = registry.get(payload["quantity"], payload["algorithm"])
-    polytope = _loader[0](payload["polytope"])
+    polytope = polytope_loader(payload["family"])(payload["polytope"])
     params = dict(payload["params"])
     params.pop(TIME_LIMIT_PARAM, None)  # already in the budget (quantity_limits)
     result = compute_one(alg, polytope, payload["inputs"], payload.get(BUDGET_KEY), **params)

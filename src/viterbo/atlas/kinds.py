@@ -26,12 +26,15 @@ from viterbo.atlas.errors import AtlasError, JobParamsError
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-    from viterbo.atlas.store import ClaimedJob
+    from viterbo.atlas.store import CheckpointHook, ClaimedJob
 
 Payload = dict[str, Any]
 ChildResult = dict[str, Any]
 
 PLUGINS_ENV_VAR = "ATLAS_PLUGINS"
+# A plugin module may define a function of this name: `atlas work` passes it to its workers as
+# their checkpoint hook (store.CheckpointHook; the reliability tests pause workers with it).
+CHECKPOINT_ATTRIBUTE = "atlas_checkpoint"
 # The worker adds the job's time budget (seconds) to the payload under this key.
 BUDGET_KEY = "_time_budget"
 # A kind's time limit when it names none and the operator gives none.
@@ -144,7 +147,7 @@ def parse_params(job: ClaimedJob) -> dict[str, Any]:
 
 
 _KINDS: dict[str, JobKind] = {}
-_plugins_loaded: set[str] = set()
+_plugins_loaded: dict[str, Any] = {}  # module name -> module
 
 
 def register_kind(kind: JobKind) -> JobKind:
@@ -178,27 +181,54 @@ def load_plugins() -> None:
         if name in _plugins_loaded:
             continue
         try:
-            importlib.import_module(name)
+            _plugins_loaded[name] = importlib.import_module(name)
         except ImportError as exc:
             raise AtlasError(
                 f"cannot import plugin module {name!r} from {PLUGINS_ENV_VAR}: {exc}"
             ) from None
-        _plugins_loaded.add(name)
+
+
+def plugin_checkpoint() -> CheckpointHook | None:
+    """The checkpoint hook a plugin module defines (``atlas_checkpoint``), if one does."""
+    load_plugins()
+    for module in _plugins_loaded.values():
+        hook = getattr(module, CHECKPOINT_ATTRIBUTE, None)
+        if hook is not None:
+            return hook  # type: ignore[no-any-return]
+    return None
 
 
 # ----------------------------------------------------------------- extra families (tests)
 
 FamilyGenerator = Callable[[str, dict[str, Any], int], Any]
+PolytopeLoader = Callable[[dict[str, Any]], Any]
 _EXTRA_FAMILIES: dict[str, FamilyGenerator] = {}
+_EXTRA_LOADERS: dict[str, PolytopeLoader] = {}
 
 
-def register_family(name: str, generate: FamilyGenerator) -> None:
+def register_family(
+    name: str, generate: FamilyGenerator, load: PolytopeLoader | None = None
+) -> None:
     """Register a family generator outside ``viterbo.families`` (for tests and experiments).
 
     ``generate(family, params, index)`` must return an object shaped like
     ``viterbo.families.GeneratedPolytope`` (attributes ``polytope``, ``seed``, ``metadata``).
+    ``load(geometry)`` rebuilds one of its polytopes from the stored geometry dict for the
+    quantity jobs, when the family's polytopes are not ``viterbo.geometry.Polytope``.
     """
     _EXTRA_FAMILIES[name] = generate
+    if load is not None:
+        _EXTRA_LOADERS[name] = load
+
+
+def polytope_loader(family: str) -> PolytopeLoader:
+    """How to rebuild a stored polytope of ``family`` (default ``Polytope.from_dict``)."""
+    load_plugins()
+    if family in _EXTRA_LOADERS:
+        return _EXTRA_LOADERS[family]
+    from viterbo.geometry import Polytope  # lazy: geometry loads scipy (+0.4 s for `status`)
+
+    return Polytope.from_dict
 
 
 def family_generator(name: str) -> FamilyGenerator:

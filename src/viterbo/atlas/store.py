@@ -100,26 +100,17 @@ class Outcome:
 # ----------------------------------------------------------------------- fault injection
 
 CheckpointHook = Callable[[str, Sequence["ClaimedJob"]], None]
-_checkpoint_hook: list[CheckpointHook] = []
+"""``hook(point, jobs)``, called at the worker's crash-relevant points.
+
+Points: ``"claim-uncommitted"`` (inside the claim transaction, before COMMIT), ``"claimed"``
+(claim committed, nothing run yet) and ``"computed"`` (outcomes known, not yet recorded).  Only
+the reliability tests pass one (to SIGKILL a worker at exactly that point), through
+``WorkerOptions.checkpoint`` or ``JobStore(engine, checkpoint=...)``.
+"""
 
 
-def set_checkpoint_hook(hook: CheckpointHook | None) -> None:
-    """Install (or with ``None`` remove) a hook called at the worker's crash-relevant points.
-
-    Points: ``"claim-uncommitted"`` (inside the claim transaction, before COMMIT),
-    ``"claimed"`` (claim committed, nothing run yet) and ``"computed"`` (outcomes known, not yet
-    recorded).  Only the reliability tests use it (to SIGKILL a worker at exactly that point);
-    without a hook the calls cost one list test.
-    """
-    _checkpoint_hook.clear()
-    if hook is not None:
-        _checkpoint_hook.append(hook)
-
-
-def checkpoint(point: str, jobs: Sequence[ClaimedJob]) -> None:
-    """Call the installed checkpoint hook, if any (see :func:`set_checkpoint_hook`)."""
-    if _checkpoint_hook:
-        _checkpoint_hook[0](point, jobs)
+def no_checkpoint(point: str, jobs: Sequence[ClaimedJob]) -> None:
+    """The default :data:`CheckpointHook`: nothing happens at the checkpoints."""
 
 
 # ----------------------------------------------------------------------- low level (conn)
@@ -656,13 +647,15 @@ def insert_polytope(conn: Connection, row: dict[str, Any]) -> int:
     return int(conn.execute(polytopes_table.insert().values(**row).returning(p.id)).scalar_one())
 
 
-def polytope_geometry(conn: Connection, polytope_id: int) -> dict[str, Any] | None:
-    """``{"vertices", "normals", "offsets"}`` of a stored polytope (parsed), or ``None``."""
+def polytope_geometry(conn: Connection, polytope_id: int) -> tuple[str, dict[str, Any]] | None:
+    """A stored polytope's family and ``{"vertices", "normals", "offsets"}`` (parsed), or ``None``."""
     p = polytopes_table.c
-    row = conn.execute(select(p.vertices, p.normals, p.offsets).where(p.id == polytope_id)).first()
+    row = conn.execute(
+        select(p.family, p.vertices, p.normals, p.offsets).where(p.id == polytope_id)
+    ).first()
     if row is None:
         return None
-    return {
+    return row.family, {
         "vertices": json.loads(row.vertices),
         "normals": json.loads(row.normals),
         "offsets": json.loads(row.offsets),
@@ -716,9 +709,10 @@ EXPORT_JOB_COLUMNS = (
 class JobStore:
     """Job-store operations on one engine, each in its own short transaction."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, checkpoint: CheckpointHook = no_checkpoint) -> None:
         self.engine = engine
         self.write_engine = writer(engine)
+        self.checkpoint = checkpoint
 
     def enqueue(self, specs: Iterable[JobSpec]) -> int:
         """Insert the jobs whose idempotency keys are new; return how many were new."""
@@ -737,7 +731,7 @@ class JobStore:
         with self.write_engine.begin() as conn:
             jobs = claim_jobs(conn, owner, lease_seconds, limit, time.time())
             if jobs:
-                checkpoint("claim-uncommitted", jobs)
+                self.checkpoint("claim-uncommitted", jobs)
             return jobs
 
     def heartbeat(
@@ -1007,20 +1001,20 @@ __all__ = [
     "PENDING",
     "RUNNING",
     "TIMED_OUT",
+    "CheckpointHook",
     "ClaimedJob",
     "JobFilter",
     "JobSpec",
     "JobStore",
     "Outcome",
-    "checkpoint",
     "claim_jobs",
     "complete_jobs",
     "dependency_outcomes",
     "dumps",
     "insert_jobs",
     "insert_polytope",
+    "no_checkpoint",
     "polytope_geometry",
     "prune_finished",
     "release_dependents",
-    "set_checkpoint_hook",
 ]

@@ -37,7 +37,14 @@ from viterbo.atlas.kinds import (
     runs_inline,
 )
 from viterbo.atlas.models import FAILED
-from viterbo.atlas.store import DEFAULT_LEASE_SECONDS, ClaimedJob, JobStore, Outcome, checkpoint
+from viterbo.atlas.store import (
+    DEFAULT_LEASE_SECONDS,
+    CheckpointHook,
+    ClaimedJob,
+    JobStore,
+    Outcome,
+    no_checkpoint,
+)
 
 log = logging.getLogger("viterbo.atlas.worker")
 
@@ -66,6 +73,9 @@ class WorkerOptions:
     forever: bool = False
     max_jobs: int | None = None
     db_retry_seconds: float = 120.0  # how long to ride out an unreachable database
+    # Called at the crash-relevant points (store.CheckpointHook); the reliability tests pass
+    # one that pauses there so that they can SIGKILL the worker at exactly that point.
+    checkpoint: CheckpointHook = no_checkpoint
 
 
 @dataclass
@@ -115,7 +125,7 @@ class Worker:
         budget: _JobBudget | None = None,
         stop: Callable[[], bool] | None = None,
     ) -> None:
-        self.store = JobStore(engine)
+        self.store = JobStore(engine, checkpoint=options.checkpoint)
         self.options = options
         self._overrides = TimeoutOverrides(options.quantity_timeouts, options.job_timeout)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -156,7 +166,7 @@ class Worker:
                 time.sleep(idle_sleep)
                 idle_sleep = min(2.0, idle_sleep * 1.5)
                 continue
-            checkpoint("claimed", jobs)
+            self.store.checkpoint("claimed", jobs)
             idle_sleep = self.options.poll_seconds
             self.stats.claimed += len(jobs)
             all_trivial = self._process(jobs)
@@ -289,7 +299,7 @@ class Worker:
         def record_hook(job: ClaimedJob) -> Any:
             return get_kind(job.kind).record
 
-        checkpoint("computed", [job for job, _ in items])
+        self.store.checkpoint("computed", [job for job, _ in items])
         try:
             accepted = self._db("record", lambda: self.store.complete(items, record=record_hook))
         except DatabaseLostError:
