@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python benchmarks/reeb.py [--quick] [--profile]``
 
-Prints medians and the ratio to each target (2-core machine):
+Prints medians and the ratio to each target (2-core machine): symmetric polytopes (24-cell,
+cross-polytope) <= 2 ms, with and without the symmetry reduction side by side;
 cross-polytope (16 facets) <= 1 s, 24-cell <= 0.25 s, random 4D polytopes with 30 facets
 <= 5 s each; the ``spectrum`` (k = 5, window 3, rotation cap 6) on random 20-facet polytopes
 <= 3 s each (the atlas runs it on hundreds of polytopes); the compiled engine against the
@@ -51,6 +52,58 @@ def random_halfspace_polytope(facets: int, seed: int) -> Polytope:
             continue
         if reeb.applicability(polytope) is None:
             return polytope
+
+
+def cell_24_edges() -> Polytope:
+    """The 24-cell with vertices ±e_i±e_j (issue 15's instance; 96 symplectic symmetries)."""
+    vertices = []
+    for i, j in itertools.combinations(range(4), 2):
+        for a, b in itertools.product([1, -1], repeat=2):
+            v = np.zeros(4)
+            v[i], v[j] = a, b
+            vertices.append(v)
+    return Polytope.from_vertices(vertices)
+
+
+def report_symmetric(repeats: int, target: float = 0.002) -> None:
+    """Warm, in-process medians on symmetric polytopes: one start per symmetry class (now)
+    against every node as a start (``use_symmetry=False``, the search before issue 15)."""
+    print(
+        f"\nsymmetric polytopes (issue 15 target {target * 1e3:.0f} ms, warm, medians of {repeats})"
+    )
+    print(
+        f"  {'polytope':<26} {'starts':>9} {'paths':>13} {'graph ms':>9} {'search ms':>15}"
+        f" {'total ms':>15} {'speed-up':>8} {'ratio':>6}"
+    )
+    cases = [
+        ("24-cell (±e_i±e_j)", cell_24_edges()),
+        ("24-cell (±e_i, (±½)^4)", cell_24()),
+        ("cross-polytope", cross_polytope()),
+    ]
+    for name, polytope in cases:
+        rows = {}
+        for use in (True, False):
+            totals, searches, graphs, diag = [], [], [], {}
+            for _ in range(repeats):
+                started = time.perf_counter()
+                diag = reeb.compute(polytope, use_symmetry=use)["diagnostics"]
+                totals.append(time.perf_counter() - started)
+                searches.append(diag["seconds"])
+                graphs.append(diag["graph_seconds"])
+            rows[use] = (
+                statistics.median(totals),
+                statistics.median(searches),
+                statistics.median(graphs),
+                diag,
+            )
+        (t1, s1, g1, d1), (t0, s0, _, d0) = rows[True], rows[False]
+        print(
+            f"  {name:<26} {d1['start_nodes']:>4}/{d0['start_nodes']:<4} "
+            f"{d1['paths_expanded']:>6}/{d0['paths_expanded']:<6} {g1 * 1e3:>9.1f} "
+            f"{s1 * 1e3:>7.1f}/{s0 * 1e3:<7.1f} {t1 * 1e3:>7.1f}/{t0 * 1e3:<7.1f}"
+            f" {t0 / t1:>7.1f}x {t1 / target:>6.1f}"
+        )
+    print("  (now/before: one start per symmetry class / every node; graph build is shared)")
 
 
 def run(polytope: Polytope, budget: float) -> tuple[float, dict | None]:
@@ -173,6 +226,7 @@ def main() -> None:
     repeats = 1 if args.quick else 3
     print("reeb capacity benchmark (targets from issue 5; 2-core machine)")
     print(f"kernel compile or cache load: {warm_up():.2f} s (excluded from the timings below)")
+    report_symmetric(3 if args.quick else 7)
     report_target("cross-polytope", cross_polytope(), 1.0, repeats, args.budget)
     report_target("24-cell", cell_24(), 0.25, 1, args.budget)
     for seed in range(1 if args.quick else 3):

@@ -42,8 +42,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from viterbo.geometry.symmetry import symplectic_symmetries
 from viterbo.invariants.certificate import verify_loop
 from viterbo.invariants.loops import loop_action, loop_to_list
+from viterbo.invariants.reeb import symmetry
 from viterbo.invariants.reeb.graph import FlowGraph, polytope_graph
 from viterbo.invariants.reeb.kernel import CompiledTubeSearch, ensure_compiled
 from viterbo.invariants.reeb.rotation import conley_zehnder
@@ -220,8 +222,13 @@ def minimal_orbit(
     facet_once: bool = True,
     rtol: float = 1e-9,
     engine: str = "compiled",
+    use_symmetry: bool = True,
 ) -> dict[str, Any]:
     """Search for the minimal-action closed Reeb orbit with rotation ``<= max_rotation``.
+
+    With ``use_symmetry`` the search starts at one node per class of the polytope's symplectic
+    symmetries (:mod:`viterbo.invariants.reeb.symmetry`; exact, and the same as all nodes on a
+    polytope without symmetry).
 
     Returns the orbit record (see :func:`orbit_record`) plus ``stats`` and ``graph`` sizes.
     Raises :class:`~viterbo.invariants.registry.TimeBudgetExceeded` when out of time.
@@ -230,8 +237,15 @@ def minimal_orbit(
     deadline = Deadline(time_budget)
     graph, shift = flow_graph(polytope, rtol=rtol)
     graph_seconds = deadline.elapsed
+    starts: list[int] | None = None
+    if use_symmetry:
+        graph, starts = symmetry.reduced(graph, symplectic_symmetries(polytope))
     search = search_class(
-        graph, max_rotation=max_rotation, facet_once=facet_once, deadline=deadline
+        graph,
+        max_rotation=max_rotation,
+        facet_once=facet_once,
+        deadline=deadline,
+        starts=starts,
     )
     best: dict[str, Any] = {"action": math.inf, "record": None}
     rejected: list[tuple[float, Orbit, str]] = []
@@ -259,6 +273,7 @@ def minimal_orbit(
             "graph_seconds": graph_seconds,
             "engine": engine,
             "orbits_rejected_by_certificate": len(rejected),
+            "start_nodes": len(search.starts),
         }
     )
     record = best["record"]
@@ -289,6 +304,7 @@ def compute(
     facet_once: bool = True,
     rtol: float = 1e-9,
     engine: str = "compiled",
+    use_symmetry: bool = True,
 ) -> dict[str, Any]:
     """EHZ capacity of a 4D polytope without Lagrangian 2-faces (Chaidez–Hutchings search).
 
@@ -332,6 +348,7 @@ def compute(
         facet_once=facet_once,
         rtol=rtol,
         engine=engine,
+        use_symmetry=use_symmetry,
     )
     stats = record.pop("stats")
     diagnostics = {**stats, "certificate": record.pop("certificate")}

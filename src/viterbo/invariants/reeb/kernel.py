@@ -1287,23 +1287,24 @@ class CompiledTubeSearch(TubeSearch):
         self._seed_initial_tubes()
 
     def _seed_initial_tubes(self) -> None:
-        """One tube per node (identity maps), queued with key ``(0, 0, counter)``."""
+        """One tube per start node (identity maps), queued with key ``(0, 0, counter)``."""
         ti, tf, pool, state = self.ti, self.tf, self.pool, self.state
         hkey, hdep, hcnt, hid = self.heap
-        for index, polygon in enumerate(self.packed.node_polygons):
+        for slot, node in enumerate(self.starts):
+            polygon = self.packed.node_polygons[node]
             row = state[S_POOL]
             pool[row : row + len(polygon)] = polygon
-            ti[index] = (index, index, -1, -1, 0, row, len(polygon))
-            tf[index, F_LIN : F_LIN + 4] = (1.0, 0.0, 0.0, 1.0)
-            tf[index, F_INV : F_INV + 4] = (1.0, 0.0, 0.0, 1.0)
-            tf[index, F_ROT : F_ROT + 4] = (1.0, 0.0, 0.0, 1.0)
-            tf[index, F_KAPPA] = 2.0
+            ti[slot] = (node, node, -1, -1, 0, row, len(polygon))
+            tf[slot, F_LIN : F_LIN + 4] = (1.0, 0.0, 0.0, 1.0)
+            tf[slot, F_INV : F_INV + 4] = (1.0, 0.0, 0.0, 1.0)
+            tf[slot, F_ROT : F_ROT + 4] = (1.0, 0.0, 0.0, 1.0)
+            tf[slot, F_KAPPA] = 2.0
             state[S_POOL] = row + len(polygon)
             state[S_HEAP] = heap_push(
-                hkey, hdep, hcnt, hid, int(state[S_HEAP]), 0, 0, int(state[S_COUNTER]), index
+                hkey, hdep, hcnt, hid, int(state[S_HEAP]), 0, 0, int(state[S_COUNTER]), slot
             )
             state[S_COUNTER] += 1
-        state[S_TUBES] = len(self.packed.node_polygons)
+        state[S_TUBES] = len(self.starts)
 
     def _grow(self) -> None:
         """Enlarge the stores the next expansion is short of (``advance``'s GROW test), by 1.5x.

@@ -71,7 +71,7 @@ import heapq
 import itertools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -564,8 +564,11 @@ class TubeSearch:
         deadline: Deadline | None = None,
         return_bound: bool = True,
         exact_closures: bool = True,
+        starts: Sequence[int] | None = None,
     ) -> None:
         self.graph = graph
+        # Start nodes (default: all); fewer only with a symmetry argument (reeb.symmetry).
+        self.starts = list(range(len(graph.nodes))) if starts is None else [int(k) for k in starts]
         self.exact_closures = exact_closures
         self.max_rotation = max_rotation
         self.facet_once = facet_once
@@ -591,7 +594,7 @@ class TubeSearch:
 
     def _initial_tubes(self) -> list[Tube]:
         tubes = []
-        for node in self.graph.nodes:
+        for node in (self.graph.nodes[k] for k in self.starts):
             tubes.append(
                 Tube(
                     start=node.index,
