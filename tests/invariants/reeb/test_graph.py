@@ -378,3 +378,24 @@ def test_unit_halfplanes_many_equals_scalar() -> None:
             assert np.array_equal(planes[0], expected[0])
             assert np.array_equal(planes[1], expected[1])
     assert unit_halfplanes_many([]) == []
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_compiled_domain_clip_equals_the_python_clip_exactly(seed: int) -> None:
+    from viterbo.invariants.reeb.graph import _clip_domains
+    from viterbo.invariants.reeb.polygon import clip_rows
+
+    rng = np.random.default_rng(seed)
+    polygons = [convex_hull(rng.normal(size=(int(rng.integers(3, 9)), 2)), 1e-12) for _ in range(5)]
+    nodes = [type("N", (), {"polygon": p})() for p in polygons]
+    sources = rng.integers(0, 5, size=40)
+    counts = rng.integers(0, 4, size=40)
+    bounds = np.concatenate([[0], np.cumsum(counts)]).tolist()
+    angles = rng.uniform(0, 2 * np.pi, size=bounds[-1])
+    normals = np.c_[np.cos(angles), np.sin(angles)]
+    offsets = rng.uniform(-0.5, 1.5, size=bounds[-1])
+    compiled = _clip_domains(nodes, sources, normals, offsets, bounds, 1e-9)  # type: ignore[arg-type]
+    rows, values = normals.tolist(), offsets.tolist()
+    for c, (src, lo, hi) in enumerate(zip(sources.tolist(), bounds, bounds[1:], strict=False)):
+        expected = clip_rows(polygons[src], rows[lo:hi], values[lo:hi], 1e-9)
+        assert np.array_equal(compiled[c], expected.reshape(-1, 2)), c
