@@ -9,10 +9,10 @@ from __future__ import annotations
 from alembic import context
 
 from viterbo.atlas.db import make_engine, writer
-from viterbo.atlas.models import Base
+from viterbo.atlas.models import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _configure_and_run(connection) -> None:  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ from viterbo.atlas.db import (
     writer,
 )
 from viterbo.atlas.errors import DatabaseUnusableError
-from viterbo.atlas.models import Base
+from viterbo.atlas.models import metadata
 from viterbo.atlas.store import JobSpec, JobStore
 
 
@@ -69,7 +69,7 @@ def test_head_schema_matches_the_models(db_url: str) -> None:
     ensure_schema(engine)
     with engine.connect() as conn:
         insp = inspect(conn)
-        for table in Base.metadata.sorted_tables:
+        for table in metadata.sorted_tables:
             assert {c["name"] for c in insp.get_columns(table.name)} == {
                 c.name for c in table.columns
             }
@@ -321,3 +321,25 @@ def test_wheel_installed_in_a_fresh_venv_enqueues_a_preset(wheel: Path, tmp_path
             conn.execute(text("SELECT count(*) FROM jobs WHERE kind = 'generate'")).scalar() == 13
         )
     engine.dispose()
+
+
+def test_schema_head_constant_is_alembics_head() -> None:
+    from viterbo.atlas.db import SCHEMA_HEAD
+
+    assert head_revision() == SCHEMA_HEAD
+
+
+def test_opening_an_up_to_date_database_does_not_import_alembic(db_url: str) -> None:
+    import subprocess
+    import sys
+
+    ensure_schema(make_engine(db_url))  # migrated once (that needs alembic)
+    code = (
+        "import sys; from viterbo.atlas.db import open_database; open_database(sys.argv[1]);"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, db_url], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
 from viterbo.atlas.errors import AtlasError
 from viterbo.atlas.kinds import kind_names, known_families, load_plugins, plugin_checkpoint
@@ -86,7 +85,7 @@ class AtlasGroup(click.Group):
             return super().invoke(ctx)
         except AtlasError as exc:
             raise AtlasCliError(str(exc)) from None
-        except (SQLAlchemyError, sqlite3.Error) as exc:
+        except _database_errors() as exc:
             raise AtlasCliError(f"database error: {_one_line(exc)}") from None
         except RecursionError:  # a pathologically nested input anywhere a command reads one
             raise AtlasCliError("the input nests too deeply to be read") from None
@@ -94,6 +93,17 @@ class AtlasGroup(click.Group):
             raise AtlasCliError(
                 f"{exc.strerror or exc}{f': {exc.filename!r}' if exc.filename else ''}"
             ) from None
+
+
+def _database_errors() -> tuple[type[BaseException], ...]:
+    """sqlite3's and SQLAlchemy's errors, without importing SQLAlchemy (0.2 s of `--help`).
+
+    A command that never imported SQLAlchemy cannot have raised one of its errors.
+    """
+    sqlalchemy_exc = sys.modules.get("sqlalchemy.exc")
+    if sqlalchemy_exc is None:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, sqlalchemy_exc.SQLAlchemyError)
 
 
 @click.group(cls=AtlasGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -173,6 +183,8 @@ class ProgressPrinter:
         self.quiet = quiet
 
     def __call__(self, final: bool = False) -> None:
+        from sqlalchemy.exc import SQLAlchemyError  # lazy: start-up (loaded by now anyway)
+
         from viterbo.atlas.status import progress, progress_line  # lazy: start-up
 
         now = time.monotonic()

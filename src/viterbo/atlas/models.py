@@ -12,17 +12,20 @@ in step.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
+    Column,
     Float,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
+    Table,
     Text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # BIGINT on PostgreSQL, INTEGER (the rowid alias, so autoincrementing) on SQLite.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
@@ -49,88 +52,80 @@ TERMINAL_STATES: tuple[str, ...] = (DONE, FAILED, TIMED_OUT, NOT_APPLICABLE, SKI
 ALL_STATES: tuple[str, ...] = (PENDING, BLOCKED, RUNNING, *TERMINAL_STATES)
 
 
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
+# Core tables, not ORM classes: nothing here uses an ORM session, and sqlalchemy.orm alone
+# costs 0.2 s of every `atlas status` start-up.
+metadata = MetaData(naming_convention=NAMING)
 
 
-class PolytopeRow(Base):
-    """One generated polytope: provenance (family, params, index, seed) and geometry."""
-
-    __tablename__ = "polytopes"
-
-    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    # Stable across databases: "<family>:<params hash>:<index>" (the dataset's row id).
-    key: Mapped[str] = mapped_column(String(200), unique=True)
-    family: Mapped[str] = mapped_column(String(64), index=True)
-    params: Mapped[str] = mapped_column(Text)  # canonical JSON
-    index: Mapped[int] = mapped_column(Integer)
-    seed: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    dimension: Mapped[int] = mapped_column(Integer)
-    num_vertices: Mapped[int] = mapped_column(Integer)
-    num_facets: Mapped[int] = mapped_column(Integer)
-    vertices: Mapped[str] = mapped_column(Text)  # JSON list of lists
-    normals: Mapped[str] = mapped_column(Text)
-    offsets: Mapped[str] = mapped_column(Text)
-    metadata_json: Mapped[str] = mapped_column("metadata", Text, default="{}")
-    created_at: Mapped[float] = mapped_column(Float)
+def _required(name: str, type_: Any, *args: Any, **kwargs: Any) -> Column[Any]:
+    return Column(name, type_, *args, nullable=False, **kwargs)
 
 
-class Job(Base):
-    """One unit of work and everything that is known about its execution."""
-
-    __tablename__ = "jobs"
-
-    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
-    kind: Mapped[str] = mapped_column(String(32))
-    polytope_id: Mapped[int | None] = mapped_column(
-        IdType, ForeignKey("polytopes.id"), nullable=True, index=True
-    )
-    family: Mapped[str | None] = mapped_column(String(64), nullable=True)  # denormalised
-    quantity: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    algorithm: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    params: Mapped[str] = mapped_column(Text, default="{}")
-    idempotency_key: Mapped[str] = mapped_column(String(400), unique=True)
-    status: Mapped[str] = mapped_column(String(16))
-    priority: Mapped[int] = mapped_column(Integer, default=0)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
-    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    lease_token: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    lease_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
-    heartbeat_at: Mapped[float | None] = mapped_column(Float, nullable=True)
-    queued_at: Mapped[float] = mapped_column(Float)
-    started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
-    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
-    wall_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
-    cpu_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
-    peak_rss_mb: Mapped[float | None] = mapped_column(Float, nullable=True)
-    result: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON
-    error_type: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
-    traceback: Mapped[str | None] = mapped_column(Text, nullable=True)
-
-    __table_args__ = (
-        # Claim: pending jobs in priority order; expired leases of running jobs.
-        Index("ix_jobs_claim", "status", "priority", "id"),
-        Index("ix_jobs_lease", "status", "lease_expires_at"),
-        # Status / ETA / recent failures (revision 0002): covering indexes, no blob scans.
-        Index("ix_jobs_finished", "status", "finished_at"),
-        Index("ix_jobs_family_status", "family", "status"),
-        Index("ix_jobs_algorithm_status", "kind", "quantity", "algorithm", "status"),
-    )
+def _optional(name: str, type_: Any, *args: Any, **kwargs: Any) -> Column[Any]:
+    return Column(name, type_, *args, nullable=True, **kwargs)
 
 
-class JobDependency(Base):
-    """``job_id`` may run only once ``depends_on_id`` is in a terminal state."""
+# One generated polytope: provenance (family, params, index, seed) and geometry.
+polytopes_table = Table(
+    "polytopes",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    _required("key", String(200), unique=True),
+    _required("family", String(64), index=True),
+    _required("params", Text),  # canonical JSON
+    _required("index", Integer),
+    _optional("seed", BigInteger),
+    _required("dimension", Integer),
+    _required("num_vertices", Integer),
+    _required("num_facets", Integer),
+    _required("vertices", Text),  # JSON list of lists
+    _required("normals", Text),
+    _required("offsets", Text),
+    _required("metadata", Text, default="{}"),
+    _required("created_at", Float),
+)
 
-    __tablename__ = "job_dependencies"
+# One unit of work and everything that is known about its execution.
+jobs_table = Table(
+    "jobs",
+    metadata,
+    Column("id", IdType, primary_key=True, autoincrement=True),
+    _required("kind", String(32)),
+    _optional("polytope_id", IdType, ForeignKey("polytopes.id"), index=True),
+    _optional("family", String(64)),  # denormalised
+    _optional("quantity", String(64)),
+    _optional("algorithm", String(64)),
+    _required("params", Text, default="{}"),
+    _required("idempotency_key", String(400), unique=True),
+    _required("status", String(16)),
+    _required("priority", Integer, default=0),
+    _required("attempts", Integer, default=0),
+    _required("max_attempts", Integer, default=3),
+    _optional("lease_owner", String(128)),
+    _optional("lease_token", String(64)),
+    _optional("lease_expires_at", Float),
+    _optional("heartbeat_at", Float),
+    _required("queued_at", Float),
+    _optional("started_at", Float),
+    _optional("finished_at", Float),
+    _optional("wall_seconds", Float),
+    _optional("cpu_seconds", Float),
+    _optional("peak_rss_mb", Float),
+    _optional("result", Text),  # JSON
+    _optional("error_type", String(128)),
+    _optional("error_message", Text),
+    _optional("traceback", Text),
+    Index("ix_jobs_claim", "status", "priority", "id"),
+    Index("ix_jobs_lease", "status", "lease_expires_at"),
+    Index("ix_jobs_finished", "status", "finished_at"),
+    Index("ix_jobs_family_status", "family", "status"),
+    Index("ix_jobs_algorithm_status", "kind", "quantity", "algorithm", "status"),
+)
 
-    job_id: Mapped[int] = mapped_column(IdType, ForeignKey("jobs.id"), primary_key=True)
-    depends_on_id: Mapped[int] = mapped_column(
-        IdType, ForeignKey("jobs.id"), primary_key=True, index=True
-    )
-
-
-polytopes_table = PolytopeRow.__table__
-jobs_table = Job.__table__
-dependencies_table = JobDependency.__table__
+# ``job_id`` may run only once ``depends_on_id`` is in a terminal state.
+dependencies_table = Table(
+    "job_dependencies",
+    metadata,
+    Column("job_id", IdType, ForeignKey("jobs.id"), primary_key=True),
+    Column("depends_on_id", IdType, ForeignKey("jobs.id"), primary_key=True, index=True),
+)

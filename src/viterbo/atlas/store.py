@@ -8,6 +8,7 @@ concurrent claimers skip each other's rows instead of queueing on them.
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 import uuid
@@ -16,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, bindparam, case, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from viterbo.atlas.db import writer
@@ -117,7 +117,9 @@ def no_checkpoint(point: str, jobs: Sequence[ClaimedJob]) -> None:
 
 
 def _insert_stmt(conn: Connection) -> Any:
-    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    # The connection's own dialect package: importing the PostgreSQL one (asyncio and all) for a
+    # SQLite `atlas status` would cost 0.04 s of start-up.
+    dialect = importlib.import_module(f"sqlalchemy.dialects.{conn.dialect.name}")
     return dialect.insert(jobs_table).on_conflict_do_nothing(index_elements=["idempotency_key"])
 
 
