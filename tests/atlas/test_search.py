@@ -113,3 +113,10 @@ def test_bad_search_input_is_one_line(tmp_path: Path, args: list[str], message: 
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", ["pentagons", "a:b", "x-1"])
+def test_search_job_keys_round_trip(name: str) -> None:
+    from viterbo.atlas.jobs import parse_search_job_key, search_job_key
+
+    assert parse_search_job_key(search_job_key(name, 7, 123)) == (name, 7, 123)

@@ -441,6 +441,12 @@ def search_job_key(search: str, start: int, step: int) -> str:
     return f"search:{search}:{start}:{step}"
 
 
+def parse_search_job_key(key: str) -> tuple[str, int, int]:
+    """``(NAME, START, STEP)`` of a :func:`search_job_key` (a name may contain ':')."""
+    head, start, step = key.rsplit(":", 2)
+    return head.removeprefix("search:"), int(start), int(step)
+
+
 def search_job_spec(params: dict[str, Any]) -> JobSpec:
     """The job of ``params`` (the search's name, start, step, seed, space, ...)."""
     return JobSpec(

@@ -971,27 +971,32 @@ class JobStore:
         return out + extra
 
     def jobs_of_kind(self, kind: str, key_prefix: str = "") -> list[dict[str, Any]]:
-        """Key, status, params, result (parsed JSON) and timing of every ``kind`` job whose
-        idempotency key starts with ``key_prefix``, ordered by id (a search's steps)."""
+        """Id, key, status, timing and error of every ``kind`` job whose idempotency key starts
+        with ``key_prefix``, ordered by id; no params or result (they can be large: a search
+        step's holds its climb state), see :meth:`job_documents`."""
         j = jobs_table.c
         stmt = select(
-            j.id,
-            j.idempotency_key,
-            j.status,
-            j.params,
-            j.result,
-            j.wall_seconds,
-            j.error_type,
-            j.error_message,
+            j.id, j.idempotency_key, j.status, j.wall_seconds, j.error_type, j.error_message
         ).where(j.kind == kind)
         if key_prefix:
             stmt = stmt.where(j.idempotency_key.startswith(key_prefix, autoescape=True))
         with self.engine.connect() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(stmt.order_by(j.id))]
-        for row in rows:
-            row["params"] = json.loads(row["params"]) if row["params"] else {}
-            row["result"] = json.loads(row["result"]) if row["result"] else None
-        return rows
+            return [dict(r._mapping) for r in conn.execute(stmt.order_by(j.id))]
+
+    def job_documents(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """Parsed ``params`` and ``result`` of the jobs ``ids`` (read in chunks of 500)."""
+        j = jobs_table.c
+        wanted = sorted(set(ids))
+        out: dict[int, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for lo in range(0, len(wanted), 500):
+                chunk = wanted[lo : lo + 500]
+                for row in conn.execute(select(j.id, j.params, j.result).where(j.id.in_(chunk))):
+                    out[int(row.id)] = {
+                        "params": json.loads(row.params) if row.params else {},
+                        "result": json.loads(row.result) if row.result else None,
+                    }
+        return out
 
 
 __all__ = [

@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from viterbo.atlas.jobs import SEARCH
+from viterbo.atlas.jobs import SEARCH, parse_search_job_key
 from viterbo.atlas.models import DONE
 from viterbo.atlas.store import JobStore
 
@@ -38,30 +38,41 @@ class StartState:
 
 
 def start_states(store: JobStore, search: str | None = None) -> list[StartState]:
-    """Every start (of one search, or of all), ordered by search and start."""
+    """Every start (of one search, or of all), ordered by search and start.
+
+    A start is a chain of step jobs; only three of them are read in full (the first for the
+    start's space and polytope, the latest for its status, the latest done for its climb), so
+    that the status of a long search does not parse every step's climb state.
+    """
     rows = store.jobs_of_kind(SEARCH, f"search:{search}:" if search else "")
-    by_start: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    chains: dict[tuple[str, int], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     for row in rows:
-        params = row["params"]
-        by_start[(params["search"], int(params["start"]))].append(row)
+        name, start, step = parse_search_job_key(row["idempotency_key"])
+        chains[(name, start)].append((step, row))
+    picks: dict[tuple[str, int], tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]] = {}
+    for chain, steps in chains.items():
+        steps.sort(key=lambda item: item[0])
+        done = [row for _, row in steps if row["status"] == DONE]
+        picks[chain] = (steps[0][1], steps[-1][1], done[-1] if done else None)
+    documents = store.job_documents(
+        row["id"] for first, latest, done in picks.values() for row in (first, latest, done) if row
+    )
     states = []
-    for (name, start), steps in sorted(by_start.items()):
-        steps.sort(key=lambda r: int(r["params"]["step"]))
-        latest = steps[-1]
-        done = [r for r in steps if r["status"] == DONE and r["result"]]
-        result = done[-1]["result"] if done else None
+    for (name, start), (first, latest, done) in sorted(picks.items()):
+        params = documents[first["id"]]["params"]
+        result = documents[done["id"]]["result"] if done else None
         states.append(
             StartState(
                 search=name,
                 start=start,
-                space=steps[0]["params"]["space"],
-                seed=int(steps[0]["params"]["seed"]),
-                step=int(latest["params"]["step"]),
+                space=params["space"],
+                seed=int(params["seed"]),
+                step=int(documents[latest["id"]]["params"]["step"]),
                 status=latest["status"],
                 climb=result["climb"] if result else None,
                 verification=result.get("verification") if result else None,
-                start_polytope=steps[0]["params"].get("polytope"),
-                seconds=sum(r["wall_seconds"] or 0.0 for r in steps),
+                start_polytope=params.get("polytope"),
+                seconds=sum(row["wall_seconds"] or 0.0 for _, row in chains[(name, start)]),
                 error=latest["error_message"] if latest["status"] != DONE else None,
             )
         )
