@@ -86,9 +86,10 @@ def symplectic_product(P1: Any, P2: Any) -> Polytope:
     return _product(_as_polygon(P1, "P1"), _as_polygon(P2, "P2"), _SYMPLECTIC_SPLIT)
 
 
-def _split(
+def _split_masks(
     polytope: Polytope, split: tuple[tuple[int, int], tuple[int, int]]
-) -> tuple[Polytope, Polytope] | None:
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Which facets belong to each factor, or ``None`` if the normals do not split."""
     if polytope.dim != 4:
         return None
     first, second = (list(s) for s in split)
@@ -97,6 +98,18 @@ def _split(
     in_second = np.all(np.abs(normals[:, first]) <= _SPLIT_ATOL, axis=1)
     if not np.all(in_first | in_second) or in_first.sum() < 3 or in_second.sum() < 3:
         return None
+    return in_first, in_second
+
+
+def _split(
+    polytope: Polytope, split: tuple[tuple[int, int], tuple[int, int]]
+) -> tuple[Polytope, Polytope] | None:
+    masks = _split_masks(polytope, split)
+    if masks is None:
+        return None
+    in_first, in_second = masks
+    first, second = (list(s) for s in split)
+    normals = polytope.normals
     # The translation part of the product is absorbed in the offsets of each factor.
     factor_one = Polytope.from_halfspaces(normals[in_first][:, first], polytope.offsets[in_first])
     factor_two = Polytope.from_halfspaces(
@@ -123,9 +136,9 @@ def as_symplectic_product(polytope: Polytope) -> tuple[Polytope, Polytope] | Non
 
 def is_lagrangian_product(polytope: Polytope) -> bool:
     """Whether every facet normal lies in the q-plane or the p-plane (see as_lagrangian_product)."""
-    return as_lagrangian_product(polytope) is not None
+    return _split_masks(polytope, _LAGRANGIAN_SPLIT) is not None  # no factors built
 
 
 def is_symplectic_product(polytope: Polytope) -> bool:
     """Whether every facet normal lies in the (q1,p1)- or (q2,p2)-plane (see as_symplectic_product)."""
-    return as_symplectic_product(polytope) is not None
+    return _split_masks(polytope, _SYMPLECTIC_SPLIT) is not None  # no factors built

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from viterbo.geometry.products import as_symplectic_product
+from viterbo.geometry.products import as_symplectic_product, is_symplectic_product
 from viterbo.geometry.volume import polygon_area
 from viterbo.invariants.certificate import verify_loop
 from viterbo.invariants.loops import close_loop, loop_to_list
@@ -30,7 +30,7 @@ def applicability(polytope: Polytope) -> str | None:
     """Applies to 4D symplectic products of polygons (every normal in one factor plane)."""
     if polytope.dim != 4:
         return f"symplectic-product needs dimension 4, got {polytope.dim}"
-    if as_symplectic_product(polytope) is None:
+    if not is_symplectic_product(polytope):  # normals only, no factors built
         return "not a symplectic product P1 x P2 ((q1,p1) x (q2,p2))"
     return None
 

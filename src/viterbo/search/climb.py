@@ -233,7 +233,11 @@ def _slsqp_weights(gram: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         jac=True,
         method="SLSQP",
         bounds=[(0.0, 1.0)] * k,
-        constraints=[{"type": "eq", "fun": lambda lam: lam.sum() - 1.0}],
+        # The constraint's exact Jacobian: without it SLSQP differences it numerically, which
+        # was 3/4 of its time (and a fifth of a search trial).
+        constraints=[
+            {"type": "eq", "fun": lambda lam: lam.sum() - 1.0, "jac": lambda lam: np.ones_like(lam)}
+        ],
         options={"maxiter": 200, "ftol": 1e-15},
     )
     lam = np.clip(result.x, 0.0, None)

@@ -85,11 +85,12 @@ def applicability(polytope: Polytope) -> str | None:
     """
     if polytope.dim != 4:
         return f"reeb needs dimension 4, got {polytope.dim}"
-    from viterbo.geometry import as_lagrangian_product, as_symplectic_product, omega
+    from viterbo.geometry import is_lagrangian_product, is_symplectic_product, omega
 
-    if as_lagrangian_product(polytope) is not None:
+    # The is_ tests check the normals only (the as_ functions build both factors, 10 ms).
+    if is_lagrangian_product(polytope):
         return "polytope is a Lagrangian product (it has Lagrangian 2-faces)"
-    if as_symplectic_product(polytope) is not None:
+    if is_symplectic_product(polytope):
         return "polytope is a symplectic product (it has Lagrangian 2-faces)"
     worst: tuple[float, int, int] | None = None
     faces = np.array(list(polytope.two_faces()), dtype=np.intp).reshape(-1, 2)
