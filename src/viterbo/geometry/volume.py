@@ -114,6 +114,13 @@ def facet_measures(polytope: Polytope) -> tuple[np.ndarray, np.ndarray]:
         raise InvalidInputError(
             f"facet_measures needs a 4-dimensional polytope, got {polytope.dim}"
         )
+    # A degenerate facet (all 2-faces collinear) has volume 0 and a NaN centroid; the callers
+    # (the search) refuse such points, so the 0/0 must not print warnings for every trial.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _facet_measures_4d(polytope)
+
+
+def _facet_measures_4d(polytope: Polytope) -> tuple[np.ndarray, np.ndarray]:
     normals, vertices, incidence = polytope.normals, polytope.vertices, polytope.incidence
     pairs = np.array(polytope.two_faces(), dtype=int).reshape(-1, 2)
     areas, centres = _planar_moments(vertices, incidence[pairs[:, 0]] & incidence[pairs[:, 1]])
