@@ -24,6 +24,7 @@ import time
 
 import numpy as np
 
+from viterbo.families.catalog import twenty_four_cell_roots
 from viterbo.geometry import GeometryError, Polytope
 from viterbo.invariants import reeb, spectrum
 from viterbo.invariants.reeb.kernel import warm_up
@@ -54,17 +55,6 @@ def random_halfspace_polytope(facets: int, seed: int) -> Polytope:
             return polytope
 
 
-def cell_24_edges() -> Polytope:
-    """The 24-cell with vertices ±e_i±e_j (issue 15's instance; 96 symplectic symmetries)."""
-    vertices = []
-    for i, j in itertools.combinations(range(4), 2):
-        for a, b in itertools.product([1, -1], repeat=2):
-            v = np.zeros(4)
-            v[i], v[j] = a, b
-            vertices.append(v)
-    return Polytope.from_vertices(vertices)
-
-
 def report_symmetric(repeats: int, target: float = 0.002) -> None:
     """Warm, in-process medians on symmetric polytopes: one start per symmetry class (now)
     against every node as a start (``use_symmetry=False``, the search before issue 15)."""
@@ -76,7 +66,7 @@ def report_symmetric(repeats: int, target: float = 0.002) -> None:
         f" {'total ms':>15} {'speed-up':>8} {'ratio':>6}"
     )
     cases = [
-        ("24-cell (±e_i±e_j)", cell_24_edges()),
+        ("24-cell (±e_i±e_j)", twenty_four_cell_roots()),
         ("24-cell (±e_i, (±½)^4)", cell_24()),
         ("cross-polytope", cross_polytope()),
     ]

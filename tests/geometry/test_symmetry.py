@@ -7,19 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
+from viterbo.families.catalog import twenty_four_cell_roots
 from viterbo.geometry import Polytope
 from viterbo.geometry.symmetry import Symmetry, symplectic_symmetries
 from viterbo.geometry.symplectic import J, random_symplectic_matrix
-
-
-def twenty_four_cell() -> Polytope:
-    vertices = []
-    for i, j in itertools.combinations(range(4), 2):
-        for a, b in itertools.product([1, -1], repeat=2):
-            v = np.zeros(4)
-            v[i], v[j] = a, b
-            vertices.append(v)
-    return Polytope.from_vertices(vertices)
 
 
 def cross_polytope() -> Polytope:
@@ -54,7 +45,7 @@ def assert_is_symmetry(polytope: Polytope, s: Symmetry) -> None:
         (Polytope.from_vertices(list(itertools.product([-1, 1], repeat=2))), 4),
         (cross_polytope(), 32),
         (Polytope.from_vertices(list(itertools.product([-1, 1], repeat=4))), 32),
-        (twenty_four_cell(), 96),
+        (twenty_four_cell_roots(), 96),
         (Polytope.from_vertices(np.random.default_rng(3).normal(size=(20, 4))), 1),
     ],
     ids=["square", "cross-polytope", "tesseract", "24-cell", "random"],
@@ -78,7 +69,7 @@ def test_the_group_of_a_symplectic_image_is_conjugate() -> None:
     rng = np.random.default_rng(11)
     matrix = random_symplectic_matrix(rng)
     image = Polytope.from_vertices(
-        np.asarray(twenty_four_cell().vertices) @ matrix.T + np.array([1.0, -2.0, 0.5, 3.0])
+        np.asarray(twenty_four_cell_roots().vertices) @ matrix.T + np.array([1.0, -2.0, 0.5, 3.0])
     )
     group = symplectic_symmetries(image)
     assert len(group) == 96

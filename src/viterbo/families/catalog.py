@@ -48,6 +48,18 @@ def twenty_four_cell() -> Polytope:
     return Polytope.from_vertices(np.vstack([np.eye(4), -np.eye(4), halves]))
 
 
+def twenty_four_cell_roots() -> Polytope:
+    """The 24-cell with vertices ±e_i ± e_j (the D4 roots): the other one scaled by 2 and
+    rotated; c = 4, 96 symplectic symmetries.  Not in the catalog table (same shape)."""
+    vertices = []
+    for i, j in itertools.combinations(range(4), 2):
+        for a, b in itertools.product([1.0, -1.0], repeat=2):
+            vertex = np.zeros(4)
+            vertex[i], vertex[j] = a, b
+            vertices.append(vertex)
+    return Polytope.from_vertices(vertices)
+
+
 def hko_pentagon_product() -> Polytope:
     """Haim-Kislev–Ostrover: K = pentagon (cos 2πk/5, sin 2πk/5) in q, T = K rotated by -90° in p.
 
