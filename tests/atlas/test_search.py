@@ -120,3 +120,20 @@ def test_search_job_keys_round_trip(name: str) -> None:
     from viterbo.atlas.jobs import parse_search_job_key, search_job_key
 
     assert parse_search_job_key(search_job_key(name, 7, 123)) == (name, 7, 123)
+
+
+def test_a_search_from_a_family_starts_at_the_familys_polytopes() -> None:
+    from viterbo.atlas.search.plan import family_starts, start_specs
+    from viterbo.geometry import Polytope
+    from viterbo.search.run import begin
+    from viterbo.search.spaces import parse_space
+
+    space = parse_space("lagrangian-product:5,5")
+    polytopes = family_starts("product-ngons", {"k_P": 5, "k_Q": 5, "r": 1, "s": 4}, 2)
+    specs = start_specs("hko", space, starts=3, seed=1, polytopes=polytopes)
+    assert ["polytope" in spec.params for spec in specs] == [True, True, False]
+    stored = Polytope.from_dict(specs[0].params["polytope"])
+    climb = begin(space, 1, 0, polytope=stored)
+    # The family's pentagon product is HK-O itself: the climb starts on it, certified.
+    assert climb.level == "confirmed"
+    assert climb.ratio == pytest.approx((3 + 5**0.5) / 5, rel=1e-12)
