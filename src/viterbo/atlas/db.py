@@ -235,11 +235,8 @@ def ensure_schema(engine: Engine) -> str:
     """
     try:
         with engine.connect() as conn:
-            if _recorded_revision(conn) == SCHEMA_HEAD:  # the usual case: no alembic at all
-                current = SCHEMA_HEAD
-            else:
-                current = current_revision(conn)
-        if current == SCHEMA_HEAD:
+            current = _recorded_revision(conn)  # what alembic would read, without alembic
+        if current == SCHEMA_HEAD:  # the usual case: no alembic at all
             _enable_wal(engine)
             return SCHEMA_HEAD
         from alembic import command  # lazy: alembic (0.25 s), only to migrate

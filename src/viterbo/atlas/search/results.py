@@ -40,26 +40,31 @@ class StartState:
 def start_states(store: JobStore, search: str | None = None) -> list[StartState]:
     """Every start (of one search, or of all), ordered by search and start.
 
-    A start is a chain of step jobs; only three of them are read in full (the first for the
-    start's space and polytope, the latest for its status, the latest done for its climb), so
-    that the status of a long search does not parse every step's climb state.
+    A start is a chain of step jobs; only two of them are read in full (the first for the
+    start's space and polytope, the latest done for its climb; the latest step's number and
+    status come from its key and row), so that the status of a long search does not parse
+    every step's climb state.
     """
     rows = store.jobs_of_kind(SEARCH, f"search:{search}:" if search else "")
     chains: dict[tuple[str, int], list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     for row in rows:
         name, start, step = parse_search_job_key(row["idempotency_key"])
         chains[(name, start)].append((step, row))
-    picks: dict[tuple[str, int], tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None]] = {}
-    for chain, steps in chains.items():
+    for steps in chains.values():
         steps.sort(key=lambda item: item[0])
-        done = [row for _, row in steps if row["status"] == DONE]
-        picks[chain] = (steps[0][1], steps[-1][1], done[-1] if done else None)
-    documents = store.job_documents(
-        row["id"] for first, latest, done in picks.values() for row in (first, latest, done) if row
-    )
+    # Read in full: the first step (space, seed, start polytope) and the latest done (climb).
+    firsts = {chain: steps[0][1] for chain, steps in chains.items()}
+    dones = {
+        chain: done[-1]
+        for chain, steps in chains.items()
+        if (done := [row for _, row in steps if row["status"] == DONE])
+    }
+    documents = store.job_documents(row["id"] for row in [*firsts.values(), *dones.values()])
     states = []
-    for (name, start), (first, latest, done) in sorted(picks.items()):
-        params = documents[first["id"]]["params"]
+    for (name, start), steps in sorted(chains.items()):
+        step, latest = steps[-1]
+        params = documents[firsts[(name, start)]["id"]]["params"]
+        done = dones.get((name, start))
         result = documents[done["id"]]["result"] if done else None
         states.append(
             StartState(
@@ -67,12 +72,12 @@ def start_states(store: JobStore, search: str | None = None) -> list[StartState]
                 start=start,
                 space=params["space"],
                 seed=int(params["seed"]),
-                step=int(documents[latest["id"]]["params"]["step"]),
+                step=step,
                 status=latest["status"],
                 climb=result["climb"] if result else None,
                 verification=result.get("verification") if result else None,
                 start_polytope=params.get("polytope"),
-                seconds=sum(row["wall_seconds"] or 0.0 for _, row in chains[(name, start)]),
+                seconds=sum(row["wall_seconds"] or 0.0 for _, row in steps),
                 error=latest["error_message"] if latest["status"] != DONE else None,
             )
         )

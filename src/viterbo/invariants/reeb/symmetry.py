@@ -66,8 +66,8 @@ def reduced(graph: FlowGraph, group: Sequence[Symmetry]) -> tuple[FlowGraph, lis
     if classes is None or len(classes) == len(graph.nodes):
         return graph, list(range(len(graph.nodes)))
     order = [k for members in classes for k in members]
-    starts = list(np.cumsum([0] + [len(members) for members in classes[:-1]]).tolist())
-    return renumbered(graph, order), [int(s) for s in starts]
+    starts = np.cumsum([0] + [len(members) for members in classes[:-1]]).tolist()
+    return renumbered(graph, order), starts
 
 
 def renumbered(graph: FlowGraph, order: Sequence[int]) -> FlowGraph:
