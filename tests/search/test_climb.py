@@ -11,11 +11,46 @@ import pytest
 from viterbo.families.products import regular_polygon
 from viterbo.geometry import lagrangian_product
 from viterbo.search import climb as climbing
-from viterbo.search.climb import Climb, _dual_weights, min_norm_direction
+from viterbo.search.climb import (
+    Climb,
+    _active_set,
+    _dual_weights,
+    _slsqp_weights,
+    min_norm_direction,
+    simplex_qp,
+)
 from viterbo.search.run import advance, begin, distinct_branches, finish
 from viterbo.search.spaces import HalfspaceSpace, LagrangianProductSpace, SearchSpaceError
 
 HKO_RATIO = (3 + math.sqrt(5)) / 5
+
+
+@pytest.mark.parametrize("planes", [4, 17, 33])
+@pytest.mark.parametrize("spread", [1.0, 1e-9])
+def test_simplex_qp_matches_slsqp_and_satisfies_kkt(planes: int, spread: float) -> None:
+    # More planes than dimensions (a singular gram matrix) and nearly equal planes (a climb
+    # near its maximum) are the cases the active-set method meets late in a search.
+    rng = np.random.default_rng(planes)
+    G = 1.0 + spread * rng.standard_normal((planes, 12))
+    alpha = spread * np.abs(rng.standard_normal(planes))
+    alpha[0] = 0.0
+    gram = G @ G.T
+    scale = max(float(np.max(np.abs(gram))), float(np.max(alpha)))
+    gram, alpha = gram / scale, alpha / scale
+    lam = simplex_qp(gram, alpha)
+    assert lam is not None
+    assert lam.min() >= 0.0 and lam.sum() == pytest.approx(1.0, abs=1e-15)
+    reference = _active_set(gram, alpha, _slsqp_weights(gram, alpha))
+
+    def value(w: np.ndarray) -> float:
+        return 0.5 * float(w @ gram @ w) + float(alpha @ w)
+
+    assert value(lam) <= value(reference) + 1e-13
+    # The step direction (G^T λ) is unique even where λ is not.
+    np.testing.assert_allclose(lam @ G, reference @ G, atol=1e-6 * spread + 1e-12)
+    residual = gram @ lam + alpha
+    support = lam > 0.0
+    assert residual[~support].min(initial=np.inf) >= residual[support].max() - 1e-12
 
 
 def test_dual_weights_solve_the_simplex_qp() -> None:

@@ -51,6 +51,12 @@ MAX_BUNDLE = 32
 BUNDLE_RADIUS = 8.0
 # Weight of the distance term of the locality measure (see model_step).
 LOCALITY = 1e-2
+# The dual QP (simplex_qp): a ridge relative to the gram matrix's mean diagonal makes every
+# reduced KKT system regular; it moves the step by about RIDGE relative, and the predicted
+# gain is the model's value at the step actually taken, so it stays exact. KKT_TOL is the
+# multiplier tolerance of the objective scaled to order one.
+RIDGE = 1e-13
+KKT_TOL = 1e-13
 
 
 @dataclass
@@ -207,19 +213,73 @@ def _planes(climb: Climb) -> tuple[np.ndarray, np.ndarray]:
 def _dual_weights(G: np.ndarray, alpha: np.ndarray, t: float) -> np.ndarray:
     """``argmin over the simplex of ½ λᵀ M λ + αᵀ λ`` with ``M = t G Gᵀ``.
 
-    SLSQP (scipy) gives a start; a primal active-set method on the KKT system then makes
-    it exact, because the accept test needs the model's predicted gain to rounding level,
-    and near a maximum that gain is a difference of nearly equal planes.
+    An exact primal active-set method (:func:`simplex_qp`); SLSQP (scipy) only if it does
+    not terminate. The accept test needs the model's predicted gain to rounding level, and
+    near a maximum that gain is a difference of nearly equal planes; SLSQP also cost up to
+    1.5 s per trial late in a climb (measured with scipy 1.17), 97 % of the trial.
     """
     k = len(G)
     if k == 1:
         return np.ones(1)
     gram = t * (G @ G.T)
-    # SLSQP's tolerances are absolute: scale the objective to order one.
+    # Scale the objective to order one: the tolerances below are absolute.
     scale = max(float(np.max(np.abs(gram))), float(np.max(alpha)), 1e-300)
     gram, alpha = gram / scale, alpha / scale
-    lam = _slsqp_weights(gram, alpha)
-    return _active_set(gram, alpha, lam)
+    lam = simplex_qp(gram, alpha)
+    if lam is None:
+        lam = _active_set(gram, alpha, _slsqp_weights(gram, alpha))
+    return lam
+
+
+def simplex_qp(gram: np.ndarray, alpha: np.ndarray) -> np.ndarray | None:
+    """``argmin over the simplex {λ >= 0, sum λ = 1} of ½ λᵀ H λ + αᵀ λ``, ``H`` = ``gram``
+    plus a ridge of :data:`RIDGE`, by the primal active-set method.
+
+    From the best vertex: solve the problem on the current support with the equality
+    constraint only; if that leaves the simplex, walk towards it until a weight reaches zero
+    and drop that weight; otherwise add the weight whose multiplier is most negative, until
+    the KKT conditions hold. The ridge keeps every reduced system regular (a bundle with more
+    planes than dimensions has a singular gram matrix), so each iteration strictly lowers the
+    objective or drops a weight, and the method terminates. ``None`` if it did not within
+    its iteration budget (then the caller falls back to SLSQP).
+    """
+    k = len(alpha)
+    hessian = gram + RIDGE * max(1.0, float(np.trace(gram)) / k) * np.eye(k)
+    first = int(np.argmin(0.5 * np.diag(hessian) + alpha))
+    lam = np.zeros(k)
+    lam[first] = 1.0
+    support = np.zeros(k, dtype=bool)
+    support[first] = True
+    for _ in range(20 * k + 20):
+        idx = np.flatnonzero(support)
+        n = len(idx)
+        kkt = np.zeros((n + 1, n + 1))
+        kkt[:n, :n] = hessian[np.ix_(idx, idx)]
+        kkt[:n, n], kkt[n, :n] = -1.0, 1.0
+        try:
+            solution = np.linalg.solve(kkt, np.r_[-alpha[idx], 1.0])
+        except np.linalg.LinAlgError:
+            return None
+        target = solution[:n]
+        if target.min() < 0.0:
+            move = target - lam[idx]
+            shrinking = np.flatnonzero(move < 0.0)
+            ratios = lam[idx][shrinking] / -move[shrinking]
+            blocking = idx[shrinking[int(np.argmin(ratios))]]
+            lam[idx] = np.clip(lam[idx] + min(1.0, float(ratios.min())) * move, 0.0, None)
+            lam[blocking], support[blocking] = 0.0, False
+            continue
+        lam[:] = 0.0
+        lam[idx] = target
+        multipliers = hessian @ lam + alpha - solution[n]
+        outside = np.flatnonzero(~support)
+        if len(outside) == 0:
+            return lam / lam.sum()
+        worst = int(outside[np.argmin(multipliers[outside])])
+        if multipliers[worst] >= -KKT_TOL:
+            return lam / lam.sum()
+        support[worst] = True
+    return None
 
 
 def _slsqp_weights(gram: np.ndarray, alpha: np.ndarray) -> np.ndarray:
