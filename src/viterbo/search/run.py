@@ -7,7 +7,7 @@ unit), :func:`finish` verifies the optimum. A notebook calls :func:`search`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,14 +107,16 @@ def distinct_branches(climb: Climb) -> int:
 
 def search(
     space: SearchSpace,
-    starts: int,
+    starts: int | Iterable[int],
     *,
     seed: int = 0,
     max_trials: int = DEFAULT_MAX_TRIALS,
     policy: Policy | None = None,
     callback: Callable[[int, Climb], None] | None = None,
 ) -> list[SearchResult]:
-    """Climb from ``starts`` random points of ``space``; results in start order.
+    """Climb from random points of ``space``: starts ``0 .. starts-1``, or the given start
+    indices (start ``i`` of seed ``s`` is the same climb as in ``atlas search --seed s``);
+    results in start order.
 
     Examples
     --------
@@ -124,7 +126,7 @@ def search(
     True
     """
     results = []
-    for start in range(starts):
+    for start in range(starts) if isinstance(starts, int) else starts:
         climb = begin(space, seed, start, policy=policy)
         while not climb.finished:
             climb = advance(climb, policy, max_trials=max_trials)

@@ -4,9 +4,11 @@ An optimum is reported only with:
 
 * its certificate level at the point (``confirmed`` needs two independent exact methods);
 * the systolic ratio of its image under a random linear symplectic map, which must agree
-  (relative ``IMAGE_RTOL``): the image has other facet data (no Lagrangian 2-faces for a
-  product, so other algorithms apply), so a value that only one combinatorial accident
-  produced does not survive it;
+  (relative ``IMAGE_RTOL``): the image has other facet normals and other rounding, so a value
+  that only one coordinate accident produced does not survive it. (A symplectic map keeps
+  Lagrangian 2-faces Lagrangian, so the image of a Lagrangian product is no product, reeb
+  still does not apply, and only haim-kislev remains: the image is ``single``, trusted
+  because no second exact method applies);
 * above :data:`HKO_RATIO`, a high-precision re-verification (mpmath,
   :mod:`viterbo.search.high_precision`) of Haim-Kislev's stationary point and of the volume.
 """
