@@ -137,3 +137,40 @@ def test_a_search_from_a_family_starts_at_the_familys_polytopes() -> None:
     # The family's pentagon product is HK-O itself: the climb starts on it, certified.
     assert climb.level == "confirmed"
     assert climb.ratio == pytest.approx((3 + 5**0.5) / 5, rel=1e-12)
+
+
+HKO_RATIO = (3 + 5**0.5) / 5
+PENTAGONS = {"k_P": 5, "k_Q": 5, "r": 1, "s": 4}  # product-ngons' HK-O member
+
+
+def test_atlas_search_from_a_family_and_from_a_file_starts_at_hko(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    # End to end through the CLI: the start is the family's (or the file's) polytope in its
+    # own space (a 5-gon x 5-gon Lagrangian product), certified at HK-O before any step.
+    import json
+
+    from viterbo.atlas.search.plan import family_starts
+
+    [hko] = family_starts("product-ngons", PENTAGONS, 1)
+    polytope_file = tmp_path / "hko.json"
+    polytope_file.write_text(json.dumps({"vertices": hko.vertices.tolist()}))
+    runs = {
+        "from-family": ["--from-family", "product-ngons", "--family-params", json.dumps(PENTAGONS)],
+        "from-file": ["--from-file", str(polytope_file)],
+    }
+    for name, extra in runs.items():
+        done = _atlas(["search", name, *extra, "--starts", "1", "--max-trials", "4"], db_url)
+        assert done.returncode == 0, done.stderr
+        [state] = start_states(JobStore(engine), name)
+        assert state.finished
+        assert state.climb["space"]["space"] == "lagrangian-product"
+        assert (state.climb["space"]["k"], state.climb["space"]["l"]) == (5, 5)
+        assert state.climb["start_ratio"] == pytest.approx(HKO_RATIO, rel=1e-12)
+        assert state.climb["level"] == "confirmed"
+        # HK-O is a local maximum: four trials find nothing above it (beyond rounding).
+        assert state.climb["ratio"] <= HKO_RATIO * (1 + 1e-12)
+        assert state.verification["verified"], state.verification["reason"]
+    status = _atlas(["status"], db_url)
+    assert "from-family [lagrangian-product:5,5]: 1/1 starts done" in status.stdout
+    assert "from-file [lagrangian-product:5,5]: 1/1 starts done" in status.stdout
