@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -16,7 +17,12 @@ from viterbo.geometry import (
     random_symplectic_matrix,
     symplectic_product,
 )
-from viterbo.geometry.volume import polygon_area, volume_cone_decomposition, volume_qhull
+from viterbo.geometry.volume import (
+    _planar_moments,
+    polygon_area,
+    volume_cone_decomposition,
+    volume_qhull,
+)
 
 METHODS = [volume_qhull, volume_cone_decomposition]
 
@@ -97,3 +103,15 @@ def test_polygon_area() -> None:
 def test_three_dimensional_cube() -> None:
     cube = Polytope.from_vertices(list(itertools.product([0.0, 2.0], repeat=3)))
     assert volume_cone_decomposition(cube) == pytest.approx(8.0, rel=1e-13)
+
+
+def test_planar_moments_of_degenerate_rows_are_zero_areas_without_warnings() -> None:
+    # A search's trial point can shrink a 2-face to a segment or a point: area 0, a finite
+    # centroid, no NaN and no RuntimeWarning.
+    vertices = np.array([[0, 0, 0, 0], [1, 0, 0, 0], [0, 1, 0, 0], [2, 2, 0, 0.0]])
+    masks = np.array([[1, 1, 1, 0], [0, 0, 0, 1], [1, 0, 0, 1]], dtype=bool)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        areas, centroids = _planar_moments(vertices, masks)
+    np.testing.assert_allclose(areas, [0.5, 0.0, 0.0])
+    np.testing.assert_allclose(centroids[:, :2], [[1 / 3, 1 / 3], [2, 2], [1, 1]])

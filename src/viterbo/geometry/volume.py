@@ -73,7 +73,15 @@ def _planar_moments(vertices: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray
     points = vertices[columns]  # (k, width, d)
     centroids = (masks.astype(float) @ vertices) / counts[:, None]
     centred = points - centroids[:, None, :]
-    first = centred[:, 0, :] / np.linalg.norm(centred[:, 0, :], axis=1)[:, None]
+    # A row whose vertices all coincide (a 2-face shrunk to a point, met by a search at a
+    # degenerate trial point) has no first direction either: area 0, not NaN and a warning.
+    norms = np.linalg.norm(centred[:, 0, :], axis=1)
+    first = np.divide(
+        centred[:, 0, :],
+        norms[:, None],
+        out=np.zeros_like(centred[:, 0, :]),
+        where=norms[:, None] > 0,
+    )
     residual = centred - np.einsum("kcd,kd->kc", centred, first)[..., None] * first[:, None, :]
     farthest = np.argmax(np.einsum("kcd,kcd->kc", residual, residual), axis=1)
     second = residual[np.arange(len(masks)), farthest]
