@@ -95,6 +95,18 @@ def test_a_resumed_climb_repeats_the_uninterrupted_one() -> None:
     assert uninterrupted.trajectory == sorted(uninterrupted.trajectory)  # never goes down
 
 
+def test_a_climb_does_not_depend_on_how_it_is_cut_into_advances() -> None:
+    # The store cuts a climb into jobs of --trials-per-job trials: any cut is the same climb.
+    first = begin(LagrangianProductSpace(4, 4), seed=2, start=1)
+    whole = advance(first, max_trials=12, trials=12)
+    pieces = first
+    for size in (1, 4, 2, 5):
+        pieces = advance(pieces, max_trials=12, trials=size)
+    assert whole.trials == pieces.trials == 12
+    assert pieces.to_json() == whole.to_json()
+    assert advance(whole, max_trials=12).status == "stopped"
+
+
 def test_the_climb_recovers_hko_from_a_perturbed_start() -> None:
     space = LagrangianProductSpace(5, 5)
     hko = space.from_polytope(

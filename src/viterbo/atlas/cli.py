@@ -710,6 +710,14 @@ def _search_starts(
     help="Trial points per climb before it stops.",
 )
 @click.option(
+    "--trials-per-job",
+    type=click.IntRange(1),
+    default=16,
+    show_default=True,
+    help="Trials per job, the checkpoint unit: a killed worker repeats at most this many "
+    "(the climb does not depend on it).",
+)
+@click.option(
     "--from-family", default=None, metavar="FAMILY", help="Start from a family's members."
 )
 @click.option(
@@ -738,6 +746,7 @@ def search(
     starts: int,
     seed: int,
     max_trials: int,
+    trials_per_job: int,
     from_family: str | None,
     family_params: str,
     files: tuple[Path, ...],
@@ -755,7 +764,7 @@ def search(
 ) -> None:
     """Climb to local maxima of the certified systolic ratio from STARTS starts.
 
-    Each start is a chain of jobs, one per accepted step, so a search resumes after any
+    Each start is a chain of jobs of --trials-per-job trials, so a search resumes after any
     crash and spreads over workers like a build; re-running the command adds nothing new.
     `atlas status` shows every search's progress and best ratio.
     """
@@ -768,7 +777,13 @@ def search(
     polytopes = _search_starts(from_family, family_params, files, starts)
     chosen = space_for(space, polytopes)
     specs = start_specs(
-        name, chosen, starts=starts, seed=seed, max_trials=max_trials, polytopes=polytopes
+        name,
+        chosen,
+        starts=starts,
+        seed=seed,
+        max_trials=max_trials,
+        trials_per_job=trials_per_job,
+        polytopes=polytopes,
     )
     engine = _open(db_url, create=True)
     try:

@@ -428,16 +428,17 @@ def preload() -> None:
 
 
 # -------------------------------------------------------------------------------- search
-# A search start is a chain of jobs, one per step (trials until one is accepted): each
-# job's params hold the climb's JSON state, its result the next state, and its record
-# queues the next step. The job table is the checkpoint, so a killed worker loses at most
-# one step, and the step is repeated exactly (the climb is deterministic).
+# A search start is a chain of jobs, each TRIALS_PER_JOB trials (or its params'
+# "trials_per_job"): each job's params hold the climb's JSON state, its result the next
+# state, and its record queues the next job. The job table is the checkpoint, so a killed
+# worker loses at most one job's trials, and they are repeated exactly (the climb is
+# deterministic, and does not depend on how it is cut into jobs).
 SEARCH_PRIORITY = 5
 SEARCH_PARAMS = ("search", "start", "step", "seed", "space", "max_trials")
 
 
 def search_job_key(search: str, start: int, step: int) -> str:
-    """``search:NAME:START:STEP``: one job per step of one start of one search."""
+    """``search:NAME:START:STEP``: the STEP-th job of one start of one search."""
     return f"search:{search}:{start}:{step}"
 
 
@@ -472,6 +473,7 @@ def _run_search(payload: Payload) -> dict[str, Any]:
     # job's child needs.
     from viterbo.geometry import Polytope
     from viterbo.search import Climb, advance, begin, finish, space_from_spec
+    from viterbo.search.run import TRIALS_PER_JOB
 
     space = space_from_spec(payload["space"])
     seed, start = int(payload["seed"]), int(payload["start"])
@@ -479,7 +481,11 @@ def _run_search(payload: Payload) -> dict[str, Any]:
         polytope = payload.get("polytope")
         climb = begin(space, seed, start, Polytope.from_dict(polytope) if polytope else None)
     else:
-        climb = advance(Climb.from_json(payload["climb"]), max_trials=int(payload["max_trials"]))
+        climb = advance(
+            Climb.from_json(payload["climb"]),
+            max_trials=int(payload["max_trials"]),
+            trials=int(payload.get("trials_per_job") or TRIALS_PER_JOB),
+        )
     result: dict[str, Any] = {"climb": climb.to_json()}
     if climb.finished and climb.ratio is not None:
         result["verification"] = finish(climb, seed, start)

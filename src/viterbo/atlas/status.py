@@ -253,7 +253,7 @@ def _search_line(s: dict[str, Any]) -> str:
     sizes = ",".join(str(v) for k, v in sorted(s["space"].items()) if k in ("facets", "k", "l"))
     return (
         f"  {s['search']} [{s['space']['space']}:{sizes}]: {s['finished']}/{s['starts']} starts"
-        f" done, {s['steps']} steps, best {ratio(s['best_ratio'])},"
+        f" done, {s['jobs']} jobs, {s['trials']} trials, best {ratio(s['best_ratio'])},"
         f" best verified {ratio(s['best_verified_ratio'])}"
         + (f", {s['failed']} failed" if s["failed"] else "")
     )

@@ -1,7 +1,7 @@
 """Searches without a job store: many climbs from seeded starts, each verified at its end.
 
 The atlas runs the same three functions as jobs (:mod:`viterbo.atlas.jobs`): :func:`begin`
-draws and certifies a start, :func:`advance` takes one accepted step (the checkpoint
+draws and certifies a start, :func:`advance` takes the next trials (one job, the checkpoint
 unit), :func:`finish` verifies the optimum. A notebook calls :func:`search`.
 """
 
@@ -20,8 +20,10 @@ from viterbo.search.climb import Climb
 from viterbo.search.spaces import SearchSpace, polytope_of, space_from_spec
 from viterbo.search.verify import verify_optimum
 
-# One checkpoint unit: trials until one is accepted, at most this many.
-TRIALS_PER_STEP = 8
+# One job of a search in the store (its checkpoint unit): this many trials. A climb is a
+# deterministic function of its state, so how it is cut into advances does not change it;
+# one trial per job spent as much on the job (fork, JSON, SQL) as on the trial.
+TRIALS_PER_JOB = 16
 DEFAULT_MAX_TRIALS = 400
 # Gradients closer than this (relative) belong to the same minimal loop's branch.
 BRANCH_RTOL = 1e-3
@@ -70,13 +72,15 @@ def advance(
     policy: Policy | None = None,
     *,
     max_trials: int = DEFAULT_MAX_TRIALS,
-    trials_per_step: int = TRIALS_PER_STEP,
+    trials: int = TRIALS_PER_JOB,
 ) -> Climb:
-    """Trials until one is accepted (or ``trials_per_step`` are spent, or the climb ends)."""
-    accepted, trials = climb.accepted, climb.trials
-    while not climb.finished and climb.accepted == accepted:
-        if climb.trials - trials >= trials_per_step:
-            break
+    """The next ``trials`` trials (fewer when the climb ends on the way).
+
+    Every :func:`viterbo.search.climb.step` either spends a trial or ends the climb, and
+    depends on the state alone: advancing by 16 and by 1 sixteen times give the same climb.
+    """
+    end = climb.trials + trials
+    while not climb.finished and climb.trials < end:
         climb = climbing.step(climb, policy, max_trials=max_trials)
     return climb
 

@@ -12,9 +12,9 @@ from viterbo.atlas.kinds import family_generator
 from viterbo.atlas.store import JobSpec
 from viterbo.geometry import Polytope, as_lagrangian_product
 from viterbo.search import HalfspaceSpace, LagrangianProductSpace, SearchSpaceError
+from viterbo.search.run import DEFAULT_MAX_TRIALS, TRIALS_PER_JOB
 from viterbo.search.spaces import SearchSpace, parse_space
 
-DEFAULT_MAX_TRIALS = 400
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -62,12 +62,13 @@ def start_specs(
     starts: int,
     seed: int = 0,
     max_trials: int = DEFAULT_MAX_TRIALS,
+    trials_per_job: int = TRIALS_PER_JOB,
     polytopes: Sequence[Polytope] = (),
 ) -> list[JobSpec]:
     """One step-0 job per start: ``polytopes`` first (in order), then random points."""
     check_name(name)
-    if starts < 1 or max_trials < 1:
-        raise SearchPlanError("--starts and --max-trials must be at least 1")
+    if starts < 1 or max_trials < 1 or trials_per_job < 1:
+        raise SearchPlanError("--starts, --max-trials and --trials-per-job must be at least 1")
     specs = []
     for start in range(max(starts, len(polytopes))):
         params: dict[str, Any] = {
@@ -77,6 +78,7 @@ def start_specs(
             "seed": int(seed),
             "space": space.spec,
             "max_trials": int(max_trials),
+            "trials_per_job": int(trials_per_job),
             "climb": None,
         }
         if start < len(polytopes):

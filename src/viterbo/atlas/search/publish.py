@@ -59,7 +59,7 @@ COLUMN_DOCS: dict[str, str] = {
     "systolic_ratio": "c^2 / (2 vol) of the optimum",
     "minimal_action_cycle": "the certified minimal-action closed characteristic, vertices",
     "start_ratio": "certified systolic ratio at the start",
-    "steps": "accepted steps (each a job and a checkpoint)",
+    "steps": "accepted steps (trials that improved the ratio enough to move the climb)",
     "trials": "trial points evaluated (accepted and rejected)",
     "trajectory": "the incumbent's ratio after every trial",
     "status": "converged, stopped (trial limit), untrusted-start or disagreement",

@@ -40,7 +40,7 @@ class StartState:
 def start_states(store: JobStore, search: str | None = None) -> list[StartState]:
     """Every start (of one search, or of all), ordered by search and start.
 
-    A start is a chain of step jobs; only two of them are read in full (the first for the
+    A start is a chain of jobs; only two of them are read in full (the first for the
     start's space and polytope, the latest done for its climb; the latest step's number and
     status come from its key and row), so that the status of a long search does not parse
     every step's climb state.
@@ -85,7 +85,7 @@ def start_states(store: JobStore, search: str | None = None) -> list[StartState]
 
 
 def summaries(states: list[StartState]) -> list[dict[str, Any]]:
-    """One line of facts per search: starts done, steps, best ratio and best verified ratio."""
+    """One line of facts per search: starts done, jobs, trials, best and best verified ratio."""
     by_search: dict[str, list[StartState]] = defaultdict(list)
     for state in states:
         by_search[state.search].append(state)
@@ -105,7 +105,8 @@ def summaries(states: list[StartState]) -> list[dict[str, Any]]:
                 "starts": len(group),
                 "finished": sum(s.finished for s in group),
                 "failed": sum(s.status not in (DONE, "pending", "running") for s in group),
-                "steps": sum(s.step + (s.status == DONE) for s in group),
+                "jobs": sum(s.step + (s.status == DONE) for s in group),
+                "trials": sum(s.climb["trials"] for s in group if s.climb),
                 "best_ratio": max(ratios, default=None),
                 "best_verified_ratio": max(verified, default=None),
             }
