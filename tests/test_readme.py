@@ -58,6 +58,10 @@ def test_policy_numbers_are_the_presets() -> None:
         in text
     )
     assert (
+        f"(capacity {default['capacity/reeb']['max_paths']} paths, "
+        f"spectrum {default['spectrum/reeb']['max_paths']} paths;"
+    ) in text
+    assert (
         f"(capacity {default['capacity/reeb']['time_limit_s']:g} s, "
         f"spectrum {default['spectrum/reeb']['time_limit_s']:g} s)"
     ) in text

@@ -394,3 +394,19 @@ def test_the_budget_reaches_the_algorithm_and_the_kill_stops_one_that_ignores_it
     )
     assert out is not None and out.status == "timed_out"
     assert time.perf_counter() - started >= limits.kill_after  # killed at the limit, not before
+
+
+def test_a_policy_work_budget_travels_to_the_algorithm_and_ends_timed_out() -> None:
+    from viterbo.atlas.child import outcome_from_exception
+    from viterbo.atlas.jobs import quantity_job_specs
+    from viterbo.invariants.registry import WorkBudgetExceeded
+
+    policy = {"spectrum/reeb": {"time_limit_s": 20, "max_paths": 400000}}
+    algorithms = [{"quantity": "spectrum", "name": "reeb"}, {"quantity": "volume", "name": "qhull"}]
+    specs = {s.algorithm: s for s in quantity_job_specs(1, "k", "f", algorithms, policy=policy)}
+    # The time limit is the worker's; max_paths is passed on to spectrum.compute.
+    assert specs["reeb"].params == {"time_limit_s": 20, "max_paths": 400000}
+    assert specs["qhull"].params == {}
+    message = outcome_from_exception(WorkBudgetExceeded(1.5, "more than 400000 paths expanded"))
+    assert message["status"] == "timed_out"
+    assert "more than 400000 paths expanded" in message["error_message"]

@@ -9,7 +9,7 @@ from tests.invariants.reeb.test_capacity import cross_polytope, random_polytope
 from viterbo.geometry import Polytope
 from viterbo.invariants import haim_kislev, reeb, spectrum
 from viterbo.invariants.certificate import verify_loop
-from viterbo.invariants.registry import get
+from viterbo.invariants.registry import WorkBudgetExceeded, get
 
 RTOL = 1e-9
 
@@ -85,3 +85,37 @@ def test_registered_and_not_applicable() -> None:
     assert "Lagrangian" in algorithm.applicability(simplex)
     with pytest.raises(ValueError, match="k must be"):
         spectrum.compute(random_polytope(0), k=0)
+
+
+@pytest.mark.parametrize("engine", ["compiled", "python"])
+def test_a_work_budget_stops_the_search_at_the_same_point_every_time(engine: str) -> None:
+    # Deterministic, unlike a time budget: the same polytope and budget end the same way on
+    # every machine, and a budget above what the search needs changes nothing.
+    polytope = random_polytope(2)
+    full = spectrum.compute(polytope, k=3, window=2.5, engine=engine)
+    needed = full["diagnostics"]["paths_expanded"]
+    assert needed > 200
+    messages = []
+    for _ in range(2):
+        with pytest.raises(WorkBudgetExceeded, match="more than 100 paths expanded") as caught:
+            spectrum.compute(polytope, k=3, window=2.5, engine=engine, max_paths=100)
+        messages.append(caught.value.detail)
+    assert messages[0] == messages[1]
+    roomy = spectrum.compute(polytope, k=3, window=2.5, engine=engine, max_paths=needed + 300)
+    assert roomy["value"] == full["value"]
+    capacity = reeb.compute(polytope, engine=engine)
+    with pytest.raises(WorkBudgetExceeded):
+        reeb.compute(
+            polytope, engine=engine, max_paths=capacity["diagnostics"]["paths_expanded"] // 4
+        )
+
+
+def test_a_policy_work_budget_becomes_a_timed_out_outcome_with_its_reason() -> None:
+    from viterbo.invariants.evaluate import Policy, evaluate
+
+    polytope = random_polytope(2)
+    record = evaluate(polytope, Policy(limits={"spectrum/reeb": {"max_paths": 50}}))
+    outcome = record.outcomes["spectrum/reeb"]
+    assert outcome.status == "timed_out"
+    assert "work budget exceeded" in outcome.reason and "more than 50 paths" in outcome.reason
+    assert record.outcomes["capacity/reeb"].status == "done"  # the budget is per algorithm

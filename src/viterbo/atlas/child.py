@@ -27,8 +27,9 @@ MIB = 1024 * 1024
 
 
 def _is_time_budget(exc: BaseException) -> bool:
-    # Matched by name so that the atlas does not import the invariants layer just for this.
-    return type(exc).__name__ == "TimeBudgetExceeded"
+    # Matched by name so that the atlas does not import the invariants layer just for this
+    # (a WorkBudgetExceeded is one too: a subclass).
+    return any(cls.__name__ == "TimeBudgetExceeded" for cls in type(exc).__mro__)
 
 
 def outcome_from_exception(

@@ -48,7 +48,7 @@ from viterbo.atlas.store import (
     polytope_geometry,
 )
 from viterbo.invariants import registry
-from viterbo.invariants.evaluate import POLICY_KEYS, compute_one, skip_reason
+from viterbo.invariants.evaluate import ALGORITHM_LIMITS, POLICY_KEYS, compute_one, skip_reason
 
 GENERATE = "generate"
 QUANTITY = "quantity"
@@ -170,6 +170,9 @@ def quantity_job_key(pkey: str, quantity: str, algorithm: str) -> str:
 # * ``time_limit_s``: the job's own time budget (the worker kills the child at 1.5x + 2 s if it
 #   does not stop by itself, see :func:`quantity_limits`), so that one slow
 #   polytope becomes a recorded ``timed_out`` instead of holding a worker for the default 600 s.
+# * ``max_paths``: a deterministic work budget, passed to the algorithm (the reeb searches):
+#   more expanded paths end the job ``timed_out`` at the same point on every machine, so the
+#   dataset's content does not depend on machine load (the time limit stays as a safety net).
 
 # The limits' meaning (POLICY_KEYS, skip_reason) lives with the evaluation path, which
 # `atlas compute` and `atlas search` share; here they become job statuses and params.
@@ -338,11 +341,12 @@ def quantity_job_specs(
         elif skipped is not None:
             status, born = SKIPPED, {"skipped": skipped}
         deps = tuple(k for q in a.get("depends_on", ()) for k in keys_by_quantity.get(q, ()))
-        params = (
-            {TIME_LIMIT_PARAM: limits["time_limit_s"]}
-            if "time_limit_s" in limits and born is None
-            else {}
-        )
+        params: dict[str, Any] = {}
+        if born is None:
+            if "time_limit_s" in limits:
+                params[TIME_LIMIT_PARAM] = limits["time_limit_s"]
+            # A work budget is the algorithm's own argument (compute_one passes params on).
+            params.update({name: int(limits[name]) for name in ALGORITHM_LIMITS if name in limits})
         specs.append(
             JobSpec(
                 kind=QUANTITY,

@@ -75,27 +75,34 @@ class PresetItem:
 #   graphs).  It runs on <= 12 facets everywhere, and on a documented profiling subset
 #   (HK_PROFILE_POLICY: up to 24 facets, 20 s each) that measures the blow-up.
 # * reeb (capacity and spectrum) are the only exact algorithms for large non-product polytopes;
-#   they get time limits so that a slow polytope becomes a recorded `timed_out`.  With the
+#   they get deterministic work budgets (`max_paths`: expanded paths) so that a slow polytope
+#   becomes a recorded `timed_out` at the same point on every machine -- a wall-clock limit made
+#   the published content depend on machine load.  The spectrum's 400,000 paths are 3x the
+#   most any finished spectrum of atlas-small used (1-6 s where the budget runs out); the
+#   capacity's 3,000,000 keep the slowest finished one (2.6 M paths, 17 s).  Their time limits
+#   stay as a safety net, 3x above where the budgets run out here.  With the
 #   compiled search both take well under a second on the simple random polytopes (halfspace
 #   families, 6-40 facets), so the spectrum runs on every polytope where reeb applies, the
 #   symplectic images included (their spectrum must equal the base's: a free cross-check).
 # * the one slow path left is the convex hull of random points (`sphere`, `ball`: simplicial
 #   polytopes).  Their tubes keep a corner at a polytope vertex where the action lower bound is
-#   0, so the spectrum search spirals there (timeouts at 10 s from 8 facets on), and the
+#   0, so the spectrum search spirals there (its work budget runs out from 8 facets on), and the
 #   capacity search needs 10^6 paths on the 35-facet `ball {"points": 12}`.  The spectrum runs
 #   on polytopes 0 and 1 of each such item only (`max_index`), which still records the timeouts.
 # The same policy is used by `tiny` and `small`, so a database that holds both presets agrees.
 
 HK_MAX_FACETS = 12
+REEB_CAPACITY_PATHS = 3_000_000
+SPECTRUM_PATHS = 400_000
 POLICY: dict[str, dict[str, Any]] = {
     "capacity/haim-kislev": {"max_facets": HK_MAX_FACETS, "time_limit_s": 60},
     "capacity/billiard": {"time_limit_s": 60},
-    "capacity/reeb": {"time_limit_s": 20},
-    "spectrum/reeb": {"time_limit_s": 10},
+    "capacity/reeb": {"time_limit_s": 60, "max_paths": REEB_CAPACITY_PATHS},
+    "spectrum/reeb": {"time_limit_s": 20, "max_paths": SPECTRUM_PATHS},
 }
 SIMPLICIAL_POLICY: dict[str, dict[str, Any]] = {
     **POLICY,
-    "spectrum/reeb": {"time_limit_s": 10, "max_index": 2},
+    "spectrum/reeb": {**POLICY["spectrum/reeb"], "max_index": 2},
 }
 SIMPLICIAL_FAMILIES = ("sphere", "ball")
 # Symplectic products have their own closed form; haim-kislev (a cross-check there) needs ~10 s

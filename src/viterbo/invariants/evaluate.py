@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from viterbo.invariants import registry
-from viterbo.invariants.registry import Algorithm, TimeBudgetExceeded
+from viterbo.invariants.registry import Algorithm, TimeBudgetExceeded, WorkBudgetExceeded
 from viterbo.invariants.systolic import PREFERRED_VOLUME
 
 if TYPE_CHECKING:
@@ -48,7 +48,16 @@ SYSTOLIC = "systolic_ratio/formula"
 # spectrum) runs after them with what is left of the total budget.
 HEADLINE = ("volume", "capacity", "certified_capacity", "systolic_ratio")
 # Keys of a preset policy's per-algorithm limits and the types they take.
-POLICY_KEYS: dict[str, type] = {"max_facets": int, "time_limit_s": float, "max_index": int}
+POLICY_KEYS: dict[str, type] = {
+    "max_facets": int,
+    "time_limit_s": float,
+    "max_index": int,
+    "max_paths": int,
+}
+# Limits that travel to the algorithm itself as keyword arguments (a deterministic work budget:
+# only for algorithms that take it, the reeb searches).
+ALGORITHM_LIMITS = ("max_paths",)
+WORK_BUDGET = "the work budget"  # Outcome.timed_out_by of a spent work budget
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,8 @@ def run_one(
     started = time.perf_counter()
     try:
         result = compute_one(algorithm, polytope, inputs, time_budget, **params)
+    except WorkBudgetExceeded as exc:
+        return Outcome(TIMED_OUT, reason=str(exc), seconds=exc.seconds, timed_out_by=WORK_BUDGET)
     except TimeBudgetExceeded as exc:
         return Outcome(TIMED_OUT, seconds=exc.seconds)
     except Exception as exc:  # an algorithm's failure is reported, not fatal
@@ -259,13 +270,17 @@ def _evaluate_one(
         if inapplicable is not None:
             return Outcome(NOT_APPLICABLE, reason=inapplicable)
         return Outcome(SKIPPED, reason=skipped)
-    time_limit = policy.limits.get(alg.key, {}).get("time_limit_s")
+    limits = policy.limits.get(alg.key, {})
+    time_limit = limits.get("time_limit_s")
     if time_limit is not None and (limit is None or time_limit < limit):
         limit, by = float(time_limit), f"policy time_limit_s of {alg.key}"
     inputs = {
         key: o.as_input() for key, o in outcomes.items() if key.partition("/")[0] in alg.depends_on
     }
-    outcome = run_one(alg, polytope, inputs, limit)
+    params = {name: int(limits[name]) for name in ALGORITHM_LIMITS if name in limits}
+    outcome = run_one(alg, polytope, inputs, limit, **params)
+    if outcome.status == TIMED_OUT and outcome.timed_out_by == WORK_BUDGET:
+        return outcome
     if outcome.status == TIMED_OUT:
         label = f"the total {by}" if by == policy.budget_name else f"the per-algorithm {by}"
         if by.startswith("policy"):

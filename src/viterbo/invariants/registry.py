@@ -42,6 +42,25 @@ class TimeBudgetExceeded(Exception):
         self.detail = detail
 
 
+class WorkBudgetExceeded(TimeBudgetExceeded):
+    """An algorithm spent a deterministic work budget (e.g. ``max_paths`` of a search).
+
+    Reported as ``timed_out`` like a wall-clock budget, but the same on every machine and at
+    every load: a dataset whose slow jobs stop at a work budget has reproducible content.
+    """
+
+    def __init__(self, seconds: float, spent: str) -> None:
+        Exception.__init__(self, f"work budget exceeded after {seconds:.3g} s: {spent}")
+        self.seconds = seconds
+        self.detail = spent
+
+
+def check_work(done: int, limit: int | None, seconds: float, what: str) -> None:
+    """Raise :class:`WorkBudgetExceeded` once ``done`` units of work exceed ``limit``."""
+    if limit is not None and done > limit:
+        raise WorkBudgetExceeded(seconds, f"more than {limit} {what}")
+
+
 class Deadline:
     """A wall-clock time budget shared by every algorithm (``None``: no limit).
 

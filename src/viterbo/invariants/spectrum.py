@@ -121,6 +121,7 @@ def low_spectrum(
     time_budget: float | None = None,
     rtol: float = 1e-9,
     engine: str = "compiled",
+    max_paths: int | None = None,
 ) -> dict[str, Any]:
     """The lowest actions of closed characteristics with their orbits.
 
@@ -140,6 +141,9 @@ def low_spectrum(
         Relative tolerance (geometry, certificates, action ties).
     engine : str
         Tube-search engine: ``compiled`` (default) or ``python`` (reference).
+    max_paths : int, optional
+        Work budget: :class:`~viterbo.invariants.registry.WorkBudgetExceeded` once the search
+        has expanded more paths (the same on every machine, unlike ``time_budget``).
 
     Returns
     -------
@@ -164,6 +168,7 @@ def low_spectrum(
         through_start=True,
         deadline=deadline,
         exact_closures=False,
+        max_paths=max_paths,
     )
     found: dict[tuple[int, ...], tuple[Orbit, int]] = {}
     window_state = _ActionWindow(k=k, window=window, rtol=rtol)
@@ -273,6 +278,7 @@ def compute(
     max_rotation: float = 6.0,
     rtol: float = 1e-9,
     engine: str = "compiled",
+    max_paths: int | None = None,
 ) -> dict[str, Any]:
     """Registry entry: see :func:`low_spectrum` (``inputs`` is ignored)."""
     del inputs
@@ -287,6 +293,7 @@ def compute(
         time_budget=time_budget,
         rtol=rtol,
         engine=engine,
+        max_paths=max_paths,
     )
 
 

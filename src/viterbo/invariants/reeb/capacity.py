@@ -224,6 +224,7 @@ def minimal_orbit(
     rtol: float = 1e-9,
     engine: str = "compiled",
     use_symmetry: bool = True,
+    max_paths: int | None = None,
 ) -> dict[str, Any]:
     """Search for the minimal-action closed Reeb orbit with rotation ``<= max_rotation``.
 
@@ -247,6 +248,7 @@ def minimal_orbit(
         facet_once=facet_once,
         deadline=deadline,
         starts=starts,
+        max_paths=max_paths,
     )
     best: dict[str, Any] = {"action": math.inf, "record": None}
     rejected: list[tuple[float, Orbit, str]] = []
@@ -306,6 +308,7 @@ def compute(
     rtol: float = 1e-9,
     engine: str = "compiled",
     use_symmetry: bool = True,
+    max_paths: int | None = None,
 ) -> dict[str, Any]:
     """EHZ capacity of a 4D polytope without Lagrangian 2-faces (Chaidez–Hutchings search).
 
@@ -330,6 +333,9 @@ def compute(
     engine : str
         ``compiled`` (numba, default) or ``python`` (the reference implementation; same
         tubes, same prunings, about 30x slower).
+    max_paths : int, optional
+        Work budget: :class:`~viterbo.invariants.registry.WorkBudgetExceeded` once the search
+        has expanded more paths (the same on every machine, unlike ``time_budget``).
 
     Returns
     -------
@@ -350,6 +356,7 @@ def compute(
         rtol=rtol,
         engine=engine,
         use_symmetry=use_symmetry,
+        max_paths=max_paths,
     )
     stats = record.pop("stats")
     diagnostics = {**stats, "certificate": record.pop("certificate")}

@@ -49,6 +49,7 @@ from viterbo.invariants.reeb.search import (
     Tube,
     TubeSearch,
 )
+from viterbo.invariants.registry import check_work
 
 # ---------------------------------------------------------------------------------------------
 # Polygon twins of :mod:`viterbo.invariants.reeb.polygon`: same semantics, same tolerances, same
@@ -1476,8 +1477,11 @@ class CompiledTubeSearch(TubeSearch):
                 orbit = self._orbit(self.tube(int(self.state[S_PENDING])))
                 if orbit is not None:
                     bound = on_orbit(orbit)
+            self.stats.seconds = time.perf_counter() - started
+            check_work(
+                self.stats.paths_expanded, self.max_paths, self.stats.seconds, "paths expanded"
+            )
             if self.deadline is not None:
-                self.stats.seconds = time.perf_counter() - started
                 self.deadline.check(f"{self.stats.paths_expanded} paths expanded")
         self.stats.seconds = time.perf_counter() - started
 

@@ -81,7 +81,7 @@ from scipy.optimize import linprog
 from viterbo.invariants.reeb.graph import Edge, FlowGraph
 from viterbo.invariants.reeb.polygon import distance_to, intersect, line_section
 from viterbo.invariants.reeb.rotation import RotationTracker
-from viterbo.invariants.registry import Deadline
+from viterbo.invariants.registry import Deadline, check_work
 
 ROTATION_TOL = 1e-9
 # Paths whose lower bound is within this relative gap of the bound are pruned: they could
@@ -545,6 +545,9 @@ class TubeSearch:
         Hard cap on path length (a guard; counted in ``pruned_depth``).
     deadline : Deadline or None
         Time budget; :class:`~viterbo.invariants.registry.TimeBudgetExceeded` once spent.
+    max_paths : int or None
+        Work budget: :class:`~viterbo.invariants.registry.WorkBudgetExceeded` once more paths
+        than this are expanded (deterministic, unlike the time budget).
     return_bound : bool
         Add the least time needed to return to the start point to the action lower bound.
     exact_closures : bool
@@ -565,8 +568,10 @@ class TubeSearch:
         return_bound: bool = True,
         exact_closures: bool = True,
         starts: Sequence[int] | None = None,
+        max_paths: int | None = None,
     ) -> None:
         self.graph = graph
+        self.max_paths = max_paths
         # Start nodes (default: all); fewer only with a symmetry argument (reeb.symmetry).
         self.starts = list(range(len(graph.nodes))) if starts is None else [int(k) for k in starts]
         self.exact_closures = exact_closures
@@ -849,9 +854,11 @@ class TubeSearch:
                     break
                 continue
             stats.paths_expanded += 1
-            if self.deadline is not None and stats.paths_expanded % 64 == 0:
+            if stats.paths_expanded % 64 == 0:
                 stats.seconds = time.perf_counter() - started
-                self.deadline.check(f"{stats.paths_expanded} paths expanded")
+                check_work(stats.paths_expanded, self.max_paths, stats.seconds, "paths expanded")
+                if self.deadline is not None:
+                    self.deadline.check(f"{stats.paths_expanded} paths expanded")
             depth = len(tube.edges) + 1
             screened = self._screen(tube.node, tube.polygon)
             for edge, status in zip(
