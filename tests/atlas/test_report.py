@@ -437,3 +437,12 @@ def test_symplectic_invariance_compares_images_with_their_base() -> None:
     text = report.report_markdown(report.summarise([], [base, same, other], ["a"]), {})
     assert "## Symplectic invariance (images vs their base polytopes)" in text
     assert "different: 1 (`img:2`)" in text
+
+
+def test_policy_limits_are_written_in_full() -> None:
+    from viterbo.atlas.report import policy_lines
+
+    text = "\n".join(
+        policy_lines({"default": {"capacity/reeb": {"max_paths": 3000000, "time_limit_s": 2.5}}})
+    )
+    assert "max_paths 3000000, time_limit_s 2.5" in text  # not 3e+06

@@ -461,6 +461,11 @@ def _timing_table(rows: dict[str, dict[str, Any]], first: str) -> list[str]:
     return lines
 
 
+def _limit(value: float) -> str:
+    """A policy limit as written: whole numbers in full (``max_paths 3000000``, not 3e+06)."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 def policy_lines(policy: dict[str, Any]) -> list[str]:
     if not policy:
         return ["No run policy: every applicable algorithm ran on every polytope."]
@@ -478,7 +483,7 @@ def policy_lines(policy: dict[str, Any]) -> list[str]:
         )
         dropped = [] if scope == "default" else sorted(set(default) - set(rules))
         text = "; ".join(
-            f"`{key}`: " + ", ".join(f"{k} {v:g}" for k, v in sorted(lim.items()))
+            f"`{key}`: " + ", ".join(f"{k} {_limit(v)}" for k, v in sorted(lim.items()))
             for key, lim in sorted(shown.items())
         )
         text += "".join(f"; `{key}`: no limits" for key in dropped)
