@@ -51,10 +51,10 @@ MAX_BUNDLE = 32
 BUNDLE_RADIUS = 8.0
 # Weight of the distance term of the locality measure (see model_step).
 LOCALITY = 1e-2
-# The dual QP (simplex_qp): a ridge relative to the gram matrix's mean diagonal makes every
-# reduced KKT system regular; it moves the step by about RIDGE relative, and the predicted
-# gain is the model's value at the step actually taken, so it stays exact. KKT_TOL is the
-# multiplier tolerance of the objective scaled to order one.
+# The dual QP (simplex_qp), with its objective scaled to order one: a ridge of RIDGE makes
+# every reduced KKT system regular; it moves the step by about RIDGE, and the predicted gain
+# is the model's value at the step actually taken, so it stays exact. KKT_TOL is the
+# multiplier tolerance.
 RIDGE = 1e-13
 KKT_TOL = 1e-13
 
@@ -233,7 +233,8 @@ def _dual_weights(G: np.ndarray, alpha: np.ndarray, t: float) -> np.ndarray:
 
 def simplex_qp(gram: np.ndarray, alpha: np.ndarray) -> np.ndarray | None:
     """``argmin over the simplex {λ >= 0, sum λ = 1} of ½ λᵀ H λ + αᵀ λ``, ``H`` = ``gram``
-    plus a ridge of :data:`RIDGE`, by the primal active-set method.
+    plus a ridge of :data:`RIDGE` (``gram`` and ``alpha`` scaled to order one), by the primal
+    active-set method.
 
     From the best vertex: solve the problem on the current support with the equality
     constraint only; if that leaves the simplex, walk towards it until a weight reaches zero
@@ -244,7 +245,7 @@ def simplex_qp(gram: np.ndarray, alpha: np.ndarray) -> np.ndarray | None:
     its iteration budget (then the caller falls back to SLSQP).
     """
     k = len(alpha)
-    hessian = gram + RIDGE * max(1.0, float(np.trace(gram)) / k) * np.eye(k)
+    hessian = gram + RIDGE * np.eye(k)
     first = int(np.argmin(0.5 * np.diag(hessian) + alpha))
     lam = np.zeros(k)
     lam[first] = 1.0
