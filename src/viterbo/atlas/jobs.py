@@ -48,7 +48,12 @@ from viterbo.atlas.store import (
     polytope_geometry,
 )
 from viterbo.invariants import registry
-from viterbo.invariants.evaluate import ALGORITHM_LIMITS, POLICY_KEYS, compute_one, skip_reason
+from viterbo.invariants.evaluate import (
+    POLICY_KEYS,
+    algorithm_arguments,
+    compute_one,
+    skip_reason,
+)
 
 GENERATE = "generate"
 QUANTITY = "quantity"
@@ -346,7 +351,7 @@ def quantity_job_specs(
             if "time_limit_s" in limits:
                 params[TIME_LIMIT_PARAM] = limits["time_limit_s"]
             # A work budget is the algorithm's own argument (compute_one passes params on).
-            params.update({name: int(limits[name]) for name in ALGORITHM_LIMITS if name in limits})
+            params.update(algorithm_arguments(limits))
         specs.append(
             JobSpec(
                 kind=QUANTITY,

@@ -89,6 +89,11 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
+def algorithm_arguments(limits: Mapping[str, float]) -> dict[str, int]:
+    """The limits of a policy entry that the algorithm takes as keyword arguments."""
+    return {name: int(limits[name]) for name in ALGORITHM_LIMITS if name in limits}
+
+
 def skip_reason(key: str, limits: Mapping[str, float], num_facets: int, index: int) -> str | None:
     """Why a preset policy's ``limits`` leave algorithm ``key`` out (``None``: it runs)."""
     max_facets = limits.get("max_facets")
@@ -277,8 +282,7 @@ def _evaluate_one(
     inputs = {
         key: o.as_input() for key, o in outcomes.items() if key.partition("/")[0] in alg.depends_on
     }
-    params = {name: int(limits[name]) for name in ALGORITHM_LIMITS if name in limits}
-    outcome = run_one(alg, polytope, inputs, limit, **params)
+    outcome = run_one(alg, polytope, inputs, limit, **algorithm_arguments(limits))
     if outcome.status == TIMED_OUT and outcome.timed_out_by == WORK_BUDGET:
         return outcome
     if outcome.status == TIMED_OUT:
