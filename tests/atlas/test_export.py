@@ -286,6 +286,34 @@ def test_policy_skips_jobs_visibly_and_passes_time_limits(
     with (out / "benchmark" / "jobs.csv").open() as fh:
         log = list(csv.DictReader(fh))
     assert sum(r["status"] == "skipped" and r["reason"].startswith("policy:") for r in log) == 3
+    assert manifest["policy_drift"] == {} and "Warning" not in report
+
+    # The preset's policy changes after the build: the jobs keep the limits they ran with, so
+    # the export must not present them under the new policy's text without saying so.
+    changed = {**policy, "capacity/fast": {"time_limit_s": 9}}
+    register_preset(
+        "test-policy",
+        [
+            PresetItem("test-box", {"dim": 4, "step": 1.0}, 2, changed),
+            PresetItem("test-box", {"dim": 3, "step": 1.0}, 1, changed),
+        ],
+    )
+    info = export_dataset(engine, "atlas-test-policy", out)
+    drift = {
+        "capacity/fast": {
+            "jobs": 2,
+            "as_run": {"time_limit_s": 5.0},
+            "policy": {"time_limit_s": 9.0},
+        }
+    }
+    assert info["policy_drift"] == drift
+    assert json.loads((out / "manifest.json").read_text())["policy_drift"] == drift
+    warning = (
+        "**Warning:** 2 `capacity/fast` jobs ran with time_limit_s 5, not the policy's "
+        "time_limit_s 9"
+    )
+    assert warning in (out / "benchmark" / "report.md").read_text()
+    assert warning in (out / "README.md").read_text()
 
 
 @pytest.mark.parametrize(
@@ -305,6 +333,17 @@ def test_bad_policies_are_refused(policy: dict) -> None:
 
     with pytest.raises(PresetError, match="policy"):
         PresetItem("test-box", {"dim": 4}, 1, policy)
+
+
+def test_a_work_budget_is_refused_for_an_algorithm_that_does_not_take_it() -> None:
+    # haim-kislev has no max_paths argument: accepting the limit would fail every job with a
+    # TypeError instead of refusing the preset once, up front.
+    from viterbo.atlas.errors import PresetError
+
+    with pytest.raises(PresetError, match="capacity/haim-kislev takes no work budget 'max_paths'"):
+        PresetItem("test-box", {"dim": 4}, 1, {"capacity/haim-kislev": {"max_paths": 10}})
+    item = PresetItem("test-box", {"dim": 4}, 1, {"capacity/reeb": {"max_paths": 10}})
+    assert item.policy == {"capacity/reeb": {"max_paths": 10}}
 
 
 def _quantity_job(params: dict) -> ClaimedJob:
@@ -407,6 +446,7 @@ def test_a_policy_work_budget_travels_to_the_algorithm_and_ends_timed_out() -> N
     # The time limit is the worker's; max_paths is passed on to spectrum.compute.
     assert specs["reeb"].params == {"time_limit_s": 20, "max_paths": 400000}
     assert specs["qhull"].params == {}
-    message = outcome_from_exception(WorkBudgetExceeded(1.5, "more than 400000 paths expanded"))
+    spent = "400001 paths expanded, over max_paths = 400000"
+    message = outcome_from_exception(WorkBudgetExceeded(1.5, spent, "max_paths"))
     assert message["status"] == "timed_out"
-    assert "more than 400000 paths expanded" in message["error_message"]
+    assert message["error_message"] == f"work budget exceeded after 1.5 s: {spent}"

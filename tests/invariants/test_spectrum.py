@@ -95,19 +95,20 @@ def test_a_work_budget_stops_the_search_at_the_same_point_every_time(engine: str
     full = spectrum.compute(polytope, k=3, window=2.5, engine=engine)
     needed = full["diagnostics"]["paths_expanded"]
     assert needed > 200
-    messages = []
     for _ in range(2):
-        with pytest.raises(WorkBudgetExceeded, match="more than 100 paths expanded") as caught:
+        with pytest.raises(WorkBudgetExceeded) as caught:
             spectrum.compute(polytope, k=3, window=2.5, engine=engine, max_paths=100)
-        messages.append(caught.value.detail)
-    assert messages[0] == messages[1]
+        # Both engines stop on the first path over the budget, not at their next check.
+        assert caught.value.detail == "101 paths expanded, over max_paths = 100"
+        assert caught.value.limit_name == "max_paths"
     roomy = spectrum.compute(polytope, k=3, window=2.5, engine=engine, max_paths=needed + 300)
     assert roomy["value"] == full["value"]
+    exact = spectrum.compute(polytope, k=3, window=2.5, engine=engine, max_paths=needed)
+    assert exact["value"] == full["value"]  # the budget counts paths, so `needed` suffices
     capacity = reeb.compute(polytope, engine=engine)
-    with pytest.raises(WorkBudgetExceeded):
-        reeb.compute(
-            polytope, engine=engine, max_paths=capacity["diagnostics"]["paths_expanded"] // 4
-        )
+    quarter = capacity["diagnostics"]["paths_expanded"] // 4
+    with pytest.raises(WorkBudgetExceeded, match=f"{quarter + 1} paths expanded"):
+        reeb.compute(polytope, engine=engine, max_paths=quarter)
 
 
 def test_a_policy_work_budget_becomes_a_timed_out_outcome_with_its_reason() -> None:
@@ -117,5 +118,7 @@ def test_a_policy_work_budget_becomes_a_timed_out_outcome_with_its_reason() -> N
     record = evaluate(polytope, Policy(limits={"spectrum/reeb": {"max_paths": 50}}))
     outcome = record.outcomes["spectrum/reeb"]
     assert outcome.status == "timed_out"
-    assert "work budget exceeded" in outcome.reason and "more than 50 paths" in outcome.reason
+    assert "work budget exceeded" in outcome.reason
+    assert outcome.reason.endswith("51 paths expanded, over max_paths = 50")
+    assert outcome.timed_out_by == "the policy max_paths of spectrum/reeb"
     assert record.outcomes["capacity/reeb"].status == "done"  # the budget is per algorithm

@@ -545,6 +545,12 @@ def _export(db_url: str | None, name: str, out: Path | None, allow_partial: bool
     finally:
         engine.dispose()
     partial = "" if info["complete"] else " -- a PARTIAL build (--allow-partial), the card says so"
+    for key, drift in info["policy_drift"].items():
+        click.echo(
+            f"warning: {drift['jobs']} {key} jobs ran with limits {drift['as_run']}, not the "
+            f"preset policy's {drift['policy']} (created under an earlier policy); the card says so",
+            err=True,
+        )
     click.echo(
         f"exported {info['rows']} polytopes to {info['path']} (content hash {info['content_hash'][:16]}...)"
         f"{partial}"

@@ -49,6 +49,7 @@ from viterbo.atlas.store import (
 )
 from viterbo.invariants import registry
 from viterbo.invariants.evaluate import (
+    ALGORITHM_LIMITS,
     POLICY_KEYS,
     algorithm_arguments,
     compute_one,
@@ -182,6 +183,18 @@ def quantity_job_key(pkey: str, quantity: str, algorithm: str) -> str:
 # The limits' meaning (POLICY_KEYS, skip_reason) lives with the evaluation path, which
 # `atlas compute` and `atlas search` share; here they become job statuses and params.
 TIME_LIMIT_PARAM = "time_limit_s"
+# Every job param that comes from a policy limit (what an export compares with the policy).
+LIMIT_PARAMS = (TIME_LIMIT_PARAM, *ALGORITHM_LIMITS)
+
+
+def limit_params(quantity: str, algorithm: str, limits: dict[str, Any]) -> dict[str, Any]:
+    """The params a quantity job carries for its policy ``limits``: the time limit (the
+    worker's) and the work budgets the algorithm takes (``compute_one`` passes them on)."""
+    params: dict[str, Any] = {}
+    if "time_limit_s" in limits:
+        params[TIME_LIMIT_PARAM] = limits["time_limit_s"]
+    params.update(algorithm_arguments(registry.get(quantity, algorithm), limits))
+    return params
 
 
 def validate_policy(policy: Any, where: str = "policy") -> dict[str, dict[str, float | int]]:
@@ -192,7 +205,8 @@ def validate_policy(policy: Any, where: str = "policy") -> dict[str, dict[str, f
         raise JobParamsError(
             f"{where} must be an object {{'quantity/algorithm': {{limit: value}}}}, got {policy!r}"
         )
-    known = sorted(alg.key for alg in registry.algorithms())
+    by_key = {alg.key: alg for alg in registry.algorithms()}
+    known = sorted(by_key)
     out: dict[str, dict[str, float | int]] = {}
     for key, limits in policy.items():
         if not isinstance(key, str) or key.count("/") != 1 or not isinstance(limits, dict):
@@ -207,6 +221,11 @@ def validate_policy(policy: Any, where: str = "policy") -> dict[str, dict[str, f
             if kind is None:
                 raise JobParamsError(
                     f"{where}[{key!r}]: unknown limit {name!r} (known: {', '.join(POLICY_KEYS)})"
+                )
+            if name in ALGORITHM_LIMITS and name not in by_key[key].work_limits:
+                takes = ", ".join(by_key[key].work_limits) or "none"
+                raise JobParamsError(
+                    f"{where}[{key!r}]: {key} takes no work budget {name!r} (it takes: {takes})"
                 )
             # Integer limits may be 0 ("never run it here"); a time limit must be positive.
             if (
@@ -346,12 +365,7 @@ def quantity_job_specs(
         elif skipped is not None:
             status, born = SKIPPED, {"skipped": skipped}
         deps = tuple(k for q in a.get("depends_on", ()) for k in keys_by_quantity.get(q, ()))
-        params: dict[str, Any] = {}
-        if born is None:
-            if "time_limit_s" in limits:
-                params[TIME_LIMIT_PARAM] = limits["time_limit_s"]
-            # A work budget is the algorithm's own argument (compute_one passes params on).
-            params.update(algorithm_arguments(limits))
+        params = limit_params(a["quantity"], a["name"], limits) if born is None else {}
         specs.append(
             JobSpec(
                 kind=QUANTITY,

@@ -358,8 +358,10 @@ def summarise(
     capacity_algs: list[str],
     *,
     policy: dict[str, Any] | None = None,
+    drift: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything the report shows, as JSON-ready data (``summary.json``)."""
+    """Everything the report shows, as JSON-ready data (``summary.json``); ``drift`` lists jobs
+    that ran under other limits than ``policy`` states (``export.rows.policy_drift``)."""
     by_alg: dict[str, list[dict[str, Any]]] = defaultdict(list)
     by_family_alg: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(
         lambda: defaultdict(list)
@@ -429,6 +431,7 @@ def summarise(
         "symplectic_invariance": symplectic_invariance(rows),
         "top_systolic": top,
         "policy": policy or {},
+        "policy_drift": drift or {},
     }
 
 
@@ -466,10 +469,26 @@ def _limit(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def policy_lines(policy: dict[str, Any]) -> list[str]:
+def drift_lines(drift: dict[str, Any]) -> list[str]:
+    """A warning per algorithm whose jobs ran under other limits than the stated policy."""
+
+    def shown(limits: dict[str, Any]) -> str:
+        return ", ".join(f"{k} {_limit(v)}" for k, v in sorted(limits.items())) or "no limits"
+
+    return [
+        f"- **Warning:** {d['jobs']} `{key}` jobs ran with {shown(d['as_run'])}, not the "
+        f"policy's {shown(d['policy'])} (they were created under an earlier policy; enqueue a "
+        "fresh database to rebuild them under this one)."
+        for key, d in sorted(drift.items())
+    ]
+
+
+def policy_lines(policy: dict[str, Any], drift: dict[str, Any] | None = None) -> list[str]:
+    warnings = [*drift_lines(drift), ""] if drift else []
     if not policy:
-        return ["No run policy: every applicable algorithm ran on every polytope."]
+        return [*warnings, "No run policy: every applicable algorithm ran on every polytope."]
     lines = [
+        *warnings,
         'Deliberate deviations from "every applicable algorithm on every polytope" (the preset\'s',
         "run policy; jobs it skips are recorded with status `skipped` and counted below):",
         "",
@@ -492,7 +511,10 @@ def policy_lines(policy: dict[str, Any]) -> list[str]:
     lines += [
         "",
         "`max_facets`: on polytopes with more facets the job is recorded `skipped`; "
-        "`time_limit_s`: the job's time budget (then `timed_out`).",
+        "`max_index`: only polytopes 0 .. max_index - 1 of each family and parameters run "
+        "(the rest `skipped`); `time_limit_s`: the job's time budget (then `timed_out`); "
+        "`max_paths`: a work budget of the reeb searches, at most this many expanded paths "
+        "(then `timed_out`, at the same point on every machine).",
     ]
     return lines
 
@@ -520,7 +542,7 @@ def report_markdown(summary: dict[str, Any], plots: dict[str, str]) -> str:
         "",
         "## Run policy",
         "",
-        *policy_lines(summary.get("policy") or {}),
+        *policy_lines(summary.get("policy") or {}, summary.get("policy_drift")),
         "",
         "## Time per algorithm",
         "",

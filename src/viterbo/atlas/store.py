@@ -701,6 +701,7 @@ EXPORT_JOB_COLUMNS = (
     "error_type",
     "error_message",
     "result",
+    "params",
     "idempotency_key",
     "started_at",
     "finished_at",

@@ -55,9 +55,8 @@ POLICY_KEYS: dict[str, type] = {
     "max_paths": int,
 }
 # Limits that travel to the algorithm itself as keyword arguments (a deterministic work budget:
-# only for algorithms that take it, the reeb searches).
+# only for algorithms that declare it in ``Algorithm.work_limits``, the reeb searches).
 ALGORITHM_LIMITS = ("max_paths",)
-WORK_BUDGET = "the work budget"  # Outcome.timed_out_by of a spent work budget
 
 
 @dataclass(frozen=True)
@@ -89,9 +88,14 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def algorithm_arguments(limits: Mapping[str, float]) -> dict[str, int]:
-    """The limits of a policy entry that the algorithm takes as keyword arguments."""
-    return {name: int(limits[name]) for name in ALGORITHM_LIMITS if name in limits}
+def algorithm_arguments(algorithm: Algorithm, limits: Mapping[str, float]) -> dict[str, int]:
+    """The limits of a policy entry that ``algorithm`` takes as keyword arguments."""
+    return {name: int(limits[name]) for name in algorithm.work_limits if name in limits}
+
+
+def work_budget_label(algorithm: Algorithm, exc: WorkBudgetExceeded) -> str:
+    """``Outcome.timed_out_by`` of a spent work budget, worded like a policy time limit."""
+    return f"the policy {exc.limit_name or 'work budget'} of {algorithm.key}"
 
 
 def skip_reason(key: str, limits: Mapping[str, float], num_facets: int, index: int) -> str | None:
@@ -151,7 +155,12 @@ def run_one(
     try:
         result = compute_one(algorithm, polytope, inputs, time_budget, **params)
     except WorkBudgetExceeded as exc:
-        return Outcome(TIMED_OUT, reason=str(exc), seconds=exc.seconds, timed_out_by=WORK_BUDGET)
+        return Outcome(
+            TIMED_OUT,
+            reason=str(exc),
+            seconds=exc.seconds,
+            timed_out_by=work_budget_label(algorithm, exc),
+        )
     except TimeBudgetExceeded as exc:
         return Outcome(TIMED_OUT, seconds=exc.seconds)
     except Exception as exc:  # an algorithm's failure is reported, not fatal
@@ -282,8 +291,8 @@ def _evaluate_one(
     inputs = {
         key: o.as_input() for key, o in outcomes.items() if key.partition("/")[0] in alg.depends_on
     }
-    outcome = run_one(alg, polytope, inputs, limit, **algorithm_arguments(limits))
-    if outcome.status == TIMED_OUT and outcome.timed_out_by == WORK_BUDGET:
+    outcome = run_one(alg, polytope, inputs, limit, **algorithm_arguments(alg, limits))
+    if outcome.status == TIMED_OUT and outcome.timed_out_by is not None:  # a work budget
         return outcome
     if outcome.status == TIMED_OUT:
         label = f"the total {by}" if by == policy.budget_name else f"the per-algorithm {by}"

@@ -47,18 +47,24 @@ class WorkBudgetExceeded(TimeBudgetExceeded):
 
     Reported as ``timed_out`` like a wall-clock budget, but the same on every machine and at
     every load: a dataset whose slow jobs stop at a work budget has reproducible content.
+    ``limit_name`` is the budget's name, the policy key that set it.
     """
 
-    def __init__(self, seconds: float, spent: str) -> None:
+    def __init__(self, seconds: float, spent: str, limit_name: str = "") -> None:
         Exception.__init__(self, f"work budget exceeded after {seconds:.3g} s: {spent}")
         self.seconds = seconds
         self.detail = spent
+        self.limit_name = limit_name
 
 
-def check_work(done: int, limit: int | None, seconds: float, what: str) -> None:
-    """Raise :class:`WorkBudgetExceeded` once ``done`` units of work exceed ``limit``."""
+def check_work(done: int, limit: int | None, seconds: float, what: str, name: str) -> None:
+    """Raise :class:`WorkBudgetExceeded` once ``done`` units of work exceed ``limit``.
+
+    ``what`` says what was counted (``"paths expanded"``), ``name`` is the budget's keyword
+    (``"max_paths"``); the message gives the count reached, so that two runs can be compared.
+    """
     if limit is not None and done > limit:
-        raise WorkBudgetExceeded(seconds, f"more than {limit} {what}")
+        raise WorkBudgetExceeded(seconds, f"{done} {what}, over {name} = {limit}", name)
 
 
 class Deadline:
@@ -98,7 +104,8 @@ class Algorithm:
     children pays for it once (see :func:`warm_up`).  ``method`` names the mathematics behind an
     exact algorithm (default: its name): two algorithms with the same method -- say two engines
     of one search -- are not independent, so their agreement does not make a capacity
-    ``confirmed`` (MATH.md §4).
+    ``confirmed`` (MATH.md §4).  ``work_limits`` names the deterministic work budgets that
+    ``compute`` takes as keyword arguments (say ``max_paths``); a policy may set only those.
     """
 
     quantity: str
@@ -110,6 +117,7 @@ class Algorithm:
     description: str = ""
     warm_up: Callable[[], object] | None = None
     method: str = ""
+    work_limits: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:

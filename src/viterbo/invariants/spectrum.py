@@ -305,6 +305,7 @@ register(
         applicability=applicability,
         exact=True,
         warm_up=ensure_compiled,
+        work_limits=("max_paths",),
         description="lowest actions of closed Reeb orbits (Chaidez–Hutchings search with an "
         "action window), with rotation numbers and CZ indices",
     )

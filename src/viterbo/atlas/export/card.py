@@ -152,8 +152,9 @@ def _dataset_card(name: str, manifest: dict[str, Any], feats: Any) -> str:
         f"capacity: {manifest['unconfirmed_high_ratios']} (listed at the top of `benchmark/report.md`).",
         "",
     ]
-    if policy:
-        lines += ["## Run policy", "", *report.policy_lines(policy), ""]
+    drift = manifest.get("policy_drift") or {}
+    if policy or drift:
+        lines += ["## Run policy", "", *report.policy_lines(policy, drift), ""]
     lines += [
         "## Columns",
         "",

@@ -49,6 +49,7 @@ from viterbo.atlas.export.rows import (
     content_hash,
     features,
     job_log,
+    policy_drift,
     policy_summary,
 )
 from viterbo.atlas.export.snapshot import (
@@ -183,6 +184,7 @@ def export_dataset(
         {f"{j['quantity']}/{j['algorithm']}" for j in jobs if j["kind"] == QUANTITY}
     )
     policy = policy_summary(preset_items or [])
+    drift = policy_drift(polytopes, jobs, preset_items or [])
     status_counts: dict[str, int] = defaultdict(int)
     for j in jobs:
         status_counts[j["status"]] += 1
@@ -202,6 +204,7 @@ def export_dataset(
         "content_hash": digest,
         "job_status_counts": dict(sorted(status_counts.items())),
         "policy": policy,
+        "policy_drift": drift,
         "certificate_levels": report.certificate_levels(rows),
         "unconfirmed_high_ratios": len(report.unconfirmed_high_ratios(rows)),
         "completeness": state,
@@ -220,7 +223,7 @@ def export_dataset(
             writer = csv.DictWriter(fh, fieldnames=list(JOB_LOG_COLUMNS))
             writer.writeheader()
             writer.writerows(log)
-        summary = report.summarise(log, rows, capacity_algs, policy=policy)
+        summary = report.summarise(log, rows, capacity_algs, policy=policy, drift=drift)
         (bench / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
         report.write_report(bench, summary, log, rows)
         _swap_into_place(tmp, target)
@@ -232,4 +235,5 @@ def export_dataset(
         "rows": len(rows),
         "content_hash": digest,
         "complete": state["complete"],
+        "policy_drift": drift,
     }

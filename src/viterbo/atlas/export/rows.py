@@ -20,8 +20,9 @@ from datasets import Dataset, Features, List, Value
 from datasets.utils.logging import disable_progress_bar
 from sqlalchemy import Engine
 
-from viterbo.atlas.jobs import QUANTITY
-from viterbo.atlas.models import ALL_STATES, DONE, TERMINAL_STATES
+from viterbo.atlas.jobs import LIMIT_PARAMS, QUANTITY, limit_params
+from viterbo.atlas.models import ALL_STATES, DONE, NOT_APPLICABLE, SKIPPED, TERMINAL_STATES
+from viterbo.atlas.presets import polytope_key
 from viterbo.atlas.store import JobStore
 from viterbo.invariants import registry
 from viterbo.invariants.evaluate import Outcome, headline
@@ -322,3 +323,36 @@ def policy_summary(items: Iterable[Any]) -> dict[str, dict[str, dict[str, Any]]]
             if key != default:
                 out[f"{family} {params}"] = json.loads(key)
     return out
+
+
+def policy_drift(
+    polytopes: list[dict[str, Any]], jobs: list[dict[str, Any]], items: Iterable[Any]
+) -> dict[str, dict[str, Any]]:
+    """Quantity jobs whose recorded limits are not what the preset's policy gives them now.
+
+    A job keeps the limits (time limit, work budget) it was created with, so a database built
+    under an earlier policy would otherwise be published under today's policy text.  Returns
+    ``{"quantity/algorithm": {"jobs": n, "as_run": <first such job's limits>, "policy":
+    <the preset's>}}``; empty when every job ran under the stated policy.
+    """
+    item_of = {polytope_key(it.family, it.params, i): it for it in items for i in range(it.count)}
+    by_id = {p["id"]: p for p in polytopes}
+    drift: dict[str, dict[str, Any]] = {}
+    for job in jobs:
+        if job["kind"] != QUANTITY or job["status"] in (SKIPPED, NOT_APPLICABLE):
+            continue
+        polytope = by_id.get(job["polytope_id"])
+        item = item_of.get(polytope["key"]) if polytope else None
+        if item is None:
+            continue
+        key = f"{job['quantity']}/{job['algorithm']}"
+        try:
+            stated = limit_params(job["quantity"], job["algorithm"], item.policy.get(key, {}))
+        except KeyError:  # an algorithm no longer registered: nothing to compare with
+            continue
+        recorded = json.loads(job["params"]) if job.get("params") else {}
+        as_run = {k: recorded[k] for k in stated.keys() | LIMIT_PARAMS if k in recorded}
+        if as_run != stated:
+            entry = drift.setdefault(key, {"jobs": 0, "as_run": as_run, "policy": stated})
+            entry["jobs"] += 1
+    return dict(sorted(drift.items()))

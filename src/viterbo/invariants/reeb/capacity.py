@@ -386,6 +386,7 @@ register(
         applicability=applicability,
         exact=True,
         warm_up=ensure_compiled,
+        work_limits=("max_paths",),
         description="Chaidez–Hutchings combinatorial Reeb orbits: best-first tube search over "
         "facet-once paths (exact by Haim-Kislev Thm 1.5; 4D, no Lagrangian 2-faces)",
     )

@@ -41,6 +41,7 @@ from viterbo.invariants.reeb.search import (
     COMPOSED_ERROR,
     CONDITION_MAX,
     ORDER_RTOL,
+    PATH_BUDGET,
     ROTATION_TOL,
     SINGULAR_RTOL,
     TIE_RTOL,
@@ -1421,9 +1422,13 @@ class CompiledTubeSearch(TubeSearch):
         quantum = ORDER_RTOL * self.min_action
         max_rotation = float(self.max_rotation)
         while True:
+            chunk = self.CHUNK
+            if self.max_paths is not None:
+                # Yield right after path max_paths + 1, where the Python engine stops too.
+                chunk = min(chunk, self.max_paths + 1 - self.stats.paths_expanded)
             code = advance(
                 float(bound),
-                self.CHUNK,
+                chunk,
                 self.ti,
                 self.tf,
                 self.pool,
@@ -1478,9 +1483,7 @@ class CompiledTubeSearch(TubeSearch):
                 if orbit is not None:
                     bound = on_orbit(orbit)
             self.stats.seconds = time.perf_counter() - started
-            check_work(
-                self.stats.paths_expanded, self.max_paths, self.stats.seconds, "paths expanded"
-            )
+            check_work(self.stats.paths_expanded, self.max_paths, self.stats.seconds, *PATH_BUDGET)
             if self.deadline is not None:
                 self.deadline.check(f"{self.stats.paths_expanded} paths expanded")
         self.stats.seconds = time.perf_counter() - started

@@ -83,6 +83,9 @@ from viterbo.invariants.reeb.polygon import distance_to, intersect, line_section
 from viterbo.invariants.reeb.rotation import RotationTracker
 from viterbo.invariants.registry import Deadline, check_work
 
+# What the work budget counts, and its keyword (check_work's what and name).
+PATH_BUDGET = ("paths expanded", "max_paths")
+
 ROTATION_TOL = 1e-9
 # Paths whose lower bound is within this relative gap of the bound are pruned: they could
 # only improve the value by less than 1e-10 (relative).  Degenerate families (24-cell) produce
@@ -854,9 +857,12 @@ class TubeSearch:
                     break
                 continue
             stats.paths_expanded += 1
+            # Checked on every path, so that both engines stop at exactly max_paths + 1.
+            if self.max_paths is not None and stats.paths_expanded > self.max_paths:
+                stats.seconds = time.perf_counter() - started
+                check_work(stats.paths_expanded, self.max_paths, stats.seconds, *PATH_BUDGET)
             if stats.paths_expanded % 64 == 0:
                 stats.seconds = time.perf_counter() - started
-                check_work(stats.paths_expanded, self.max_paths, stats.seconds, "paths expanded")
                 if self.deadline is not None:
                     self.deadline.check(f"{stats.paths_expanded} paths expanded")
             depth = len(tube.edges) + 1
