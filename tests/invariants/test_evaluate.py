@@ -115,3 +115,29 @@ def test_headline_prefers_qhull_and_reads_only_finished_results() -> None:
     # A certificate from before levels existed has none: left None, never guessed.
     out["certified_capacity/certify"] = Outcome(DONE, result={"value": 3.0})
     assert headline(out)["capacity_certificate"] is None
+
+
+def test_evaluating_a_lagrangian_product_does_not_load_compiled_code() -> None:
+    # Neither reeb search applies to the tesseract and haim-kislev's few cycles stay on numpy,
+    # so a cold `atlas compute` on it does not pay numba's import and cache load (~0.3 s);
+    # the reeb kernel is imported the first time a search runs.
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from viterbo.geometry import Polytope\n"
+        "from viterbo.invariants.evaluate import evaluate\n"
+        "cube = Polytope.from_halfspaces(np.vstack([np.eye(4), -np.eye(4)]), np.ones(8))\n"
+        "record = evaluate(cube)\n"
+        "print(record.outcomes['capacity/haim-kislev'].value, 'numba' in sys.modules)\n"
+        "from viterbo.invariants import reeb\n"
+        "reeb.compute(Polytope.from_vertices(np.vstack([np.eye(4), -np.eye(4)])))\n"
+        "print('numba' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert float(out[0]) == pytest.approx(4.0, rel=1e-12)
+    assert out[1:] == ["False", "True"]

@@ -228,3 +228,80 @@ def test_agrees_with_reeb_on_generic_polytopes(seed: int) -> None:
     polytope = random_polytope(np.random.default_rng(500 + seed), 7)
     assert reeb.applicability(polytope) is None  # generic: no Lagrangian 2-face
     assert compute(polytope)["value"] == pytest.approx(reeb.compute(polytope)["value"], rel=1e-9)
+
+
+# ------------------------------------------------------- compiled kernel and work budget
+
+
+def _maximise(polytope: Polytope, engine: str) -> tuple[list, object]:
+    normals, offsets, _ = haim_kislev._translated(polytope)
+    return haim_kislev.maximise_q(normals, offsets, polytope.incidence, engine=engine)
+
+
+@pytest.mark.parametrize(
+    "polytope",
+    [
+        pytest.param(hko(), id="hko"),
+        pytest.param(random_polytope(np.random.default_rng(42), 12), id="random-12"),
+        pytest.param(random_polytope(np.random.default_rng(43), 14), id="random-14"),
+        pytest.param(
+            lagrangian_product(random_polygon(np.random.default_rng(5), 6), regular_polygon(5)),
+            id="product-6x5",
+        ),
+    ],
+)
+def test_compiled_and_numpy_stationary_points_agree(polytope: Polytope) -> None:
+    # The kernel does the numpy path's arithmetic cycle by cycle: the same maximisers, the same
+    # max Q to rounding, and the same admissible and singular cycles up to a handful of
+    # rounding-level decisions at the thresholds.
+    fast, fast_stats = _maximise(polytope, "compiled")
+    slow, slow_stats = _maximise(polytope, "numpy")
+    assert fast_stats.cycles == slow_stats.cycles > 10_000
+    assert fast_stats.candidates_solved == slow_stats.candidates_solved
+    assert fast[0].q_value == pytest.approx(slow[0].q_value, rel=1e-12)
+    # (tied maximisers may come in another order: their Q differ by rounding)
+    slow_weights = {c.order: c.weights for c in slow}
+    assert {c.order for c in fast} == set(slow_weights)
+    for c in fast:
+        np.testing.assert_allclose(c.weights, slow_weights[c.order], rtol=1e-9, atol=1e-12)
+    admitted = fast_stats.candidates_admissible - slow_stats.candidates_admissible
+    assert abs(admitted) <= max(3, slow_stats.candidates_admissible // 1000)
+    assert abs(fast_stats.singular - slow_stats.singular) <= max(3, slow_stats.singular // 1000)
+
+
+def test_auto_engine_keeps_small_polytopes_off_numba() -> None:
+    # Few cycles: the numpy path, so `atlas compute` on a small polytope never imports numba.
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from tests.invariants.capacity_cases import hko\n"
+        "from viterbo.invariants.haim_kislev import compute\n"
+        "value = compute(hko())['value']\n"
+        "print(value, 'numba' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert float(out[0]) == pytest.approx(HKO_CAPACITY, rel=1e-9)
+    assert out[1] == "False"
+    assert haim_kislev.COMPILED_MIN_CYCLES > _maximise(hko(), "auto")[1].cycles
+
+
+def test_a_cycle_budget_stops_before_any_solve_at_the_same_count() -> None:
+    from viterbo.invariants.registry import WorkBudgetExceeded
+
+    polytope = hko()
+    full = compute(polytope)
+    cycles = full["diagnostics"]["cycles_examined"]
+    messages = []
+    for _ in range(2):
+        with pytest.raises(WorkBudgetExceeded) as caught:
+            compute(polytope, max_cycles=cycles - 1)
+        assert caught.value.limit_name == "max_cycles"
+        messages.append(caught.value.detail)
+    assert messages[0] == messages[1]
+    assert messages[0].endswith(f"facet cycles counted, over max_cycles = {cycles - 1}")
+    assert compute(polytope, max_cycles=cycles)["value"] == full["value"]
+    assert registry.get("capacity", "haim-kislev").work_limits == ("max_cycles",)

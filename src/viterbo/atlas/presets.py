@@ -73,12 +73,16 @@ class PresetItem:
 # * haim-kislev enumerates facet cycles: fast up to ~12 facets on random polytopes and products,
 #   then it blows up (seconds at 13-17 facets, "more than 5000000 facet cycles" on dense facet
 #   graphs).  It runs on <= 12 facets everywhere, and on a documented profiling subset
-#   (HK_PROFILE_POLICY: up to 24 facets, 20 s each) that measures the blow-up.
+#   (HK_PROFILE_POLICY: up to 24 facets) that measures the blow-up.  There its budget is
+#   deterministic: `max_cycles` facet cycles (HK_PROFILE_CYCLES, counted before any is solved;
+#   the largest finished one has 4.4 M cycles, ~10 s with the compiled solve), the time limit
+#   a safety net.
 # * reeb (capacity and spectrum) are the only exact algorithms for large non-product polytopes;
 #   they get deterministic work budgets (`max_paths`: expanded paths) so that a slow polytope
 #   becomes a recorded `timed_out` at the same point on every machine -- a wall-clock limit made
-#   the published content depend on machine load.  The spectrum's 400,000 paths are 3x the
-#   most any finished spectrum of atlas-small used (1-6 s where the budget runs out); the
+#   the published content depend on machine load.  The spectrum's 150,000 paths are 1.25x the
+#   most any finished spectrum of atlas-small used (120 k; no spectrum stopped between 150 k
+#   and the earlier budget of 400 k, which took 1-6 s where it ran out); the
 #   capacity's 3,000,000 keep the slowest finished one (2.6 M paths, 17 s).  Their time limits
 #   stay as a safety net, 3x above where the budgets run out here.  With the
 #   compiled search both take well under a second on the simple random polytopes (halfspace
@@ -93,7 +97,8 @@ class PresetItem:
 
 HK_MAX_FACETS = 12
 REEB_CAPACITY_PATHS = 3_000_000
-SPECTRUM_PATHS = 400_000
+SPECTRUM_PATHS = 150_000
+HK_PROFILE_CYCLES = 5_000_000
 POLICY: dict[str, dict[str, Any]] = {
     "capacity/haim-kislev": {"max_facets": HK_MAX_FACETS, "time_limit_s": 60},
     "capacity/billiard": {"time_limit_s": 60},
@@ -113,7 +118,7 @@ SYMPLECTIC_PRODUCT_POLICY: dict[str, dict[str, Any]] = {
 }
 HK_PROFILE_POLICY: dict[str, dict[str, Any]] = {
     **POLICY,
-    "capacity/haim-kislev": {"max_facets": 24, "time_limit_s": 20},
+    "capacity/haim-kislev": {"max_facets": 24, "max_cycles": HK_PROFILE_CYCLES, "time_limit_s": 60},
 }
 
 TINY_CATALOG = ("tesseract", "cross-polytope", "24-cell", "hko-pentagon-product")

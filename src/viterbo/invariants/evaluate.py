@@ -53,10 +53,12 @@ POLICY_KEYS: dict[str, type] = {
     "time_limit_s": float,
     "max_index": int,
     "max_paths": int,
+    "max_cycles": int,
 }
-# Limits that travel to the algorithm itself as keyword arguments (a deterministic work budget:
-# only for algorithms that declare it in ``Algorithm.work_limits``, the reeb searches).
-ALGORITHM_LIMITS = ("max_paths",)
+# Limits that travel to the algorithm itself as keyword arguments: deterministic work budgets,
+# only for algorithms that declare them in ``Algorithm.work_limits`` (max_paths: the reeb
+# searches' expanded paths; max_cycles: haim-kislev's facet cycles).
+ALGORITHM_LIMITS = ("max_paths", "max_cycles")
 
 
 @dataclass(frozen=True)

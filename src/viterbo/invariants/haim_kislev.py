@@ -41,7 +41,7 @@ from scipy.optimize import linprog
 from viterbo.invariants.applicability import even_dimension
 from viterbo.invariants.certificate import verify_loop
 from viterbo.invariants.loops import close_loop, loop_to_list, omega_matrix, reeb_directions
-from viterbo.invariants.registry import Algorithm, Deadline, register
+from viterbo.invariants.registry import Algorithm, Deadline, WorkBudgetExceeded, register
 
 if TYPE_CHECKING:
     from viterbo.geometry import Polytope
@@ -57,6 +57,11 @@ BETA_RTOL = 1e-12  # β entries down to -BETA_RTOL * max(β) count as non-negati
 RESIDUAL_RTOL = 1e-12  # |A_S β - b| accepted, relative to 1 + Σ|β| (the size of the terms)
 START_RANK_RTOL = 1e-9  # singular values of the start-point equations below this count as 0
 CHUNK = 16384  # cycles per batched solve (bounds memory: CHUNK * k^2 floats)
+# From this many facet cycles on, the stationary points are solved by the compiled kernel
+# (haim_kislev_kernel, ~10x faster per cycle); below it numpy's batched solves take a few
+# milliseconds and a process does not load numba for them.
+COMPILED_MIN_CYCLES = 20_000
+ENGINES = ("auto", "compiled", "numpy")
 TIE_RTOL = 1e-9  # candidates within this relative gap of max Q are tried for the loop
 POLISH_RTOL = 1e-12  # row-relative KKT residual a polished candidate must reach
 MAX_LOOP_CANDIDATES = 20  # maximisers tried for a verified loop, best first
@@ -134,7 +139,15 @@ def _adjacency(successors: list[list[int]]) -> np.ndarray:
     return adjacency
 
 
-def _too_many_cycles(max_cycles: int) -> HaimKislevError:
+def _too_many_cycles(
+    count: int, max_cycles: int, budget: bool, deadline: Deadline | None
+) -> Exception:
+    """The error for more than ``max_cycles`` cycles: a spent work budget (``budget``: the
+    caller's ``max_cycles``, a deterministic ``timed_out``) or the built-in ``MAX_CYCLES``."""
+    if budget:
+        seconds = deadline.elapsed if deadline is not None else 0.0
+        spent = f"{count} facet cycles counted, over max_cycles = {max_cycles}"
+        return WorkBudgetExceeded(seconds, spent, "max_cycles")
     return HaimKislevError(
         f"more than {max_cycles} facet cycles: too many for haim-kislev (try reeb)"
     )
@@ -251,6 +264,7 @@ def enumerate_cycles(
     deadline: Deadline | None = None,
     *,
     max_cycles: int | None = None,
+    budget: bool = False,
 ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """All simple directed cycles, each once (starting at its smallest node), grouped by length.
 
@@ -268,6 +282,9 @@ def enumerate_cycles(
         Checked once per block.
     max_cycles : int, optional
         Refuse graphs with more cycles than this (default ``MAX_CYCLES``).
+    budget : bool
+        ``max_cycles`` is a work budget: exceeding it raises
+        :class:`~viterbo.invariants.registry.WorkBudgetExceeded` instead.
 
     Returns
     -------
@@ -284,7 +301,7 @@ def enumerate_cycles(
     adjacency = _adjacency(successors)
     count = count_cycles(successors, max_cycles=limit, deadline=deadline)
     if count is not None and count > limit:
-        raise _too_many_cycles(limit)
+        raise _too_many_cycles(count, limit, budget, deadline)
     size = adjacency.shape[0]
     nodes = np.arange(size)
     bits = np.left_shift(np.int64(1), nodes.astype(np.int64))
@@ -312,7 +329,7 @@ def enumerate_cycles(
             found_masks[length].append(child_masks[closing])
             total += int(np.count_nonzero(closing))
             if total > limit:  # reached only when the counting pass gave up
-                raise _too_many_cycles(limit)
+                raise _too_many_cycles(total, limit, budget, deadline)
         for lo in range(0, children.shape[0], PATH_BLOCK):
             stack.append((children[lo : lo + PATH_BLOCK], child_masks[lo : lo + PATH_BLOCK]))
     return {k: (np.concatenate(found[k]), np.concatenate(found_masks[k])) for k in sorted(found)}
@@ -472,12 +489,39 @@ def _solve_cycles(
     best.offer(q, cycles[idx], betas_v)
 
 
+def _solve_cycles_compiled(
+    kernel: Any,
+    cycles: np.ndarray,
+    which: np.ndarray,
+    arrays: list[np.ndarray],
+    best: _Best,
+    stats: SearchStats,
+) -> None:
+    """:func:`_solve_cycles` by the compiled kernel, on per-support ``arrays`` (β0, N, the
+    constraint rows, ω) indexed by ``which`` instead of gathered per cycle."""
+    count, k = cycles.shape
+    betas = np.zeros((count, k))
+    q = np.zeros(count)
+    valid = np.zeros(count, dtype=bool)
+    stats.candidates_solved += count
+    stats.singular += kernel.solve_cycles(
+        cycles, which, *arrays, RANK_RTOL, BETA_RTOL, RESIDUAL_RTOL, betas, q, valid
+    )
+    if not np.any(valid):
+        return
+    idx = np.flatnonzero(valid)
+    stats.candidates_admissible += idx.size
+    best.offer(q[idx], cycles[idx], betas[idx])
+
+
 def maximise_q(
     normals: np.ndarray,
     offsets: np.ndarray,
     incidence: np.ndarray,
     *,
     time_budget: float | None = None,
+    max_cycles: int | None = None,
+    engine: str = "auto",
 ) -> tuple[list[Candidate], SearchStats]:
     """Maximise Haim-Kislev's Q over facet cycles and M(K).
 
@@ -489,6 +533,14 @@ def maximise_q(
         ``(F, V)`` facet-vertex incidence (for the facet graph).
     time_budget : float, optional
         Seconds; :class:`TimeBudgetExceeded` is raised when exceeded.
+    max_cycles : int, optional
+        Work budget: more facet cycles raise
+        :class:`~viterbo.invariants.registry.WorkBudgetExceeded` once they are counted, before
+        any is solved (without it, more than ``MAX_CYCLES`` raise :class:`HaimKislevError`).
+    engine : str
+        How the stationary points are solved: ``"numpy"`` (batched), ``"compiled"`` (the
+        numba kernel, the same arithmetic) or ``"auto"``: compiled from
+        ``COMPILED_MIN_CYCLES`` cycles on.
 
     Returns
     -------
@@ -502,10 +554,21 @@ def maximise_q(
     omega = omega_matrix(normals)
 
     t0 = time.perf_counter()
-    by_length = enumerate_cycles(facet_graph(normals, incidence), deadline)
+    by_length = enumerate_cycles(
+        facet_graph(normals, incidence),
+        deadline,
+        max_cycles=max_cycles,
+        budget=max_cycles is not None,
+    )
     stats.enumeration_seconds = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r} (known: {', '.join(ENGINES)})")
+    total = sum(cycles.shape[0] for cycles, _ in by_length.values())
+    compiled = engine == "compiled" or (engine == "auto" and total >= COMPILED_MIN_CYCLES)
+    if compiled:
+        from viterbo.invariants import haim_kislev_kernel  # numba: only where it pays
     best = _Best()
     for cycles, masks in by_length.values():
         stats.cycles += cycles.shape[0]
@@ -523,9 +586,25 @@ def maximise_q(
             constraint_sets = np.concatenate(
                 [offsets[sets][:, None, :], np.swapaxes(normals[sets], 1, 2)], axis=1
             )
+            if compiled:
+                arrays = [
+                    np.ascontiguousarray(a)
+                    for a in (flats.particular, flats.null_space, constraint_sets, omega_sets)
+                ]
             for lo in range(0, chosen.size, CHUNK):
                 rows = chosen[lo : lo + CHUNK]
                 which = slot[support_of_cycle[rows]]
+                if compiled:
+                    _solve_cycles_compiled(
+                        haim_kislev_kernel,
+                        cycles[rows].astype(np.int64),
+                        which,
+                        arrays,
+                        best,
+                        stats,
+                    )
+                    deadline.check("solving stationary points")
+                    continue
                 _solve_cycles(
                     cycles[rows].astype(np.int64),
                     flats.particular[which],
@@ -892,6 +971,7 @@ def compute(
     time_budget: float | None = None,
     inputs: Any = None,
     rtol: float = 1e-9,
+    max_cycles: int | None = None,
 ) -> dict[str, Any]:
     """EHZ capacity by Haim-Kislev's formula, with a verified minimal-action loop.
 
@@ -905,6 +985,9 @@ def compute(
         Part of the registry signature.
     rtol : float
         Relative tolerance of the loop certificate.
+    max_cycles : int, optional
+        Work budget in facet cycles (see :func:`maximise_q`): deterministic, unlike
+        ``time_budget``, and spent before any stationary point is solved.
 
     Returns
     -------
@@ -918,7 +1001,9 @@ def compute(
         raise HaimKislevError(reason)
     started = time.perf_counter()
     normals, offsets, centre = _translated(polytope)
-    candidates, stats = maximise_q(normals, offsets, polytope.incidence, time_budget=time_budget)
+    candidates, stats = maximise_q(
+        normals, offsets, polytope.incidence, time_budget=time_budget, max_cycles=max_cycles
+    )
     if not candidates:
         raise HaimKislevError("no admissible (σ, β) with Q > 0 found")
     found = _first_verified(polytope, candidates, normals, offsets, centre, rtol)
@@ -952,6 +1037,15 @@ def compute(
     }
 
 
+def ensure_compiled() -> None:
+    """Load the compiled stationary-point kernel (the algorithm's ``warm_up``: a worker loads
+    it once before forking job children, instead of once per large job)."""
+    from viterbo.invariants import haim_kislev_kernel
+
+    if not haim_kislev_kernel.solve_cycles.signatures:
+        haim_kislev_kernel.warm_up()
+
+
 register(
     Algorithm(
         quantity="capacity",
@@ -960,6 +1054,8 @@ register(
         compute=compute,
         applicability=applicability,
         exact=True,
+        warm_up=ensure_compiled,
+        work_limits=("max_cycles",),
         description="Haim-Kislev's formula: max of Q over facet cycles, exact stationary points",
     )
 )

@@ -29,11 +29,11 @@ import numpy as np
 from viterbo.invariants.reeb import (
     ReebError,
     applicability,
+    ensure_compiled,
     flow_graph,
     orbit_record,
     search_engine,
 )
-from viterbo.invariants.reeb.kernel import ensure_compiled
 from viterbo.invariants.reeb.search import Orbit
 from viterbo.invariants.registry import Algorithm, Deadline, register
 

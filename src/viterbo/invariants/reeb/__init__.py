@@ -18,9 +18,18 @@ from viterbo.invariants.reeb.capacity import (
     ReebError,
     applicability,
     compute,
+    ensure_compiled,
     flow_graph,
     orbit_record,
     search_engine,
 )
 
-__all__ = ["ReebError", "applicability", "compute", "flow_graph", "orbit_record", "search_engine"]
+__all__ = [
+    "ReebError",
+    "applicability",
+    "compute",
+    "ensure_compiled",
+    "flow_graph",
+    "orbit_record",
+    "search_engine",
+]

@@ -47,7 +47,6 @@ from viterbo.invariants.certificate import verify_loop
 from viterbo.invariants.loops import loop_action, loop_to_list
 from viterbo.invariants.reeb import symmetry
 from viterbo.invariants.reeb.graph import FlowGraph, polytope_graph
-from viterbo.invariants.reeb.kernel import CompiledTubeSearch, ensure_compiled
 from viterbo.invariants.reeb.rotation import conley_zehnder
 from viterbo.invariants.reeb.search import Orbit, TubeSearch, closure_gap, orbit_loop
 from viterbo.invariants.registry import Algorithm, Deadline, register
@@ -67,10 +66,7 @@ DECIDABLE_OMEGA = 1e-6
 REJECTED_RTOL = 1e-9
 # The same search twice: compiled (numba, the default) and the pure-Python reference that the
 # tests cross-check it against.
-SEARCH_ENGINES: dict[str, type[TubeSearch]] = {
-    "compiled": CompiledTubeSearch,
-    "python": TubeSearch,
-}
+SEARCH_ENGINES = ("compiled", "python")
 
 
 class ReebError(ValueError):
@@ -119,14 +115,27 @@ def search_engine(name: str) -> type[TubeSearch]:
     Call it before a time budget starts: the compiled engine is compiled (or loaded from the
     cache) here, so a first-time compile never counts against a search.
     """
-    try:
-        engine = SEARCH_ENGINES[name]
-    except KeyError:
+    if name == "python":
+        return TubeSearch
+    if name != "compiled":
         known = ", ".join(SEARCH_ENGINES)
-        raise ReebError(f"unknown search engine {name!r} (known: {known})") from None
-    if engine is CompiledTubeSearch:
-        ensure_compiled()
-    return engine
+        raise ReebError(f"unknown search engine {name!r} (known: {known})")
+    from viterbo.invariants.reeb.kernel import CompiledTubeSearch
+
+    ensure_compiled()
+    return CompiledTubeSearch
+
+
+def ensure_compiled() -> None:
+    """Compile or load the compiled search (the algorithms' ``warm_up``).
+
+    The kernel module, and numba with it, is imported only here and in :func:`search_engine`:
+    a process that never runs a Reeb search (``atlas compute`` on a Lagrangian product, where
+    it does not apply) does not pay numba's import and cache load (about 0.3 s).
+    """
+    from viterbo.invariants.reeb import kernel
+
+    kernel.ensure_compiled()
 
 
 def flow_graph(polytope: Polytope, *, rtol: float = 1e-9) -> tuple[FlowGraph, np.ndarray]:
