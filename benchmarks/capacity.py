@@ -1,8 +1,9 @@
 """Capacity benchmarks: haim-kislev and billiard against the issue-4 targets.
 
 Run: ``.venv/bin/python benchmarks/capacity.py [--quick]``. Prints medians of repeated runs,
-the ratio to each target (< 1 meets it), candidates examined per second, and the scaling of
-haim-kislev with the facet count (6..14 facets, generic polytopes and Lagrangian products).
+the ratio to each target (< 1 meets it), candidates examined per second, haim-kislev's compiled
+stationary-point solve against the numpy one, and the scaling of haim-kislev with the facet
+count (6..14 facets, generic polytopes and Lagrangian products).
 """
 
 from __future__ import annotations
@@ -107,6 +108,25 @@ def main() -> None:
     ]:
         seconds, result = median_run(hk, polytope, reps)
         report(label, seconds, target, result)
+
+    print("== haim-kislev stationary points: compiled kernel vs numpy (solve stage only) ==")
+    haim_kislev.ensure_compiled()  # compile or cache load, not timed
+    engines = [
+        ("hexagon x hexagon (12 facets)", lagrangian_of(12)),
+        ("random polytope (14 facets)", random_polytope(14, 14)),
+    ]
+    if not args.quick:  # the atlas-small polytope that held a worker for 17-20 s
+        engines.append(("heptagon x octagon (15 facets)", lagrangian_of(15)))
+    for label, polytope in engines:
+        solve = {}
+        for engine in ("numpy", "compiled"):
+            normals, offsets, _ = haim_kislev._translated(polytope)
+            _, stats = haim_kislev.maximise_q(normals, offsets, polytope.incidence, engine=engine)
+            solve[engine] = stats.solve_seconds
+        print(
+            f"{label:<40} cycles {stats.cycles:>9}  solve numpy {solve['numpy']:7.3f} s  "
+            f"compiled {solve['compiled']:7.3f} s  speed-up {solve['numpy'] / solve['compiled']:5.1f}x"
+        )
 
     print("== billiard ==")
     for label, polytope, target in [
