@@ -513,8 +513,9 @@ def policy_lines(policy: dict[str, Any], drift: dict[str, Any] | None = None) ->
         "`max_facets`: on polytopes with more facets the job is recorded `skipped`; "
         "`max_index`: only polytopes 0 .. max_index - 1 of each family and parameters run "
         "(the rest `skipped`); `time_limit_s`: the job's time budget (then `timed_out`); "
-        "`max_paths`: a work budget of the reeb searches, at most this many expanded paths "
-        "(then `timed_out`, at the same point on every machine).",
+        "`max_paths`: a work budget of the reeb searches, at most this many expanded paths; "
+        "`max_cycles`: haim-kislev's work budget, at most this many facet cycles, counted "
+        "before any is solved (both then `timed_out`, at the same point on every machine).",
     ]
     return lines
 
