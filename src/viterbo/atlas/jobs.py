@@ -76,7 +76,8 @@ DEFAULT_TIMEOUTS: dict[str, float] = {
 
 # Quantity algorithms cheap and safe enough to run inside the worker process, without the
 # forked child (~20 ms of fork + limits + pipe per job, about as long as these computations
-# themselves): closed formulas and small convex-hull computations on <= a few dozen facets that
+# themselves): closed formulas (the polygon area, a symplectic product's smaller factor area,
+# the certificate, the ratio) and small convex-hull computations on <= a few dozen facets that
 # neither loop without bound nor allocate much (atlas-small: at most 0.07 s and no memory beyond
 # the worker's own).  Everything that can hang or blow up (capacity searches, spectrum,
 # generate) keeps its child, time limit and memory limit.
@@ -84,6 +85,8 @@ INLINE_ALGORITHMS: frozenset[tuple[str, str]] = frozenset(
     {
         ("volume", "qhull"),
         ("volume", "cone-decomposition"),
+        ("capacity", "area-2d"),
+        ("capacity", "symplectic-product"),
         ("certified_capacity", "certify"),
         ("systolic_ratio", "formula"),
     }
