@@ -315,6 +315,18 @@ def test_policy_skips_jobs_visibly_and_passes_time_limits(
     assert warning in (out / "benchmark" / "report.md").read_text()
     assert warning in (out / "README.md").read_text()
 
+    # A skip limit that changed is drift too: slow-one was skipped on the 8-facet boxes.
+    changed = {**policy, "capacity/slow-one": {"max_facets": 8}}
+    register_preset("test-policy", [PresetItem("test-box", {"dim": 4, "step": 1.0}, 2, changed)])
+    drift = export_dataset(engine, "atlas-test-policy", out, allow_partial=True)["policy_drift"]
+    assert drift == {
+        "capacity/slow-one": {"jobs": 2, "as_run": {"skipped": True}, "policy": {}},
+    }
+    assert (
+        "2 `capacity/slow-one` jobs ran with a policy skip, not the policy's no limits"
+        in (out / "benchmark" / "report.md").read_text()
+    )
+
 
 @pytest.mark.parametrize(
     "policy",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -248,6 +249,7 @@ def _maximise(polytope: Polytope, engine: str) -> tuple[list, object]:
             lagrangian_product(random_polygon(np.random.default_rng(5), 6), regular_polygon(5)),
             id="product-6x5",
         ),
+        pytest.param(lagrangian_product(regular_polygon(4), regular_polygon(4)), id="square-4x4"),
     ],
 )
 def test_compiled_and_numpy_stationary_points_agree(polytope: Polytope) -> None:
@@ -256,7 +258,7 @@ def test_compiled_and_numpy_stationary_points_agree(polytope: Polytope) -> None:
     # rounding-level decisions at the thresholds.
     fast, fast_stats = _maximise(polytope, "compiled")
     slow, slow_stats = _maximise(polytope, "numpy")
-    assert fast_stats.cycles == slow_stats.cycles > 10_000
+    assert fast_stats.cycles == slow_stats.cycles > 1000
     assert fast_stats.candidates_solved == slow_stats.candidates_solved
     assert fast[0].q_value == pytest.approx(slow[0].q_value, rel=1e-12)
     # (tied maximisers may come in another order: their Q differ by rounding)
@@ -264,9 +266,10 @@ def test_compiled_and_numpy_stationary_points_agree(polytope: Polytope) -> None:
     assert {c.order for c in fast} == set(slow_weights)
     for c in fast:
         np.testing.assert_allclose(c.weights, slow_weights[c.order], rtol=1e-9, atol=1e-12)
+    # (equal here; the slack allows another LAPACK to round one threshold case differently)
     admitted = fast_stats.candidates_admissible - slow_stats.candidates_admissible
-    assert abs(admitted) <= max(3, slow_stats.candidates_admissible // 1000)
-    assert abs(fast_stats.singular - slow_stats.singular) <= max(3, slow_stats.singular // 1000)
+    assert abs(admitted) <= max(1, slow_stats.candidates_admissible // 5000)
+    assert abs(fast_stats.singular - slow_stats.singular) <= max(1, slow_stats.singular // 5000)
 
 
 def test_auto_engine_keeps_small_polytopes_off_numba() -> None:
@@ -281,12 +284,13 @@ def test_auto_engine_keeps_small_polytopes_off_numba() -> None:
         "value = compute(hko())['value']\n"
         "print(value, 'numba' in sys.modules)\n"
     )
+    root = Path(__file__).resolve().parents[2]  # `tests.` imports resolve from the checkout
     out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=root
     ).stdout.split()
     assert float(out[0]) == pytest.approx(HKO_CAPACITY, rel=1e-9)
     assert out[1] == "False"
-    assert haim_kislev.COMPILED_MIN_CYCLES > _maximise(hko(), "auto")[1].cycles
+    assert _maximise(hko(), "auto")[1].cycles < haim_kislev.COMPILED_MIN_CYCLES
 
 
 def test_a_cycle_budget_stops_before_any_solve_at_the_same_count() -> None:

@@ -105,10 +105,15 @@ def test_a_work_budget_stops_the_search_at_the_same_point_every_time(engine: str
     assert roomy["value"] == full["value"]
     exact = spectrum.compute(polytope, k=3, window=2.5, engine=engine, max_paths=needed)
     assert exact["value"] == full["value"]  # the budget counts paths, so `needed` suffices
+    # ... and one path fewer does not, even when the last path ends the search.
+    with pytest.raises(WorkBudgetExceeded, match=f"^work budget .*: {needed} paths expanded"):
+        spectrum.compute(polytope, k=3, window=2.5, engine=engine, max_paths=needed - 1)
     capacity = reeb.compute(polytope, engine=engine)
-    quarter = capacity["diagnostics"]["paths_expanded"] // 4
-    with pytest.raises(WorkBudgetExceeded, match=f"{quarter + 1} paths expanded"):
-        reeb.compute(polytope, engine=engine, max_paths=quarter)
+    used = capacity["diagnostics"]["paths_expanded"]
+    assert reeb.compute(polytope, engine=engine, max_paths=used)["value"] == capacity["value"]
+    for budget in (used // 4, used - 1):
+        with pytest.raises(WorkBudgetExceeded, match=f"{budget + 1} paths expanded"):
+            reeb.compute(polytope, engine=engine, max_paths=budget)
 
 
 def test_a_policy_work_budget_becomes_a_timed_out_outcome_with_its_reason() -> None:

@@ -14,7 +14,6 @@ processes started as separate programs import the modules named in ``$ATLAS_PLUG
 
 from __future__ import annotations
 
-import gc
 import importlib
 import json
 import os
@@ -127,18 +126,11 @@ def runs_inline(kind: JobKind, job: ClaimedJob) -> bool:
 
 
 def preload_all() -> None:
-    """Every kind's ``preload``, once, before the worker forks children.
-
-    The objects loaded so far are then moved out of the garbage collector's reach
-    (``gc.freeze``): a child's collections would otherwise walk them and write their headers,
-    copying the inherited pages one by one (2-4 ms of every forked job, measured).
-    """
+    """Every kind's ``preload``, once, before the worker forks children."""
     load_plugins()
     for kind in list(_KINDS.values()):
         if kind.preload is not None:
             kind.preload()
-    gc.collect()
-    gc.freeze()
 
 
 def parse_params(job: ClaimedJob) -> dict[str, Any]:

@@ -473,6 +473,8 @@ def drift_lines(drift: dict[str, Any]) -> list[str]:
     """A warning per algorithm whose jobs ran under other limits than the stated policy."""
 
     def shown(limits: dict[str, Any]) -> str:
+        if limits.get("skipped"):
+            return "a policy skip"
         return ", ".join(f"{k} {_limit(v)}" for k, v in sorted(limits.items())) or "no limits"
 
     return [

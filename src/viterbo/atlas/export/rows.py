@@ -25,7 +25,7 @@ from viterbo.atlas.models import ALL_STATES, DONE, NOT_APPLICABLE, SKIPPED, TERM
 from viterbo.atlas.presets import polytope_key
 from viterbo.atlas.store import JobStore
 from viterbo.invariants import registry
-from viterbo.invariants.evaluate import Outcome, headline
+from viterbo.invariants.evaluate import Outcome, headline, skip_reason
 
 SCHEMA_VERSION = 2  # 2: capacity_certificate holds the level; capacity_agreeing
 
@@ -328,31 +328,50 @@ def policy_summary(items: Iterable[Any]) -> dict[str, dict[str, dict[str, Any]]]
 def policy_drift(
     polytopes: list[dict[str, Any]], jobs: list[dict[str, Any]], items: Iterable[Any]
 ) -> dict[str, dict[str, Any]]:
-    """Quantity jobs whose recorded limits are not what the preset's policy gives them now.
+    """Quantity jobs that did not run under what the preset's policy gives them now.
 
-    A job keeps the limits (time limit, work budget) it was created with, so a database built
-    under an earlier policy would otherwise be published under today's policy text.  Returns
-    ``{"quantity/algorithm": {"jobs": n, "as_run": <first such job's limits>, "policy":
-    <the preset's>}}``; empty when every job ran under the stated policy.
+    A job keeps the limits (time limit, work budget) it was created with, and whether the
+    policy skipped it then, so a database built under an earlier policy would otherwise be
+    published under today's policy text.  Returns ``{"quantity/algorithm": {"jobs": n,
+    "as_run": <first such job's limits>, "policy": <the preset's>}}`` (a skip shows as
+    ``{"skipped": true}``); empty when every job ran under the stated policy.
     """
-    item_of = {polytope_key(it.family, it.params, i): it for it in items for i in range(it.count)}
+    item_of: dict[str, Any] = {}
+    for it in items:  # the first item of a polytope wins, as in presets.generate_specs
+        for i in range(it.count):
+            item_of.setdefault(polytope_key(it.family, it.params, i), it)
     by_id = {p["id"]: p for p in polytopes}
     drift: dict[str, dict[str, Any]] = {}
     for job in jobs:
-        if job["kind"] != QUANTITY or job["status"] in (SKIPPED, NOT_APPLICABLE):
+        if job["kind"] != QUANTITY or job["status"] == NOT_APPLICABLE:
             continue
         polytope = by_id.get(job["polytope_id"])
         item = item_of.get(polytope["key"]) if polytope else None
         if item is None:
             continue
         key = f"{job['quantity']}/{job['algorithm']}"
-        try:
-            stated = limit_params(job["quantity"], job["algorithm"], item.policy.get(key, {}))
-        except KeyError:  # an algorithm no longer registered: nothing to compare with
-            continue
-        recorded = json.loads(job["params"]) if job.get("params") else {}
-        as_run = {k: recorded[k] for k in stated.keys() | LIMIT_PARAMS if k in recorded}
+        limits = item.policy.get(key, {})
+        if skip_reason(key, limits, polytope["num_facets"], polytope["index"]) is not None:
+            stated: dict[str, Any] = {"skipped": True}
+        else:
+            try:
+                stated = limit_params(job["quantity"], job["algorithm"], limits)
+            except KeyError:  # an algorithm no longer registered: nothing to compare with
+                continue
+        if job["status"] == SKIPPED:
+            as_run: dict[str, Any] = {"skipped": True}
+        else:
+            as_run = {k: v for k, v in sorted(_params(job).items()) if k in LIMIT_PARAMS}
         if as_run != stated:
             entry = drift.setdefault(key, {"jobs": 0, "as_run": as_run, "policy": stated})
             entry["jobs"] += 1
     return dict(sorted(drift.items()))
+
+
+def _params(job: dict[str, Any]) -> dict[str, Any]:
+    """A job's params as a dict (``{}`` when absent or unreadable: its failure says why)."""
+    try:
+        params = json.loads(job.get("params") or "{}")
+    except ValueError:
+        return {}
+    return params if isinstance(params, dict) else {}

@@ -1474,6 +1474,10 @@ class CompiledTubeSearch(TubeSearch):
                 COMPOSED_ERROR if self.exact_closures else 0.0,
             )
             self._sync_stats()
+            # Before DONE: a search that ends on path max_paths + 1 is over its budget, as in
+            # the Python engine, which raises before it expands that path.
+            self.stats.seconds = time.perf_counter() - started
+            check_work(self.stats.paths_expanded, self.max_paths, self.stats.seconds, *PATH_BUDGET)
             if code == DONE:
                 break
             if code == GROW:
@@ -1483,7 +1487,6 @@ class CompiledTubeSearch(TubeSearch):
                 if orbit is not None:
                     bound = on_orbit(orbit)
             self.stats.seconds = time.perf_counter() - started
-            check_work(self.stats.paths_expanded, self.max_paths, self.stats.seconds, *PATH_BUDGET)
             if self.deadline is not None:
                 self.deadline.check(f"{self.stats.paths_expanded} paths expanded")
         self.stats.seconds = time.perf_counter() - started
