@@ -13,7 +13,9 @@ The same tube search as :mod:`viterbo.invariants.reeb`, with three changes (MATH
   written through different faces of a lower-dimensional crossing) are merged.  A cycle that is
   the ``m``-fold repetition of a shorter one is marked ``multiplicity = m``.
 
-Listed: the distinct orbits found, sorted by action, each with its verified loop.  A
+Listed: the distinct orbits found, sorted by action, each with its verified loop and that
+loop's own action (the search's composed action may differ by ~1e-7 on covers; the
+certificate, not that agreement, decides whether an orbit is listed).  A
 degenerate family (e.g. the 24-cell, where whole polygons of points are fixed) contributes one
 orbit per node cycle.
 """
@@ -176,8 +178,12 @@ def low_spectrum(
     rejected: list[str] = []
 
     def verify(orbit: Orbit) -> dict[str, Any] | None:
+        # The loop's own action, not the composed one: the composed maps of near-degenerate
+        # covers lose ~1e-7 of the action, and insisting on agreement dropped real orbits from
+        # the list (a loop that passes its certificate is a closed characteristic whatever the
+        # composition said; the record keeps both as ``action`` and ``search_action``).
         try:
-            return orbit_record(graph, orbit, shift, polytope, rtol)
+            return orbit_record(graph, orbit, shift, polytope, rtol, action_consistency=None)
         except ValueError as exc:  # a numerically unusable fixed point
             rejected.append(str(exc))
             return None
@@ -200,7 +206,7 @@ def low_spectrum(
         if record is None:
             return window_state.bound()
         window_state.discard(key)
-        window_state.add(key, orbit.action)
+        window_state.add(key, record["action"])
         records_by_key[key] = record
         found[key] = (orbit, multiplicity)
         return window_state.bound()
