@@ -79,6 +79,16 @@ def test_orbits_whose_composed_action_drifts_are_listed_by_their_verified_loop(
     polytope = generate("halfspace-tangent", {"facets": 16}, 10).polytope
     result = spectrum.low_spectrum(polytope, engine=engine)
     assert result["value"] == pytest.approx(TANGENT_16_SPECTRUM, rel=1e-9)
+    # Every closure whose composed fixed point failed its certificate was decided after all:
+    # each is a cycle that carries no orbit (constant loops at vertices, points outside).
+    diagnostics = result["diagnostics"]
+    assert diagnostics["orbits_rejected_by_certificate"] > 100
+    assert diagnostics["closures_rechecked_by_program"] > 100
+    assert diagnostics["closures_rechecked_without_orbit"] == (
+        diagnostics["closures_rechecked_by_program"]
+    )
+    assert diagnostics["closures_undecided"] == 0
+    assert "except" not in diagnostics["exactness"]
     for orbit in result["orbits"]:
         verify_loop(polytope, orbit["loop"], orbit["action"], rtol=RTOL)
 
