@@ -84,8 +84,9 @@ def test_orbits_whose_composed_action_drifts_are_listed_by_their_verified_loop(
     diagnostics = result["diagnostics"]
     assert diagnostics["orbits_rejected_by_certificate"] > 100
     assert diagnostics["closures_rechecked_by_program"] > 100
-    assert diagnostics["closures_rechecked_without_orbit"] == (
-        diagnostics["closures_rechecked_by_program"]
+    assert (
+        diagnostics["closures_rechecked_without_orbit"]
+        == (diagnostics["closures_rechecked_by_program"])
     )
     assert diagnostics["closures_undecided"] == 0
     assert "except" not in diagnostics["exactness"]
