@@ -128,7 +128,12 @@ def _frame_vertices(white: np.ndarray, jw: np.ndarray) -> tuple[int, ...] | None
     b1 = int(np.argmax(np.linalg.norm(white, axis=1)))
     if white.shape[1] == 2:
         return (b1,)
-    dets = [abs(np.linalg.det(_frame(white, jw, (b1, k)))) for k in range(len(white))]
+    # Every candidate frame (u_b1, A u_b1, u_k, A u_k) at once: one batched LU, the same
+    # per-matrix routine as a single det, instead of a Python loop over the vertices.
+    frames = np.empty((len(white), 4, 4))
+    frames[:, :, 0], frames[:, :, 1] = white[b1], jw[b1]
+    frames[:, :, 2], frames[:, :, 3] = white, jw
+    dets = np.abs(np.linalg.det(frames))
     b2 = int(np.argmax(dets))
     scale = float(np.max(np.linalg.norm(white, axis=1))) ** 4
     return (b1, b2) if dets[b2] > 1e-8 * scale else None
