@@ -36,7 +36,7 @@ COLUMN_DOCS: dict[str, str] = {
     "capacity_agreeing": "the exact algorithms whose verified values agree with capacity (to 1e-8)",
     "systolic_ratio": "c^n / (n! vol) from the certified capacity and the volume",
     "minimal_action_cycle": "closed polygonal characteristic of minimal action (its vertices, in order)",
-    "spectrum": "lowest actions of closed Reeb orbits (reeb spectrum search), where it applies and finished",
+    "spectrum": "lowest actions of closed Reeb orbits (reeb spectrum search; each the action of a verified loop, closures whose fixed point failed the check decided by their closure equations), where it applies and finished",
     "schema_version": "version of this schema",
 }
 
