@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from viterbo.invariants.reeb.polygon import EMPTY, clip_rows, convex_hull, unit_halfplanes_many
+from viterbo.invariants.reeb.polygon import EMPTY, clip_rows, unit_halfplanes_many
 from viterbo.invariants.reeb.rotation import QUAT_J, QUAT_K
 
 if TYPE_CHECKING:
@@ -173,6 +173,36 @@ def _vertex_means(vertices: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, l
     return means, members
 
 
+def _face_polygons(
+    vertices: np.ndarray,
+    members: list[np.ndarray],
+    origins: np.ndarray,
+    bases: np.ndarray,
+    tol: float,
+) -> list[np.ndarray]:
+    """Each face's vertices in its plane's coordinates, as a convex polygon (ccw).
+
+    The faces are hulled in one compiled call (``kernel.hull_batch``, the twin of
+    ``polygon.convex_hull``): one Python hull per node was the larger part of building them.
+    """
+    # Function-level import: kernel imports this module (FlowGraph, Edge).
+    from viterbo.invariants.reeb.kernel import hull_batch
+
+    # One product per face, as before the batching: a batched einsum rounds differently, and
+    # on the 24-cell's knife-edge domains that moved edges by more than the tolerance.
+    projected = np.concatenate(
+        [
+            (vertices[m] - origin) @ basis.T
+            for m, origin, basis in zip(members, origins, bases, strict=True)
+        ]
+        or [np.zeros((0, 2))]
+    )
+    counts = np.array([len(m) for m in members], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    hulls, bounds = hull_batch(np.ascontiguousarray(projected), starts, float(tol))
+    return [hulls[lo:hi] for lo, hi in itertools.pairwise(bounds.tolist())]
+
+
 def build_nodes(
     normals: np.ndarray,
     offsets: np.ndarray,
@@ -206,10 +236,10 @@ def build_nodes(
     bases = _orient(unoriented)
     transitions = _transitions(n_a, n_b, unoriented)
     origins, members = _vertex_means(vertices, incidence[leave] & incidence[enter])
+    polygons = _face_polygons(vertices, members, origins, bases, tol)
     nodes: list[Node] = []
     for k, (a, b) in enumerate(zip(leave.tolist(), enter.tolist(), strict=True)):
-        basis, origin = bases[k], origins[k]
-        polygon = convex_hull((vertices[members[k]] - origin) @ basis.T, tol)
+        basis, origin, polygon = bases[k], origins[k], polygons[k]
         face_dim = 2 if (min(a, b), max(a, b)) in two_faces else min(len(polygon) - 1, 1)
         nodes.append(
             Node(
@@ -426,10 +456,18 @@ def build_edges(
     )
     kept: list[int] = []
     domains: list[np.ndarray] = []
-    for e, domain in zip(candidates.tolist(), clipped, strict=True):
-        if len(domain):
-            kept.append(e)
-            domains.append(domain)
+    if isinstance(clipped, tuple):  # the compiled clip: stacked domains and their row bounds
+        pool, rows_of = clipped
+        sizes = np.diff(rows_of)
+        nonempty = np.flatnonzero(sizes > 0)
+        kept = candidates[nonempty].tolist()
+        lows, highs = rows_of[:-1][nonempty].tolist(), rows_of[1:][nonempty].tolist()
+        domains = [pool[lo:hi] for lo, hi in zip(lows, highs, strict=True)]
+    else:
+        for e, domain in zip(candidates.tolist(), clipped, strict=True):
+            if len(domain):
+                kept.append(e)
+                domains.append(domain)
     halfplanes = _domain_halfplanes(domains)
     targets, facets = batch.targets.tolist(), batch.facets.tolist()
     time0 = batch.time0.tolist()
@@ -458,8 +496,11 @@ def _clip_domains(
     offsets: np.ndarray,
     bounds: list[int],
     tol: float,
-) -> list[np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray] | list[np.ndarray]:
     """Each candidate's source polygon clipped by its rows ``bounds[c]:bounds[c+1]``.
+
+    The compiled clip returns the domains stacked with their row bounds (slicing only the
+    non-empty ones is the caller's business); the Python fallback a list of polygons.
 
     Compiled (``kernel.clip_batch``, the twin of ``polygon.clip_rows``: one call instead of
     one Python clip per candidate, 2/3 of the graph build); the Python clip if the compiled
@@ -487,8 +528,7 @@ def _clip_domains(
             clip_rows(nodes[src].polygon, rows[lo:hi], values[lo:hi], tol)
             for src, lo, hi in zip(sources.tolist(), bounds, bounds[1:], strict=False)
         ]
-    edges = out_starts.tolist()
-    return [out[lo:hi] for lo, hi in itertools.pairwise(edges)]
+    return out, out_starts
 
 
 def _domain_halfplanes(

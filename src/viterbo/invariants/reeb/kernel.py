@@ -301,6 +301,25 @@ def clip_many(
 
 
 @njit(cache=True)
+def hull_batch(pool: np.ndarray, starts: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`convex_hull` of many point sets (rows ``starts[i]:starts[i+1]`` of ``pool``).
+
+    Returns the hulls stacked and their row bounds (the flow graph's node polygons: one call
+    instead of one Python hull per node).
+    """
+    n = len(starts) - 1
+    out = np.empty((len(pool) + n, 2))
+    out_starts = np.zeros(n + 1, dtype=np.int64)
+    row = 0
+    for i in range(n):
+        m = starts[i + 1] - starts[i]
+        k = convex_hull(pool[starts[i] : starts[i + 1]], m, tol, out[row : row + m + 1])
+        row += k
+        out_starts[i + 1] = row
+    return out[:row].copy(), out_starts
+
+
+@njit(cache=True)
 def clip_batch(
     pool: np.ndarray,
     starts: np.ndarray,
