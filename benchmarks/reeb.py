@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python benchmarks/reeb.py [--quick] [--profile]``
 
 Prints medians and the ratio to each target (2-core machine): symmetric polytopes (24-cell,
-cross-polytope) <= 2 ms, with and without the symmetry reduction side by side;
+cross-polytope) <= 2 ms, with and without the symmetry reduction side by side, and stage by
+stage (interior point, graph, symmetries, packing, search) beside the start of the session;
 cross-polytope (16 facets) <= 1 s, 24-cell <= 0.25 s, random 4D polytopes with 30 facets
 <= 5 s each; the ``spectrum`` (k = 5, window 3, rotation cap 6) on random 20-facet polytopes
 <= 3 s each (the atlas runs it on hundreds of polytopes); the compiled engine against the
@@ -94,6 +95,66 @@ def report_symmetric(repeats: int, target: float = 0.002) -> None:
             f" {t0 / t1:>7.1f}x {t1 / target:>6.1f}"
         )
     print("  (now/before: one start per symmetry class / every node; graph build is shared)")
+
+
+# Whole reeb.compute, warm, medians in ms at d540093 (the start of the December 2026 session,
+# the same 2-core machine), to print beside today's.
+STAGE_BASELINE_MS = {
+    "24-cell (±e_i±e_j)": 16.4,
+    "24-cell (±e_i, (±½)^4)": 18.9,
+    "cross-polytope": 8.3,
+}
+STAGES = (
+    ("interior", "interior_seconds"),
+    ("graph", None),  # graph_seconds - interior_seconds
+    ("symmetry", "symmetry_seconds"),
+    ("setup", "setup_seconds"),
+    ("search", "seconds"),
+)
+
+
+def report_stages(repeats: int, target: float = 0.002) -> None:
+    """Where a warm ``reeb.compute`` spends its time, stage by stage (medians, ms).
+
+    interior: the Chebyshev centre's linear program; graph: the flow graph; symmetry: the
+    symplectic symmetries and renumbering; setup: packing the graph for the kernel; search: the
+    tube search; rest: orbit verification and bookkeeping.
+    """
+    print(f"\nstages of a warm reeb.compute (ms, medians of {repeats}; issue 15 targets 2 ms)")
+    header = "".join(f"{name:>9}" for name, _ in STAGES)
+    print(f"  {'polytope':<26}{header}{'rest':>9}{'total':>9}{'before':>9}{'ratio':>7}")
+    cases = [
+        ("24-cell (±e_i±e_j)", [twenty_four_cell_roots()]),
+        ("24-cell (±e_i, (±½)^4)", [cell_24()]),
+        ("cross-polytope", [cross_polytope()]),
+        ("random 8-facet (5 seeds)", [random_halfspace_polytope(8, seed) for seed in range(5)]),
+        ("random 9-facet (5 seeds)", [random_halfspace_polytope(9, seed) for seed in range(5)]),
+        ("random 16-facet (5 seeds)", [random_halfspace_polytope(16, seed) for seed in range(5)]),
+    ]
+    for name, polytopes in cases:
+        samples: dict[str, list[float]] = {key: [] for key, _ in STAGES}
+        samples.update(rest=[], total=[])
+        for _ in range(repeats):
+            for polytope in polytopes:
+                started = time.perf_counter()
+                diag = reeb.compute(polytope)["diagnostics"]
+                total = time.perf_counter() - started
+                values = {
+                    key: diag[field] if field else diag["graph_seconds"] - diag["interior_seconds"]
+                    for key, field in STAGES
+                }
+                for key, value in values.items():
+                    samples[key].append(value)
+                samples["rest"].append(total - sum(values.values()))
+                samples["total"].append(total)
+        medians = {key: statistics.median(values) * 1e3 for key, values in samples.items()}
+        row = "".join(f"{medians[key]:>9.2f}" for key, _ in STAGES)
+        before = STAGE_BASELINE_MS.get(name)
+        before_text = f"{before:>9.1f}" if before else f"{'-':>9}"
+        print(
+            f"  {name:<26}{row}{medians['rest']:>9.2f}{medians['total']:>9.2f}{before_text}"
+            f"{medians['total'] / (target * 1e3):>7.1f}"
+        )
 
 
 def run(polytope: Polytope, budget: float) -> tuple[float, dict | None]:
@@ -217,6 +278,7 @@ def main() -> None:
     print("reeb capacity benchmark (targets from issue 5; 2-core machine)")
     print(f"kernel compile or cache load: {warm_up():.2f} s (excluded from the timings below)")
     report_symmetric(3 if args.quick else 7)
+    report_stages(3 if args.quick else 7)
     report_target("cross-polytope", cross_polytope(), 1.0, repeats, args.budget)
     report_target("24-cell", cell_24(), 0.25, 1, args.budget)
     for seed in range(1 if args.quick else 3):

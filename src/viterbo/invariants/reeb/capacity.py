@@ -259,11 +259,15 @@ def minimal_orbit(
     """
     search_class = search_engine(engine)  # before the budget starts (may compile)
     deadline = Deadline(time_budget)
-    graph, shift = flow_graph(polytope, rtol=rtol)
+    moved, shift = polytope.translate_to_interior()
+    interior_seconds = deadline.elapsed
+    graph = polytope_graph(moved, rtol=rtol)
+    shift = np.asarray(shift, dtype=float)
     graph_seconds = deadline.elapsed
     starts: list[int] | None = None
     if use_symmetry:
         graph, starts = symmetry.reduced(graph, symplectic_symmetries(polytope))
+    symmetry_seconds = deadline.elapsed - graph_seconds
     search = search_class(
         graph,
         max_rotation=max_rotation,
@@ -272,6 +276,7 @@ def minimal_orbit(
         starts=starts,
         max_paths=max_paths,
     )
+    setup_seconds = deadline.elapsed - graph_seconds - symmetry_seconds
     best: dict[str, Any] = {"action": math.inf, "record": None}
     rejected: list[tuple[float, Orbit, str]] = []
 
@@ -295,7 +300,10 @@ def minimal_orbit(
             "nodes": len(graph.nodes),
             "nodes_lower_dim": sum(node.face_dim < 2 for node in graph.nodes),
             "edges": graph.num_edges,
-            "graph_seconds": graph_seconds,
+            "graph_seconds": graph_seconds,  # incl. the interior point
+            "interior_seconds": interior_seconds,  # the Chebyshev centre's linear program
+            "symmetry_seconds": symmetry_seconds,  # the symmetries and the renumbering
+            "setup_seconds": setup_seconds,  # the search's own preparation (compiled: packing)
             "engine": engine,
             "orbits_rejected_by_certificate": len(rejected),
             "start_nodes": len(search.starts),
