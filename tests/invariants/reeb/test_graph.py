@@ -380,6 +380,26 @@ def test_unit_halfplanes_many_equals_scalar() -> None:
     assert unit_halfplanes_many([]) == []
 
 
+def test_unit_halfplanes_pooled_equals_scalar() -> None:
+    from viterbo.invariants.reeb.polygon import unit_halfplanes_pooled
+
+    rng = np.random.default_rng(5)
+    polygons = [
+        convex_hull(rng.normal(size=(int(rng.integers(1, 8)), 2)), 1e-9) for _ in range(300)
+    ]
+    starts = np.concatenate([[0], np.cumsum([len(p) for p in polygons])])
+    normals, offsets, proper = unit_halfplanes_pooled(np.concatenate(polygons), starts)
+    for k, poly in enumerate(polygons):
+        expected = unit_halfplanes(poly)
+        assert proper[k] == (expected is not None)
+        if expected is not None:
+            lo, hi = starts[k], starts[k + 1]
+            assert np.array_equal(normals[lo:hi], expected[0])
+            assert np.array_equal(offsets[lo:hi], expected[1])
+    empty = unit_halfplanes_pooled(np.zeros((0, 2)), np.zeros(1, dtype=np.int64))
+    assert [len(a) for a in empty] == [0, 0, 0]
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_compiled_domain_clip_equals_the_python_clip_exactly(seed: int) -> None:
     from viterbo.invariants.reeb.graph import _clip_domains

@@ -427,3 +427,44 @@ def test_spectrum_engines_agree_on_a_simplicial_polytope() -> None:
     assert [o["multiplicity"] for o in compiled["orbits"]] == [
         o["multiplicity"] for o in python["orbits"]
     ]
+
+
+PACKED_COLUMNS = (
+    "edge_start", "edge_target", "facet", "lin", "shift", "linv", "tgrad", "t0", "speed",
+    "dom_start", "dom", "tmin", "hp_start", "hpn", "hpo", "max_hp",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_packing_from_the_graphs_arrays_equals_packing_from_its_edges(symmetric: bool) -> None:
+    """The arrays kept from the batched build (renumbered with the nodes under a symmetry)
+    give the kernel exactly what gathering the Edge objects gives."""
+    from tests.invariants.reeb.test_capacity import cell_24, random_polytope
+    from viterbo.geometry.symmetry import symplectic_symmetries
+    from viterbo.invariants.reeb import symmetry
+    from viterbo.invariants.reeb.capacity import flow_graph
+
+    polytope = cell_24() if symmetric else random_polytope(3)
+    graph, _ = flow_graph(polytope)
+    graph, starts = symmetry.reduced(graph, symplectic_symmetries(polytope))
+    assert (len(starts) < len(graph.nodes)) == symmetric
+    assert graph.edge_arrays is not None
+    search = CompiledTubeSearch(graph, starts=starts)
+    from_arrays = reeb_kernel.PackedGraph(graph, search)
+    graph.edge_arrays = None
+    from_edges = reeb_kernel.PackedGraph(graph, search)
+    for column in PACKED_COLUMNS:
+        a, b = getattr(from_arrays, column), getattr(from_edges, column)
+        assert np.array_equal(a, b) and np.asarray(a).dtype == np.asarray(b).dtype, column
+
+
+def test_packing_ignores_arrays_that_no_longer_describe_the_edges() -> None:
+    from tests.invariants.reeb.test_capacity import random_polytope
+    from viterbo.invariants.reeb.capacity import flow_graph
+
+    graph, _ = flow_graph(random_polytope(3))
+    dropped = next(node for node in graph.nodes if node.edges).edges.pop()
+    search = CompiledTubeSearch(graph)
+    packed = reeb_kernel.PackedGraph(graph, search)
+    assert len(packed.edge_target) == graph.num_edges
+    assert not any(edge is dropped for edge in packed.edges)

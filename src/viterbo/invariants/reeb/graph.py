@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from viterbo.invariants.reeb.polygon import EMPTY, clip_rows, unit_halfplanes_many
+from viterbo.invariants.reeb.polygon import EMPTY, clip_rows, unit_halfplanes_pooled
 from viterbo.invariants.reeb.rotation import QUAT_J, QUAT_K
 
 if TYPE_CHECKING:
@@ -72,6 +72,30 @@ class Edge:
 
 
 @dataclass
+class EdgeArrays:
+    """Every edge's data as flat arrays, node by node in the graph's edge order.
+
+    What the compiled search packs (``kernel.PackedGraph``), kept from the batched build so
+    that it need not be gathered again from the ``Edge`` objects (as long as the packing of the
+    24-cell's search).  Edge ``k`` is ``[e for node in nodes for e in node.edges][k]``.
+    """
+
+    edge_start: np.ndarray  # (N + 1,) int64: node n's edges are edge_start[n]:edge_start[n+1]
+    target: np.ndarray  # (E,) int64
+    facet: np.ndarray  # (E,) int64
+    linear: np.ndarray  # (E, 4) row-major 2x2
+    shift: np.ndarray  # (E, 2)
+    linear_inv: np.ndarray  # (E, 4)
+    time_grad: np.ndarray  # (E, 2)
+    time0: np.ndarray  # (E,)
+    domains: np.ndarray  # (D, 2) the domains stacked
+    domain_start: np.ndarray  # (E + 1,) int64
+    halfplane_normals: np.ndarray  # (H, 2) unit normals of the proper domains, stacked
+    halfplane_offsets: np.ndarray  # (H,)
+    halfplane_start: np.ndarray  # (E + 1,) int64 (an empty range: a degenerate domain)
+
+
+@dataclass
 class FlowGraph:
     """All nodes and edges, plus the translated polytope data they were built from."""
 
@@ -81,6 +105,7 @@ class FlowGraph:
     nodes: list[Node]
     tol: float
     j_vertices: np.ndarray  # (V, 4) rows J v for the vertices v (return-time bound)
+    edge_arrays: EdgeArrays | None = None  # the edges as arrays, when built in one batch
 
     @property
     def num_edges(self) -> int:
@@ -430,14 +455,15 @@ def build_edges(
     offsets: np.ndarray,
     reeb: np.ndarray,
     tol: float,
-) -> None:
+) -> EdgeArrays | None:
     """Append every non-empty edge to its source node's ``edges`` (see module docstring).
 
     Everything runs batched over all candidate edges; each domain is clipped only by the
-    constraints that can cut it (see :func:`_edge_batch`).
+    constraints that can cut it (see :func:`_edge_batch`).  Returns the same edges as
+    :class:`EdgeArrays` (``None`` without nodes).
     """
     if not nodes:
-        return
+        return None
     bases = np.stack([node.basis for node in nodes])
     origins = np.stack([node.origin for node in nodes])
     batch = _edge_batch(nodes, bases, origins, normals, offsets, reeb, tol)
@@ -454,25 +480,21 @@ def build_edges(
     clipped = _clip_domains(
         nodes, batch.sources[candidates], clip_normals, clip_offsets, bounds, tol
     )
-    kept: list[int] = []
-    domains: list[np.ndarray] = []
     if isinstance(clipped, tuple):  # the compiled clip: stacked domains and their row bounds
         pool, rows_of = clipped
         sizes = np.diff(rows_of)
         nonempty = np.flatnonzero(sizes > 0)
-        kept = candidates[nonempty].tolist()
-        lows, highs = rows_of[:-1][nonempty].tolist(), rows_of[1:][nonempty].tolist()
-        domains = [pool[lo:hi] for lo, hi in zip(lows, highs, strict=True)]
+        kept = candidates[nonempty]
+        pooled = _pooled_domains(pool, rows_of[:-1][nonempty], sizes[nonempty])
     else:
-        for e, domain in zip(candidates.tolist(), clipped, strict=True):
-            if len(domain):
-                kept.append(e)
-                domains.append(domain)
-    halfplanes = _domain_halfplanes(domains)
+        nonempty_list = [k for k, domain in enumerate(clipped) if len(domain)]
+        kept = candidates[np.asarray(nonempty_list, dtype=np.intp)]
+        pooled = _pooled_domains_of([clipped[k] for k in nonempty_list])
+    domains, halfplanes = pooled.domains, pooled.halfplanes
     targets, facets = batch.targets.tolist(), batch.facets.tolist()
     time0 = batch.time0.tolist()
     sources = batch.sources.tolist()
-    for e, domain, domain_halfplanes in zip(kept, domains, halfplanes, strict=True):
+    for e, domain, domain_halfplanes in zip(kept.tolist(), domains, halfplanes, strict=True):
         nodes[sources[e]].edges.append(
             Edge(
                 source=sources[e],
@@ -487,6 +509,93 @@ def build_edges(
                 domain_halfplanes=domain_halfplanes,
             )
         )
+    return _edge_arrays(len(nodes), batch, kept, linear, shift, linear_inv, pooled)
+
+
+@dataclass
+class _PooledDomains:
+    """The kept edges' domains stacked, their unit half-planes, and per-edge views of both."""
+
+    points: np.ndarray  # (D, 2)
+    starts: np.ndarray  # (E + 1,)
+    plane_normals: np.ndarray  # (H, 2): the proper domains' rows only
+    plane_offsets: np.ndarray  # (H,)
+    plane_starts: np.ndarray  # (E + 1,)
+    domains: list[np.ndarray]
+    halfplanes: list[tuple[np.ndarray, np.ndarray] | None]
+
+
+def _pooled_domains(pool: np.ndarray, lows: np.ndarray, sizes: np.ndarray) -> _PooledDomains:
+    """The domains ``pool[lows[k] : lows[k] + sizes[k]]``, gathered and given half-planes."""
+    starts = _starts(sizes)
+    rows = np.repeat(lows - starts[:-1], sizes) + np.arange(int(starts[-1]))
+    points = np.ascontiguousarray(pool[rows]) if len(rows) else np.zeros((0, 2))
+    return _with_halfplanes(points, starts)
+
+
+def _pooled_domains_of(domains: list[np.ndarray]) -> _PooledDomains:
+    """:func:`_pooled_domains` of a list of domains (the Python clip's)."""
+    points = _concatenated([np.asarray(d, dtype=float).reshape(-1, 2) for d in domains])
+    return _with_halfplanes(points, _starts([len(d) for d in domains]))
+
+
+def _with_halfplanes(points: np.ndarray, starts: np.ndarray) -> _PooledDomains:
+    normals, offsets, proper = unit_halfplanes_pooled(points, starts)
+    bounds = starts.tolist()
+    domains = [points[lo:hi] for lo, hi in itertools.pairwise(bounds)]
+    halfplanes: list[tuple[np.ndarray, np.ndarray] | None] = [
+        (normals[lo:hi], offsets[lo:hi]) if ok else None
+        for lo, hi, ok in zip(bounds, bounds[1:], proper.tolist(), strict=False)
+    ]
+    sizes = np.diff(starts)
+    rows = np.repeat(proper, sizes)
+    return _PooledDomains(
+        points=points,
+        starts=starts,
+        plane_normals=np.ascontiguousarray(normals[rows]),
+        plane_offsets=np.ascontiguousarray(offsets[rows]),
+        plane_starts=_starts(np.where(proper, sizes, 0)),
+        domains=domains,
+        halfplanes=halfplanes,
+    )
+
+
+def _edge_arrays(
+    node_count: int,
+    batch: _EdgeBatch,
+    kept: np.ndarray,
+    linear: np.ndarray,
+    shift: np.ndarray,
+    linear_inv: np.ndarray,
+    pooled: _PooledDomains,
+) -> EdgeArrays:
+    """The kept edges (in edge order: by source node, as ``build_edges`` appends them)."""
+    per_node = np.bincount(batch.sources[kept], minlength=node_count)
+    return EdgeArrays(
+        edge_start=_starts(per_node),
+        target=batch.targets[kept].astype(np.int64),
+        facet=batch.facets[kept].astype(np.int64),
+        linear=linear[kept].reshape(-1, 4),
+        shift=np.ascontiguousarray(shift[kept]).reshape(-1, 2),
+        linear_inv=linear_inv[kept].reshape(-1, 4),
+        time_grad=np.ascontiguousarray(batch.time_grad[kept]).reshape(-1, 2),
+        time0=np.ascontiguousarray(batch.time0[kept], dtype=float),
+        domains=pooled.points,
+        domain_start=pooled.starts,
+        halfplane_normals=pooled.plane_normals,
+        halfplane_offsets=pooled.plane_offsets,
+        halfplane_start=pooled.plane_starts,
+    )
+
+
+def _concatenated(blocks: list[np.ndarray]) -> np.ndarray:
+    """``(sum k_i, 2)`` contiguous float rows of the blocks (``(0, 2)`` when there are none)."""
+    return np.ascontiguousarray(np.concatenate(blocks)) if blocks else np.zeros((0, 2))
+
+
+def _starts(sizes: list[int] | np.ndarray) -> np.ndarray:
+    """Row bounds ``[0, s_0, s_0 + s_1, ...]`` (int64)."""
+    return np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
 
 
 def _clip_domains(
@@ -531,20 +640,6 @@ def _clip_domains(
     return out, out_starts
 
 
-def _domain_halfplanes(
-    domains: list[np.ndarray],
-) -> list[tuple[np.ndarray, np.ndarray] | None]:
-    """Unit half-planes of the domains; domains that share one array share one result."""
-    unique: dict[int, int] = {}
-    distinct: list[np.ndarray] = []
-    for domain in domains:
-        if id(domain) not in unique:
-            unique[id(domain)] = len(distinct)
-            distinct.append(domain)
-    planes = unit_halfplanes_many(distinct)
-    return [planes[unique[id(domain)]] for domain in domains]
-
-
 def build_graph(
     normals: np.ndarray,
     offsets: np.ndarray,
@@ -579,7 +674,7 @@ def build_graph(
     nodes = build_nodes(
         normals, offsets, vertices, incidence, omega_tol=rtol, tol=tol, two_faces=two_faces
     )
-    build_edges(nodes, normals, offsets, reeb, tol)
+    edge_arrays = build_edges(nodes, normals, offsets, reeb, tol)
     return FlowGraph(
         normals=normals,
         offsets=offsets,
@@ -587,6 +682,7 @@ def build_graph(
         nodes=nodes,
         tol=tol,
         j_vertices=vertices @ J4.T,
+        edge_arrays=edge_arrays,
     )
 
 
@@ -605,6 +701,7 @@ def polytope_graph(polytope: Polytope, *, rtol: float = 1e-9) -> FlowGraph:
 __all__ = [
     "EMPTY",
     "Edge",
+    "EdgeArrays",
     "FlowGraph",
     "Node",
     "build_edges",

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from viterbo.invariants.reeb.graph import Edge, FlowGraph
+from viterbo.invariants.reeb.graph import Edge, EdgeArrays, FlowGraph
 from viterbo.invariants.reeb.rotation import RotationTracker
 from viterbo.invariants.reeb.search import (
     BOUND_CONDITION_MAX,
@@ -1276,26 +1276,53 @@ class PackedGraph:
             np.stack(search._j_origin) if nodes else np.zeros((0, vertices))
         )
         self.edge_start = np.cumsum([0] + [len(node.edges) for node in nodes]).astype(np.int64)
+        arrays = graph.edge_arrays
+        if arrays is not None and _describes(arrays, self.edge_start, edges):
+            self._take(arrays)
+        else:  # a graph assembled by hand, or edited since it was built
+            self._gather(edges)
+        self.speed = np.ascontiguousarray(search._speed[self.facet], dtype=float)
+        self.tmin = _least_times(self.dom, self.dom_start, self.tgrad, self.t0)
+        self.max_hp = int(np.max(np.diff(self.hp_start), initial=0)) + int(
+            np.max(np.diff(self.dom_start), initial=0)
+        )
+
+    def _take(self, arrays: EdgeArrays) -> None:
+        """The edge columns from the graph's own arrays (built with the edges)."""
+        self.edge_target, self.facet = arrays.target, arrays.facet
+        self.lin, self.shift, self.linv = arrays.linear, arrays.shift, arrays.linear_inv
+        self.tgrad, self.t0 = arrays.time_grad, arrays.time0
+        self.dom, self.dom_start = arrays.domains, arrays.domain_start
+        self.hpn, self.hpo = arrays.halfplane_normals, arrays.halfplane_offsets
+        self.hp_start = arrays.halfplane_start
+
+    def _gather(self, edges: list[Edge]) -> None:
+        """The edge columns gathered from the ``Edge`` objects."""
         count = len(edges)
         self.edge_target = np.array([e.target for e in edges], dtype=np.int64)
+        self.facet = np.array([e.facet for e in edges], dtype=np.int64)
         self.lin = np.array([e.linear.ravel() for e in edges]).reshape(count, 4)
         self.shift = np.array([e.shift for e in edges]).reshape(count, 2)
         self.linv = np.array([e.linear_inv.ravel() for e in edges]).reshape(count, 4)
         self.tgrad = np.array([e.time_grad for e in edges]).reshape(count, 2)
         self.t0 = np.array([e.time0 for e in edges], dtype=float)
-        self.speed = np.ascontiguousarray(search._speed[[e.facet for e in edges]], dtype=float)
         self.dom_start = np.cumsum([0] + [len(e.domain) for e in edges]).astype(np.int64)
         self.dom = _stack_rows([e.domain for e in edges])
-        self.tmin = _least_times(self.dom, self.dom_start, self.tgrad, self.t0)
         planes = [e.domain_halfplanes for e in edges]
         self.hp_start = np.cumsum([0] + [0 if p is None else len(p[1]) for p in planes]).astype(
             np.int64
         )
         self.hpn = _stack_rows([p[0] for p in planes if p is not None])
         self.hpo = np.concatenate([p[1] for p in planes if p is not None] or [np.zeros(0)])
-        self.max_hp = int(np.max(np.diff(self.hp_start), initial=0)) + int(
-            np.max(np.diff(self.dom_start), initial=0)
-        )
+
+
+def _describes(arrays: EdgeArrays, edge_start: np.ndarray, edges: list[Edge]) -> bool:
+    """Whether ``arrays`` still list exactly these edges (node by node, same targets)."""
+    return (
+        np.array_equal(arrays.edge_start, edge_start)
+        and len(arrays.target) == len(edges)
+        and np.array_equal(arrays.target, np.fromiter((e.target for e in edges), np.int64))
+    )
 
 
 def _enlarged(array: np.ndarray, rows: int) -> np.ndarray:

@@ -227,6 +227,38 @@ def unit_halfplanes_many(
     return out
 
 
+def unit_halfplanes_pooled(
+    points: np.ndarray, starts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`unit_halfplanes_many` of polygons stacked in one array (same formulas and bits).
+
+    Parameters
+    ----------
+    points : numpy.ndarray
+        ``(D, 2)``: polygon ``k`` is ``points[starts[k]:starts[k + 1]]``.
+    starts : numpy.ndarray
+        ``(K + 1,)`` row bounds.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray, numpy.ndarray)
+        Unit normals ``(D, 2)`` and offsets ``(D,)`` row by row (polygon ``k``'s half-planes
+        are its rows), and which polygons are proper (``(K,)`` bool); the rows of the
+        degenerate ones (fewer than 3 points) are meaningless.
+    """
+    sizes = np.diff(starts)
+    proper = sizes >= 3
+    following = np.arange(len(points)) + 1
+    ends = starts[1:][sizes > 0]
+    following[ends - 1] = starts[:-1][sizes > 0]  # each polygon's last vertex wraps to its first
+    edges = points[following] - points
+    normals = np.stack([edges[:, 1], -edges[:, 0]], axis=1)
+    offsets = np.einsum("ij,ij->i", normals, points)
+    lengths = np.linalg.norm(normals, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):  # degenerate rows: length 0
+        return normals / lengths[:, None], offsets / lengths, proper
+
+
 def intersect(
     a: np.ndarray,
     b: np.ndarray,
