@@ -162,3 +162,26 @@ def test_a_policy_work_budget_becomes_a_timed_out_outcome_with_its_reason() -> N
     assert outcome.reason.endswith("51 paths expanded, over max_paths = 50")
     assert outcome.timed_out_by == "the policy max_paths of spectrum/reeb"
     assert record.outcomes["capacity/reeb"].status == "done"  # the budget is per algorithm
+
+
+def test_the_reported_limit_is_the_window_the_search_pruned_with() -> None:
+    """A cycle found again at (a hair below) its own verified action leaves the window alone.
+
+    It used to take the "already represented" path because of its own value, delete that
+    value and widen the window: the limit read 4.078 here, above the fifth listed action.
+    """
+    result = spectrum.low_spectrum(random_polytope(0))
+    values, limit = result["value"], result["diagnostics"]["action_limit"]
+    assert len(values) == 5
+    assert limit == pytest.approx(min(3.0 * values[0], values[-1]) * (1 + RTOL), rel=1e-12)
+
+
+def test_near_lagrangian_faces_are_not_claimed_exact() -> None:
+    from tests.invariants.test_near_lagrangian import PRODUCTS, perturbed
+
+    near = spectrum.low_spectrum(perturbed(PRODUCTS["square-triangle"](), 1e-4, 0))
+    assert near["diagnostics"]["min_omega"] < 1e-5
+    assert "not exact near Lagrangian 2-faces" in near["diagnostics"]["exactness"]
+    generic = spectrum.low_spectrum(random_polytope(0))
+    assert generic["diagnostics"]["min_omega"] > spectrum.NEAR_LAGRANGIAN_OMEGA
+    assert "not exact" not in generic["diagnostics"]["exactness"]
