@@ -462,3 +462,35 @@ def test_a_policy_work_budget_travels_to_the_algorithm_and_ends_timed_out() -> N
     message = outcome_from_exception(WorkBudgetExceeded(1.5, spent, "max_paths"))
     assert message["status"] == "timed_out"
     assert message["error_message"] == f"work budget exceeded after 1.5 s: {spent}"
+
+
+@pytest.mark.parametrize(
+    ("diagnostics", "spectrum_done", "expected"),
+    [
+        ({"claimed_exact": True}, True, True),
+        (
+            {"claimed_exact": False, "exactness": "...; not exact near Lagrangian 2-faces"},
+            True,
+            False,
+        ),
+        ({}, True, None),  # a result written before the claim was recorded
+        ({"claimed_exact": True}, False, None),  # no published spectrum: no claim
+    ],
+)
+def test_spectrum_exact_publishes_the_searchs_claim(
+    diagnostics: dict, spectrum_done: bool, expected: bool | None
+) -> None:
+    polytope = {
+        "id": 1, "key": "cube:0", "family": "cube", "params": "{}", "index": 0, "seed": None,
+        "dimension": 4, "num_vertices": 16, "num_facets": 8, "metadata": "{}",
+        "vertices": "[]", "normals": "[]", "offsets": "[]",
+    }  # fmt: skip
+    spectrum = {"value": [4.0, 8.0], "orbits": [], "diagnostics": diagnostics}
+    job = {
+        "kind": "quantity", "polytope_id": 1, "quantity": "spectrum", "algorithm": "reeb",
+        "status": "done" if spectrum_done else "timed_out",
+        "result": json.dumps(spectrum) if spectrum_done else None,
+    }  # fmt: skip
+    (row,) = export_rows.build_rows([polytope], [job], [], [])
+    assert row["spectrum"] == ([4.0, 8.0] if spectrum_done else None)
+    assert row["spectrum_exact"] is expected

@@ -333,6 +333,8 @@ def low_spectrum(
             "closures_undecided": checks["undecided"],
             "min_omega": min_omega,
             "exactness": _exactness(checks["undecided"], min_omega),
+            # What the atlas publishes as spectrum_exact: no caveat in exactness.
+            "claimed_exact": checks["undecided"] == 0 and min_omega >= NEAR_LAGRANGIAN_OMEGA,
         }
     )
     orbits = [

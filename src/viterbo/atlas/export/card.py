@@ -37,6 +37,7 @@ COLUMN_DOCS: dict[str, str] = {
     "systolic_ratio": "c^n / (n! vol) from the certified capacity and the volume",
     "minimal_action_cycle": "closed polygonal characteristic of minimal action (its vertices, in order)",
     "spectrum": "lowest actions of closed Reeb orbits (reeb spectrum search; each the action of a verified loop, closures whose fixed point failed the check decided by their closure equations), where it applies and finished",
+    "spectrum_exact": "whether the spectrum search claims to list every closed characteristic in its window (false: near Lagrangian 2-faces, min |omega| < 1e-3, or closures it could not decide; null: no spectrum or no claim recorded)",
     "schema_version": "version of this schema",
 }
 

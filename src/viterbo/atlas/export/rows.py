@@ -27,7 +27,7 @@ from viterbo.atlas.store import JobStore
 from viterbo.invariants import registry
 from viterbo.invariants.evaluate import Outcome, headline, skip_reason
 
-SCHEMA_VERSION = 2  # 2: capacity_certificate holds the level; capacity_agreeing
+SCHEMA_VERSION = 3  # 2: capacity_certificate holds the level; capacity_agreeing; 3: spectrum_exact
 
 
 SHARD_ROWS = 5000
@@ -102,6 +102,7 @@ def features(volume_algs: list[str], capacity_algs: list[str]) -> Any:
             "systolic_ratio": f64,
             "minimal_action_cycle": matrix,
             "spectrum": List(f64),
+            "spectrum_exact": Value("bool"),
             "schema_version": Value("int32"),
         }
     )
@@ -169,9 +170,20 @@ def build_rows(
             row[f"status_{column_name(a)}"] = job["status"] if job else "missing"
         for name in HEADLINE_COLUMNS:
             row[name] = top[name]
+        row["spectrum_exact"] = _spectrum_exact(qjobs) if row["spectrum"] is not None else None
         row["schema_version"] = SCHEMA_VERSION
         rows.append(row)
     return rows
+
+
+def _spectrum_exact(qjobs: dict[tuple[str, str], dict[str, Any]]) -> bool | None:
+    """Whether the published spectrum's search claims to be complete (its ``claimed_exact``)."""
+    for (quantity, _), job in sorted(qjobs.items()):
+        parsed = job["parsed"]
+        if quantity == "spectrum" and isinstance(parsed, dict):
+            claimed = (parsed.get("diagnostics") or {}).get("claimed_exact")
+            return claimed if isinstance(claimed, bool) else None
+    return None
 
 
 def _rejections(metadata: str | None) -> int | None:
