@@ -222,8 +222,7 @@ def _face_polygons(
         ]
         or [np.zeros((0, 2))]
     )
-    counts = np.array([len(m) for m in members], dtype=np.int64)
-    starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    starts = row_bounds([len(m) for m in members])
     hulls, bounds = hull_batch(np.ascontiguousarray(projected), starts, float(tol))
     return [hulls[lo:hi] for lo, hi in itertools.pairwise(bounds.tolist())]
 
@@ -527,16 +526,12 @@ class _PooledDomains:
 
 def _pooled_domains(pool: np.ndarray, lows: np.ndarray, sizes: np.ndarray) -> _PooledDomains:
     """The domains ``pool[lows[k] : lows[k] + sizes[k]]``, gathered and given half-planes."""
-    starts = _starts(sizes)
-    rows = np.repeat(lows - starts[:-1], sizes) + np.arange(int(starts[-1]))
-    points = np.ascontiguousarray(pool[rows]) if len(rows) else np.zeros((0, 2))
-    return _with_halfplanes(points, starts)
+    return _with_halfplanes(np.ascontiguousarray(pool[row_ranges(lows, sizes)]), row_bounds(sizes))
 
 
 def _pooled_domains_of(domains: list[np.ndarray]) -> _PooledDomains:
     """:func:`_pooled_domains` of a list of domains (the Python clip's)."""
-    points = _concatenated([np.asarray(d, dtype=float).reshape(-1, 2) for d in domains])
-    return _with_halfplanes(points, _starts([len(d) for d in domains]))
+    return _with_halfplanes(stack_rows(domains), row_bounds([len(d) for d in domains]))
 
 
 def _with_halfplanes(points: np.ndarray, starts: np.ndarray) -> _PooledDomains:
@@ -554,7 +549,7 @@ def _with_halfplanes(points: np.ndarray, starts: np.ndarray) -> _PooledDomains:
         starts=starts,
         plane_normals=np.ascontiguousarray(normals[rows]),
         plane_offsets=np.ascontiguousarray(offsets[rows]),
-        plane_starts=_starts(np.where(proper, sizes, 0)),
+        plane_starts=row_bounds(np.where(proper, sizes, 0)),
         domains=domains,
         halfplanes=halfplanes,
     )
@@ -572,7 +567,7 @@ def _edge_arrays(
     """The kept edges (in edge order: by source node, as ``build_edges`` appends them)."""
     per_node = np.bincount(batch.sources[kept], minlength=node_count)
     return EdgeArrays(
-        edge_start=_starts(per_node),
+        edge_start=row_bounds(per_node),
         target=batch.targets[kept].astype(np.int64),
         facet=batch.facets[kept].astype(np.int64),
         linear=linear[kept].reshape(-1, 4),
@@ -588,14 +583,24 @@ def _edge_arrays(
     )
 
 
-def _concatenated(blocks: list[np.ndarray]) -> np.ndarray:
-    """``(sum k_i, 2)`` contiguous float rows of the blocks (``(0, 2)`` when there are none)."""
-    return np.ascontiguousarray(np.concatenate(blocks)) if blocks else np.zeros((0, 2))
+def stack_rows(blocks: list[np.ndarray]) -> np.ndarray:
+    """``(sum k_i, 2)`` contiguous float array of 2D point blocks (``(0, 2)`` when empty)."""
+    if not blocks:
+        return np.zeros((0, 2))
+    return np.ascontiguousarray(
+        np.concatenate([np.asarray(b, dtype=float).reshape(-1, 2) for b in blocks])
+    )
 
 
-def _starts(sizes: list[int] | np.ndarray) -> np.ndarray:
-    """Row bounds ``[0, s_0, s_0 + s_1, ...]`` (int64)."""
+def row_bounds(sizes: list[int] | np.ndarray) -> np.ndarray:
+    """Row bounds ``[0, s_0, s_0 + s_1, ...]`` of consecutive blocks of these sizes (int64)."""
     return np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
+
+
+def row_ranges(first: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(f, f + s) for f, s in zip(first, sizes)])`` without the loop."""
+    starts = row_bounds(sizes)
+    return np.repeat(first - starts[:-1], sizes) + np.arange(int(starts[-1]), dtype=np.int64)
 
 
 def _clip_domains(

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from viterbo.invariants.reeb.graph import Edge, EdgeArrays, FlowGraph
+from viterbo.invariants.reeb.graph import Edge, EdgeArrays, FlowGraph, stack_rows
 from viterbo.invariants.reeb.rotation import RotationTracker
 from viterbo.invariants.reeb.search import (
     BOUND_CONDITION_MAX,
@@ -1307,12 +1307,12 @@ class PackedGraph:
         self.tgrad = np.array([e.time_grad for e in edges]).reshape(count, 2)
         self.t0 = np.array([e.time0 for e in edges], dtype=float)
         self.dom_start = np.cumsum([0] + [len(e.domain) for e in edges]).astype(np.int64)
-        self.dom = _stack_rows([e.domain for e in edges])
+        self.dom = stack_rows([e.domain for e in edges])
         planes = [e.domain_halfplanes for e in edges]
         self.hp_start = np.cumsum([0] + [0 if p is None else len(p[1]) for p in planes]).astype(
             np.int64
         )
-        self.hpn = _stack_rows([p[0] for p in planes if p is not None])
+        self.hpn = stack_rows([p[0] for p in planes if p is not None])
         self.hpo = np.concatenate([p[1] for p in planes if p is not None] or [np.zeros(0)])
 
 
@@ -1330,15 +1330,6 @@ def _enlarged(array: np.ndarray, rows: int) -> np.ndarray:
     out = np.zeros((rows, *array.shape[1:]), dtype=array.dtype)
     out[: len(array)] = array
     return out
-
-
-def _stack_rows(blocks: list[np.ndarray]) -> np.ndarray:
-    """``(sum k_i, 2)`` contiguous float array of 2D point blocks (``(0, 2)`` when empty)."""
-    if not blocks:
-        return np.zeros((0, 2))
-    return np.ascontiguousarray(
-        np.concatenate([np.asarray(b, dtype=float).reshape(-1, 2) for b in blocks])
-    )
 
 
 class CompiledTubeSearch(TubeSearch):

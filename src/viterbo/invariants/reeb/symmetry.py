@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from viterbo.geometry.symmetry import Symmetry
-from viterbo.invariants.reeb.graph import EdgeArrays, FlowGraph
+from viterbo.invariants.reeb.graph import EdgeArrays, FlowGraph, row_bounds, row_ranges
 
 
 def node_classes(graph: FlowGraph, group: Sequence[Symmetry]) -> list[list[int]] | None:
@@ -93,11 +93,11 @@ def _renumbered_arrays(
     """The edge arrays in the renumbered graph's edge order (node ``order[i]``'s edges first)."""
     order_ = np.asarray(order, dtype=np.int64)
     first, counts = arrays.edge_start[order_], np.diff(arrays.edge_start)[order_]
-    edges = _ranges(first, counts)  # old edge index of each new edge
-    domains = _ranges(arrays.domain_start[edges], np.diff(arrays.domain_start)[edges])
-    planes = _ranges(arrays.halfplane_start[edges], np.diff(arrays.halfplane_start)[edges])
+    edges = row_ranges(first, counts)  # old edge index of each new edge
+    domains = row_ranges(arrays.domain_start[edges], np.diff(arrays.domain_start)[edges])
+    planes = row_ranges(arrays.halfplane_start[edges], np.diff(arrays.halfplane_start)[edges])
     return EdgeArrays(
-        edge_start=_bounds(counts),
+        edge_start=row_bounds(counts),
         target=np.asarray(new_index, dtype=np.int64)[arrays.target[edges]],
         facet=arrays.facet[edges],
         linear=arrays.linear[edges],
@@ -106,20 +106,8 @@ def _renumbered_arrays(
         time_grad=arrays.time_grad[edges],
         time0=arrays.time0[edges],
         domains=arrays.domains[domains],
-        domain_start=_bounds(np.diff(arrays.domain_start)[edges]),
+        domain_start=row_bounds(np.diff(arrays.domain_start)[edges]),
         halfplane_normals=arrays.halfplane_normals[planes],
         halfplane_offsets=arrays.halfplane_offsets[planes],
-        halfplane_start=_bounds(np.diff(arrays.halfplane_start)[edges]),
+        halfplane_start=row_bounds(np.diff(arrays.halfplane_start)[edges]),
     )
-
-
-def _ranges(first: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """``concatenate([arange(f, f + c) for f, c in zip(first, counts)])`` without the loop."""
-    total = int(np.sum(counts))
-    offsets = np.repeat(first - _bounds(counts)[:-1], counts)
-    return offsets + np.arange(total, dtype=np.int64)
-
-
-def _bounds(counts: np.ndarray) -> np.ndarray:
-    """``[0, c_0, c_0 + c_1, ...]`` (int64)."""
-    return np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
