@@ -196,8 +196,9 @@ def low_spectrum(
     # the search by the cycle's own closure program, for the cycles whose action bound lies in
     # the final window (the others cannot be listed).
     suspects: dict[tuple[int, ...], tuple[Orbit, int]] = {}
-    decided: set[tuple[int, ...]] = set()  # suspects handed to the closure equations
-    unverifiable: set[tuple[int, ...]] = set()  # cycles whose composed closure failed
+    # Cycles whose filed closure failed its certificate: the listing does not verify it again,
+    # so a suspect, once decided after the search, does not come back.
+    unverifiable: set[tuple[int, ...]] = set()
     checks = {"by_program": 0, "without_orbit": 0, "undecided": 0}
 
     def verify(orbit: Orbit, multiplicity: int) -> dict[str, Any] | None:
@@ -211,8 +212,7 @@ def low_spectrum(
             rejected.append(str(exc))
         key = canonical_cycle(orbit.nodes)[0]
         unverifiable.add(key)
-        fresh = key not in decided and (key not in suspects or orbit.lower < suspects[key][0].lower)
-        if orbit.loop is None and fresh:
+        if orbit.loop is None and (key not in suspects or orbit.lower < suspects[key][0].lower):
             suspects[key] = (orbit, multiplicity)
         return None
 
@@ -237,6 +237,7 @@ def low_spectrum(
             window_state.discard(key)
             records_by_key.pop(key, None)
             found[key] = (orbit, multiplicity)
+            unverifiable.discard(key)  # a new closure of the cycle: the listing verifies it
             return window_state.bound()
         # A new action value tightens the window: verify first, so that a numerically spurious
         # fixed point (tolerance-lenient domains) never prunes real orbits.
@@ -252,7 +253,6 @@ def low_spectrum(
             if orbit.lower >= limit * (1.0 - TIE_RTOL):
                 break
             del suspects[key]
-            decided.add(key)
             if key in records_by_key:
                 continue
             # Near Lagrangian faces there are thousands, some decided by programs (ms each).
