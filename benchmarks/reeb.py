@@ -273,7 +273,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats and sizes")
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per run")
+    parser.add_argument("--stages", action="store_true", help="only the stage table")
     args = parser.parse_args()
+    if args.stages:
+        warm_up()
+        report_stages(3 if args.quick else 7)
+        return
     repeats = 1 if args.quick else 3
     print("reeb capacity benchmark (targets from issue 5; 2-core machine)")
     print(f"kernel compile or cache load: {warm_up():.2f} s (excluded from the timings below)")

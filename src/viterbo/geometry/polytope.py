@@ -24,12 +24,12 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import ConvexHull, QhullError, cKDTree
 from scipy.spatial.distance import pdist
 
+from viterbo.geometry import linear_program
 from viterbo.geometry.errors import (
     DegeneratePolytopeError,
     EmptyPolytopeError,
@@ -390,11 +390,11 @@ def _chebyshev(normals: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, fl
     cost = np.zeros(dim + 1)
     cost[-1] = -1.0  # maximise the radius
     a_ub = np.hstack([normals, np.ones((len(normals), 1))])
-    bounds = [(None, None)] * dim + [(0.0, None)]
-    result = linprog(cost, A_ub=a_ub, b_ub=offsets, bounds=bounds, method="highs")
-    if result.status != 0:
-        return np.zeros(dim), 0.0, int(result.status)
-    return np.asarray(result.x[:dim], dtype=float), float(result.x[-1]), 0
+    lower = np.concatenate([np.full(dim, -np.inf), [0.0]])
+    result = linear_program.solve(cost, a_ub, offsets, lower=lower)
+    if result.x is None:
+        return np.zeros(dim), 0.0, result.status
+    return result.x[:dim], float(result.x[-1]), 0
 
 
 # --------------------------------------------------------------------------------------------
