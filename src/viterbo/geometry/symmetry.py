@@ -72,7 +72,8 @@ def symplectic_symmetries(polytope: Polytope) -> list[Symmetry]:
         return [_identity(polytope, centre)]
     frame_inv = np.linalg.inv(_frame(white, jw, frame_of))
     tol = MATCH_TOL * float(np.max(lengths))
-    group = [_identity(polytope, centre)]
+    identity = _identity(polytope, centre)
+    group = {tuple(identity.vertices.tolist()): identity}
     generators: list[Symmetry] = []
     reached = {frame_of}  # images of the frame vertices under the group found so far
     for images in _candidates(frame_of, lengths, gram, pairing, tol):
@@ -82,9 +83,9 @@ def symplectic_symmetries(polytope: Polytope) -> list[Symmetry]:
         symmetry = _checked(polytope, orthogonal, root, root_inv, centre)
         if symmetry is not None:
             generators.append(symmetry)
-            group = _closure(group[0], generators)
-            reached = {tuple(int(g.vertices[k]) for k in frame_of) for g in group}
-    return group
+            fresh = _extend(group, generators)
+            reached.update(tuple(int(g.vertices[k]) for k in frame_of) for g in fresh)
+    return list(group.values())
 
 
 def _compose(outer: Symmetry, inner: Symmetry) -> Symmetry:
@@ -97,25 +98,31 @@ def _compose(outer: Symmetry, inner: Symmetry) -> Symmetry:
     )
 
 
-def _closure(identity: Symmetry, generators: list[Symmetry]) -> list[Symmetry]:
-    """The group the ``generators`` generate, identity first.
+def _extend(group: dict[tuple[int, ...], Symmetry], generators: list[Symmetry]) -> list[Symmetry]:
+    """Grow ``group`` (keyed by vertex permutation) to the group ``generators`` generate.
 
-    Every element is a word in the generators, i.e. the identity multiplied from the left by
-    generators: a breadth-first search from the identity reaches them all.
+    ``group`` is closed under every generator but the last (``generators[-1]``, new): only
+    the new generator can lead out of it, and every element reached that way is expanded by
+    all generators, breadth first, until the set is closed under left multiplication by each
+    generator; a finite set containing the identity and so closed is the generated group.
+    Returns the elements added (in the order found).
     """
-    elements = {tuple(identity.vertices): identity}
-    frontier = [identity]
+    added: list[Symmetry] = []
+    newest = generators[-1]
+    frontier = list(group.values())
+    movers = [newest]
     while frontier:
         fresh = []
         for element in frontier:
-            for generator in generators:
-                product = _compose(generator, element)
-                key = tuple(product.vertices)
-                if key not in elements:
-                    elements[key] = product
+            for generator in movers:
+                key = tuple(generator.vertices[element.vertices].tolist())
+                if key not in group:
+                    product = _compose(generator, element)
+                    group[key] = product
                     fresh.append(product)
-        frontier = fresh
-    return list(elements.values())
+        added.extend(fresh)
+        frontier, movers = fresh, generators
+    return added
 
 
 def _frame(white: np.ndarray, jw: np.ndarray, which: tuple[int, ...]) -> np.ndarray:
@@ -153,15 +160,13 @@ def _candidates(
         return [(int(c1),) for c1 in first]
     b2 = frame_of[1]
     scale = float(np.max(lengths))
-    out = []
-    for c1 in first:
-        ok = (
-            (np.abs(lengths - lengths[b2]) <= tol)
-            & (np.abs(gram[c1] - gram[b1, b2]) <= tol * scale)
-            & (np.abs(pairing[c1] - pairing[b1, b2]) <= tol * scale)
-        )
-        out += [(int(c1), int(c2)) for c2 in np.flatnonzero(ok)]
-    return out
+    ok = (
+        (np.abs(lengths - lengths[b2]) <= tol)[None, :]
+        & (np.abs(gram[first] - gram[b1, b2]) <= tol * scale)
+        & (np.abs(pairing[first] - pairing[b1, b2]) <= tol * scale)
+    )
+    rows, seconds = np.nonzero(ok)  # row-major: by c1, then c2
+    return list(zip(first[rows].tolist(), seconds.tolist(), strict=True))
 
 
 def _identity(polytope: Polytope, centre: np.ndarray) -> Symmetry:
