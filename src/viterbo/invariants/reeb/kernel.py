@@ -1268,13 +1268,8 @@ class PackedGraph:
         self.node_enter = np.array([node.enter for node in nodes], dtype=np.int64)
         self.node_trans = np.array([node.transition.ravel() for node in nodes]).reshape(-1, 4)
         self.node_polygons = [np.ascontiguousarray(node.polygon, dtype=float) for node in nodes]
-        vertices = len(graph.j_vertices)
-        self.jb = np.ascontiguousarray(  # (N, V, 2)
-            np.stack(search._j_basis) if nodes else np.zeros((0, vertices, 2))
-        )
-        self.jo = np.ascontiguousarray(  # (N, V)
-            np.stack(search._j_origin) if nodes else np.zeros((0, vertices))
-        )
+        self.jb = search._j_basis  # (N, V, 2)
+        self.jo = search._j_origin  # (N, V)
         self.edge_start = np.cumsum([0] + [len(node.edges) for node in nodes]).astype(np.int64)
         arrays = graph.edge_arrays
         if arrays is not None and _describes(arrays, self.edge_start, edges):
@@ -1369,24 +1364,40 @@ class CompiledTubeSearch(TubeSearch):
         self._seed_initial_tubes()
 
     def _seed_initial_tubes(self) -> None:
-        """One tube per start node (identity maps), queued with key ``(0, 0, counter)``."""
+        """One tube per start node (identity maps), queued with key ``(0, 0, counter)``.
+
+        Filled as arrays: keys pushed with equal ``(0, 0)`` and increasing counters never
+        move up the heap, so the heap after the pushes is the tubes in order.
+        """
         ti, tf, pool, state = self.ti, self.tf, self.pool, self.state
         hkey, hdep, hcnt, hid = self.heap
-        for slot, node in enumerate(self.starts):
-            polygon = self.packed.node_polygons[node]
-            row = state[S_POOL]
-            pool[row : row + len(polygon)] = polygon
-            ti[slot] = (node, node, -1, -1, 0, row, len(polygon))
-            tf[slot, F_LIN : F_LIN + 4] = (1.0, 0.0, 0.0, 1.0)
-            tf[slot, F_INV : F_INV + 4] = (1.0, 0.0, 0.0, 1.0)
-            tf[slot, F_ROT : F_ROT + 4] = (1.0, 0.0, 0.0, 1.0)
-            tf[slot, F_KAPPA] = 2.0
-            state[S_POOL] = row + len(polygon)
-            state[S_HEAP] = heap_push(
-                hkey, hdep, hcnt, hid, int(state[S_HEAP]), 0, 0, int(state[S_COUNTER]), slot
-            )
-            state[S_COUNTER] += 1
-        state[S_TUBES] = len(self.starts)
+        count = len(self.starts)
+        if count == 0:
+            return
+        starts = np.asarray(self.starts, dtype=np.int64)
+        polygons = [self.packed.node_polygons[node] for node in self.starts]
+        sizes = np.array([len(polygon) for polygon in polygons], dtype=np.int64)
+        first = int(state[S_POOL])
+        rows = first + np.concatenate([[0], np.cumsum(sizes)[:-1]])
+        pool[first : first + int(sizes.sum())] = np.concatenate(polygons)
+        ti[:count, :7] = np.stack(
+            [starts, starts, np.full(count, -1), np.full(count, -1), np.zeros(count), rows, sizes],
+            axis=1,
+        )
+        identity = (1.0, 0.0, 0.0, 1.0)
+        for column in (F_LIN, F_INV, F_ROT):
+            tf[:count, column : column + 4] = identity
+        tf[:count, F_KAPPA] = 2.0
+        state[S_POOL] = first + int(sizes.sum())
+        counter = int(state[S_COUNTER])
+        size = int(state[S_HEAP])
+        hkey[size : size + count] = 0
+        hdep[size : size + count] = 0
+        hcnt[size : size + count] = np.arange(counter, counter + count)
+        hid[size : size + count] = np.arange(count)
+        state[S_HEAP] = size + count
+        state[S_COUNTER] = counter + count
+        state[S_TUBES] = count
 
     def _grow(self) -> None:
         """Enlarge the stores the next expansion is short of (``advance``'s GROW test), by 1.5x.

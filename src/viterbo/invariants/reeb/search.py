@@ -644,8 +644,11 @@ class TubeSearch:
         self._least_times: dict[int, float] = {}
         # Return-time bound data per node: rows <J v, basis> (V, 2) and <J v, origin> (V,).
         jv = graph.j_vertices
-        self._j_basis = [jv @ node.basis.T for node in graph.nodes]
-        self._j_origin = [jv @ node.origin for node in graph.nodes]
+        # One stacked product each: (N, V, 2) and (N, V).
+        bases = np.array([node.basis for node in graph.nodes]).reshape(-1, 2, jv.shape[1])
+        origins = np.array([node.origin for node in graph.nodes]).reshape(-1, jv.shape[1])
+        self._j_basis = np.ascontiguousarray(jv[None] @ np.swapaxes(bases, 1, 2))
+        self._j_origin = np.ascontiguousarray(origins @ jv.T)
         self._speed = np.linalg.norm(graph.reeb, axis=1)  # |R_i|: distance per unit time
         diameter = float(np.max(np.ptp(graph.j_vertices, axis=0))) if len(graph.j_vertices) else 1.0
         self.zero_run = ZERO_RUN_RTOL * max(diameter, 1.0)
