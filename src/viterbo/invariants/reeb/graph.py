@@ -213,16 +213,19 @@ def _face_polygons(
     # Function-level import: kernel imports this module (FlowGraph, Edge).
     from viterbo.invariants.reeb.kernel import hull_batch
 
-    # One product per face, as before the batching: a batched einsum rounds differently, and
-    # on the 24-cell's knife-edge domains that moved edges by more than the tolerance.
-    projected = np.concatenate(
-        [
-            (vertices[m] - origin) @ basis.T
-            for m, origin, basis in zip(members, origins, bases, strict=True)
-        ]
-        or [np.zeros((0, 2))]
-    )
-    starts = row_bounds([len(m) for m in members])
+    # One stacked matmul per vertex count: it runs the per-face product's own inner loop, so
+    # each face gets the bits of ``(vertices[m] - origin) @ basis.T`` (a batched einsum
+    # rounds differently, and on the 24-cell's knife-edge domains that moved edges by more
+    # than the tolerance).
+    counts = np.array([len(m) for m in members], dtype=np.intp)
+    starts = row_bounds(counts)
+    projected = np.zeros((int(starts[-1]), 2))
+    for count in np.unique(counts).tolist():
+        faces = np.flatnonzero(counts == count)
+        corners = vertices[np.stack([members[k] for k in faces.tolist()])]  # (k, count, 4)
+        shifted = corners - origins[faces][:, None, :]
+        rows = row_ranges(starts[faces], counts[faces])
+        projected[rows] = (shifted @ np.swapaxes(bases[faces], 1, 2)).reshape(-1, 2)
     hulls, bounds = hull_batch(np.ascontiguousarray(projected), starts, float(tol))
     return [hulls[lo:hi] for lo, hi in itertools.pairwise(bounds.tolist())]
 
