@@ -402,7 +402,7 @@ def test_unit_halfplanes_pooled_equals_scalar() -> None:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_compiled_domain_clip_equals_the_python_clip_exactly(seed: int) -> None:
-    from viterbo.invariants.reeb.graph import _clip_domains
+    from viterbo.invariants.reeb.graph import _clip_domains, _stacked_polygons
     from viterbo.invariants.reeb.polygon import clip_rows
 
     rng = np.random.default_rng(seed)
@@ -414,8 +414,101 @@ def test_compiled_domain_clip_equals_the_python_clip_exactly(seed: int) -> None:
     angles = rng.uniform(0, 2 * np.pi, size=bounds[-1])
     normals = np.c_[np.cos(angles), np.sin(angles)]
     offsets = rng.uniform(-0.5, 1.5, size=bounds[-1])
-    pool, starts = _clip_domains(nodes, sources, normals, offsets, bounds, 1e-9)  # type: ignore[arg-type,misc]
+    stacked = _stacked_polygons(nodes)  # type: ignore[arg-type]
+    pool, starts = _clip_domains(nodes, stacked, sources, normals, offsets, bounds, 1e-9)  # type: ignore[arg-type,misc]
     rows, values = normals.tolist(), offsets.tolist()
     for c, (src, lo, hi) in enumerate(zip(sources.tolist(), bounds, bounds[1:], strict=False)):
         expected = clip_rows(polygons[src], rows[lo:hi], values[lo:hi], 1e-9)
         assert np.array_equal(pool[starts[c] : starts[c + 1]], expected.reshape(-1, 2)), c
+
+
+def _edge_constraints_numpy(
+    basis_normals: np.ndarray,
+    n_dot_r: np.ndarray,
+    time_grad: np.ndarray,
+    time0: np.ndarray,
+    origin_heights: np.ndarray,
+    offsets: np.ndarray,
+    facets: np.ndarray,
+    next_facets: np.ndarray,
+    polygons: np.ndarray,
+    tol: float,
+) -> tuple[np.ndarray, ...]:
+    """The numpy expressions ``kernel.edge_constraints`` replaced (padded source polygons)."""
+    grad_x = basis_normals[:, 0] + n_dot_r * time_grad[:, 0, None]
+    grad_y = basis_normals[:, 1] + n_dot_r * time_grad[:, 1, None]
+    cons_offsets = offsets - origin_heights - time0[:, None] * n_dot_r
+    scale = np.sqrt(grad_x * grad_x + grad_y * grad_y)
+    terms = (
+        np.sqrt(basis_normals[:, 0] ** 2 + basis_normals[:, 1] ** 2)
+        + np.abs(n_dot_r) * np.linalg.norm(time_grad, axis=1)[:, None]
+    )
+    constant = scale <= 1e-12 * np.maximum(terms, 1.0)
+    rows = np.arange(len(n_dot_r))
+    for own in (facets, next_facets):
+        constant[rows, own] = True
+        cons_offsets[rows, own] = 0.0
+    safe_scale = np.where(constant, 1.0, scale)
+    unit_x, unit_y = grad_x / safe_scale, grad_y / safe_scale
+    unit_offsets = cons_offsets / safe_scale
+    highest = np.full(unit_x.shape, -np.inf)
+    lowest = np.full(unit_x.shape, np.inf)
+    for m in range(polygons.shape[1]):
+        value = polygons[:, m, 0, None] * unit_x + polygons[:, m, 1, None] * unit_y - unit_offsets
+        np.maximum(highest, value, out=highest)
+        np.minimum(lowest, value, out=lowest)
+    radius = np.abs(polygons).max(axis=(1, 2))
+    margin = 1e-12 * (radius[:, None] + np.abs(unit_offsets) + tol)
+    active = ~constant & (highest > tol - margin)
+    empty = np.any(constant & (cons_offsets < -tol), axis=1) | np.any(
+        ~constant & (lowest > tol + margin), axis=1
+    )
+    return unit_x, unit_y, unit_offsets, active, empty
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_compiled_edge_constraints_equal_the_numpy_expressions_bit_for_bit(seed: int) -> None:
+    from viterbo.invariants.reeb.kernel import edge_constraints
+
+    rng = np.random.default_rng(seed)
+    count, facet_count, nodes = 60, 9, 7
+    polygons = [
+        convex_hull(rng.normal(size=(int(rng.integers(3, 8)), 2)), 1e-12) for _ in range(nodes)
+    ]
+    sources = rng.integers(0, nodes, size=count)
+    size = max(len(p) for p in polygons)
+    padded = np.stack([np.vstack([p, np.repeat(p[:1], size - len(p), axis=0)]) for p in polygons])
+    starts = np.concatenate([[0], np.cumsum([len(p) for p in polygons])]).astype(np.int64)
+    basis_normals = rng.normal(size=(count, 2, facet_count))
+    basis_normals[:, :, 3] *= 1e-14  # nearly constant constraints, judged against the terms
+    n_dot_r = rng.normal(size=(count, facet_count))
+    n_dot_r[:, 3] *= 1e-14
+    time_grad = rng.normal(size=(count, 2)) * 10.0 ** rng.integers(-2, 5, size=(count, 1))
+    time0 = rng.normal(size=count)
+    heights = rng.normal(size=(count, facet_count))
+    offsets = rng.uniform(0.5, 1.5, size=facet_count)
+    facets = rng.integers(0, facet_count, size=count)
+    next_facets = (facets + 1 + rng.integers(0, facet_count - 1, size=count)) % facet_count
+    args = (basis_normals, n_dot_r, time_grad, time0, heights, offsets, facets, next_facets)
+    expected = _edge_constraints_numpy(*args, padded[sources], 1e-9)
+    got = edge_constraints(
+        basis_normals,
+        n_dot_r,
+        time_grad,
+        np.linalg.norm(time_grad, axis=1),
+        time0,
+        heights,
+        offsets,
+        facets,
+        next_facets,
+        np.concatenate(polygons),
+        starts,
+        sources,
+        1e-9,
+    )
+    for name, want, have in zip(
+        ("x", "y", "offsets", "active", "empty"), expected, got, strict=True
+    ):
+        assert np.array_equal(want, have), name
+    assert 0 < np.count_nonzero(got[3]) < got[3].size  # both kinds of constraint occur
+    assert 0 < np.count_nonzero(got[4]) < count  # and both kinds of domain

@@ -301,18 +301,11 @@ def _candidate_edges(nodes: list[Node]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(sources, dtype=np.intp), np.array(targets, dtype=np.intp)
 
 
-def _padded_polygons(nodes: list[Node]) -> np.ndarray:
-    """``(N, M, 2)`` node polygons padded to a common length by repeating their first point.
-
-    Repeated points change no maximum or minimum of a linear function over the polygon.
-    """
-    size = max(len(node.polygon) for node in nodes)
-    padded = np.empty((len(nodes), size, 2))
-    for k, node in enumerate(nodes):
-        m = len(node.polygon)
-        padded[k, :m] = node.polygon
-        padded[k, m:] = node.polygon[0]
-    return padded
+def _stacked_polygons(nodes: list[Node]) -> tuple[np.ndarray, np.ndarray]:
+    """The node polygons stacked (node ``n``: rows ``starts[n]:starts[n+1]``) and ``starts``."""
+    polygons = [np.ascontiguousarray(node.polygon, dtype=float) for node in nodes]
+    starts = row_bounds([len(p) for p in polygons]).astype(np.int64)
+    return (np.concatenate(polygons) if polygons else np.zeros((0, 2))), starts
 
 
 @dataclass
@@ -335,6 +328,7 @@ class _EdgeBatch:
 
 def _edge_batch(
     nodes: list[Node],
+    polygons: tuple[np.ndarray, np.ndarray],
     bases: np.ndarray,
     origins: np.ndarray,
     normals: np.ndarray,
@@ -349,6 +343,9 @@ def _edge_batch(
     ``x'(y) = o + U^T y + t(y) R_b``.  Every facet inequality at ``x'`` is affine in ``y``:
     the rows ``(clip_x, clip_y) . y <= clip_offsets``.
     """
+    # Function-level import: kernel imports this module (FlowGraph, Edge).
+    from viterbo.invariants.reeb.kernel import edge_constraints
+
     sources, targets = _candidate_edges(nodes)
     enter = np.array([node.enter for node in nodes], dtype=np.intp)
     facets, next_facets = enter[sources], enter[targets]
@@ -360,37 +357,17 @@ def _edge_batch(
     n_dot_r = r_b @ normals.T  # (E, F)
     # Constraint gradients U n_f + (n_f . R_b) time_grad, x and y parts: one gemm for all U n_f.
     basis_normals = (src_bases.reshape(-1, 4) @ normals.T).reshape(len(sources), 2, len(normals))
-    grad_x = basis_normals[:, 0] + n_dot_r * time_grad[:, 0, None]
-    grad_y = basis_normals[:, 1] + n_dot_r * time_grad[:, 1, None]
-    cons_offsets = offsets - src_origins @ normals.T - time0[:, None] * n_dot_r
-    # Facets b and c (and any facet parallel to the flow's image) give constant constraints:
-    # the end point lies on them by construction.  Dividing by their ~0 gradient would be
-    # noise.  The gradient is a difference of two terms of size |time_grad| ~ 1 / speed, which
-    # is huge where the flow is nearly tangent to facet c (omega(n_b, n_c) ~ 1e-5 near a
-    # Lagrangian product), so "zero" is judged relative to those terms, and b and c, whose
-    # constraints vanish identically, are constant by definition (their rounding residue,
-    # normalised to a unit half-plane, used to cut real orbits out of the domain).
-    scale = np.sqrt(grad_x * grad_x + grad_y * grad_y)
-    terms = (
-        np.sqrt(basis_normals[:, 0] ** 2 + basis_normals[:, 1] ** 2)
-        + np.abs(n_dot_r) * np.linalg.norm(time_grad, axis=1)[:, None]
-    )
-    constant = scale <= 1e-12 * np.maximum(terms, 1.0)
-    rows = np.arange(len(sources))
-    for own in (facets, next_facets):
-        constant[rows, own] = True
-        cons_offsets[rows, own] = 0.0
-    safe_scale = np.where(constant, 1.0, scale)
-    unit_x, unit_y = grad_x / safe_scale, grad_y / safe_scale
-    unit_offsets = cons_offsets / safe_scale
-    # Largest and smallest value of every constraint over the source polygon's vertices.
-    polygons = _padded_polygons(nodes)[sources]  # (E, M, 2)
-    highest = np.full(unit_x.shape, -np.inf)
-    lowest = np.full(unit_x.shape, np.inf)
-    for m in range(polygons.shape[1]):
-        value = polygons[:, m, 0, None] * unit_x + polygons[:, m, 1, None] * unit_y - unit_offsets
-        np.maximum(highest, value, out=highest)
-        np.minimum(lowest, value, out=lowest)
+    # The rest is elementwise, fused in one compiled pass (kernel.edge_constraints, same bits):
+    # each end-point constraint (U n_f + (n_f . R_b) time_grad) . y <= h_f - <n_f, o> -
+    # time0 (n_f . R_b), normalised to a unit half-plane.  Facets b and c (and any facet
+    # parallel to the flow's image) give constant constraints: the end point lies on them by
+    # construction, and dividing by their ~0 gradient would be noise.  The gradient is a
+    # difference of two terms of size |time_grad| ~ 1 / speed, which is huge where the flow is
+    # nearly tangent to facet c (omega(n_b, n_c) ~ 1e-5 near a Lagrangian product), so "zero"
+    # is judged relative to those terms (1e-12), and b and c, whose constraints vanish
+    # identically, are constant by definition (their rounding residue, normalised to a unit
+    # half-plane, used to cut real orbits out of the domain).
+    #
     # clip_many cuts with a constraint when its largest value on the *current* (partly
     # clipped) polygon exceeds tol.  Clipped points are convex combinations of the source
     # vertices up to rounding, so a constraint whose largest source value is below
@@ -399,11 +376,21 @@ def _edge_batch(
     # (1e-12 relative to the magnitudes involved, thousands of rounding errors) makes both
     # decisions safe; constraints in between are handed to clip_many, which decides them
     # itself, so the domains are those of clipping with all constraints in order.
-    radius = np.abs(polygons).max(axis=(1, 2))  # (E,)
-    margin = 1e-12 * (radius[:, None] + np.abs(unit_offsets) + tol)
-    active = ~constant & (highest > tol - margin)
-    empty = np.any(constant & (cons_offsets < -tol), axis=1) | np.any(
-        ~constant & (lowest > tol + margin), axis=1
+    pool, starts = polygons
+    unit_x, unit_y, unit_offsets, active, empty = edge_constraints(
+        np.ascontiguousarray(basis_normals),
+        np.ascontiguousarray(n_dot_r),
+        np.ascontiguousarray(time_grad),
+        np.linalg.norm(time_grad, axis=1),
+        np.ascontiguousarray(time0),
+        np.ascontiguousarray(src_origins @ normals.T),
+        np.ascontiguousarray(offsets, dtype=float),
+        facets.astype(np.int64),
+        next_facets.astype(np.int64),
+        pool,
+        starts,
+        sources.astype(np.int64),
+        float(tol),
     )
     return _EdgeBatch(
         sources=sources,
@@ -468,7 +455,8 @@ def build_edges(
         return None
     bases = np.stack([node.basis for node in nodes])
     origins = np.stack([node.origin for node in nodes])
-    batch = _edge_batch(nodes, bases, origins, normals, offsets, reeb, tol)
+    polygons = _stacked_polygons(nodes)
+    batch = _edge_batch(nodes, polygons, bases, origins, normals, offsets, reeb, tol)
     linear, shift, linear_inv = _edge_maps(batch, bases, origins, normals, offsets, reeb)
     # Clip every candidate domain by its active constraints (rows of batch.active, in order).
     candidates = np.flatnonzero(~batch.empty)
@@ -480,7 +468,7 @@ def build_edges(
     )
     clip_offsets = batch.clip_offsets[rows, facet_columns]
     clipped = _clip_domains(
-        nodes, batch.sources[candidates], clip_normals, clip_offsets, bounds, tol
+        nodes, polygons, batch.sources[candidates], clip_normals, clip_offsets, bounds, tol
     )
     if isinstance(clipped, tuple):  # the compiled clip: stacked domains and their row bounds
         pool, rows_of = clipped
@@ -606,6 +594,7 @@ def row_ranges(first: np.ndarray, sizes: np.ndarray) -> np.ndarray:
 
 def _clip_domains(
     nodes: list[Node],
+    polygons: tuple[np.ndarray, np.ndarray],
     sources: np.ndarray,
     normals: np.ndarray,
     offsets: np.ndarray,
@@ -624,9 +613,7 @@ def _clip_domains(
     # Function-level import: kernel imports this module (FlowGraph, Edge).
     from viterbo.invariants.reeb.kernel import clip_batch
 
-    polygons = [np.ascontiguousarray(node.polygon, dtype=float) for node in nodes]
-    starts = np.cumsum([0] + [len(p) for p in polygons]).astype(np.int64)
-    pool = np.concatenate(polygons) if polygons else np.zeros((0, 2))
+    pool, starts = polygons  # the node polygons stacked (_stacked_polygons)
     try:
         out, out_starts = clip_batch(
             pool,

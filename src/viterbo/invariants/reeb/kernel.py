@@ -320,6 +320,71 @@ def hull_batch(pool: np.ndarray, starts: np.ndarray, tol: float) -> tuple[np.nda
 
 
 @njit(cache=True)
+def edge_constraints(
+    basis_normals: np.ndarray,
+    n_dot_r: np.ndarray,
+    time_grad: np.ndarray,
+    grad_norm: np.ndarray,
+    time0: np.ndarray,
+    origin_heights: np.ndarray,
+    offsets: np.ndarray,
+    facets: np.ndarray,
+    next_facets: np.ndarray,
+    pool: np.ndarray,
+    starts: np.ndarray,
+    sources: np.ndarray,
+    tol: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The elementwise part of ``graph._edge_batch``, fused over candidates and facets.
+
+    The products and sums (``basis_normals = U n_f``, ``n_dot_r``, ``origin_heights =
+    <n_f, o>``, ``grad_norm = |time_grad|``) come from numpy; this does the rest with the same
+    operations in the same order (numba contracts no multiply-add), so every bit equals the
+    numpy expressions it replaced: unit constraint rows, the constraints clip_many must see,
+    and the domains already empty on the source polygon (``pool[starts[s]:starts[s+1]]``).
+    """
+    count, facet_count = n_dot_r.shape
+    unit_x = np.empty((count, facet_count))
+    unit_y = np.empty((count, facet_count))
+    unit_offsets = np.empty((count, facet_count))
+    active = np.zeros((count, facet_count), dtype=np.bool_)
+    empty = np.zeros(count, dtype=np.bool_)
+    for e in range(count):
+        lo, hi = starts[sources[e]], starts[sources[e] + 1]
+        radius = 0.0
+        for i in range(lo, hi):
+            radius = max(radius, abs(pool[i, 0]), abs(pool[i, 1]))
+        tg0, tg1 = time_grad[e, 0], time_grad[e, 1]
+        for f in range(facet_count):
+            b0, b1, ndr = basis_normals[e, 0, f], basis_normals[e, 1, f], n_dot_r[e, f]
+            gx = b0 + ndr * tg0
+            gy = b1 + ndr * tg1
+            cons = (offsets[f] - origin_heights[e, f]) - time0[e] * ndr
+            scale = math.sqrt(gx * gx + gy * gy)
+            terms = math.sqrt(b0 * b0 + b1 * b1) + abs(ndr) * grad_norm[e]
+            constant = scale <= 1e-12 * max(terms, 1.0)
+            if f == facets[e] or f == next_facets[e]:
+                constant, cons = True, 0.0
+            safe = 1.0 if constant else scale
+            ux, uy, uo = gx / safe, gy / safe, cons / safe
+            unit_x[e, f], unit_y[e, f], unit_offsets[e, f] = ux, uy, uo
+            if constant:
+                if cons < -tol:
+                    empty[e] = True
+                continue
+            highest, lowest = -np.inf, np.inf
+            for i in range(lo, hi):
+                value = (pool[i, 0] * ux + pool[i, 1] * uy) - uo
+                highest = max(highest, value)
+                lowest = min(lowest, value)
+            margin = 1e-12 * ((radius + abs(uo)) + tol)
+            active[e, f] = highest > tol - margin
+            if lowest > tol + margin:
+                empty[e] = True
+    return unit_x, unit_y, unit_offsets, active, empty
+
+
+@njit(cache=True)
 def clip_batch(
     pool: np.ndarray,
     starts: np.ndarray,
