@@ -1,6 +1,9 @@
 """Benchmark of the ``reeb`` capacity (Chaidez–Hutchings search).
 
-Run: ``.venv/bin/python benchmarks/reeb.py [--quick] [--profile]``
+Run: ``.venv/bin/python benchmarks/reeb.py [--quick] [--profile]``; the stage table alone
+with ``--stages``; this tree against a commit, measured in alternating rounds on the same
+host, with ``--against REV [--rounds 3]`` (e.g. ``--against cce08c6``, the start of the
+issue-15 session of 2026-12-08).
 
 Prints medians and the ratio to each target (2-core machine): symmetric polytopes (24-cell,
 cross-polytope) <= 2 ms, with and without the symmetry reduction side by side, and stage by
@@ -19,9 +22,15 @@ import argparse
 import cProfile
 import io
 import itertools
+import json
+import os
 import pstats
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -113,26 +122,34 @@ STAGES = (
 )
 
 
-def report_stages(repeats: int, target: float = 0.002) -> None:
-    """Where a warm ``reeb.compute`` spends its time, stage by stage (medians, ms).
+STAGE_CASES = (
+    "24-cell (±e_i±e_j)",
+    "24-cell (±e_i, (±½)^4)",
+    "cross-polytope",
+    "random 8-facet (5 seeds)",
+    "random 9-facet (5 seeds)",
+    "random 16-facet (5 seeds)",
+)
 
-    best is the least total of the runs (noise on a shared host only ever adds time).
-    interior: the Chebyshev centre's linear program; graph: the flow graph; symmetry: the
-    symplectic symmetries and renumbering; setup: packing the graph for the kernel; search: the
-    tube search; rest: orbit verification and bookkeeping.
-    """
-    print(f"\nstages of a warm reeb.compute (ms, medians of {repeats}; issue 15 targets 2 ms)")
-    header = "".join(f"{name:>9}" for name, _ in STAGES)
-    print(f"  {'polytope':<26}{header}{'rest':>9}{'total':>9}{'best':>9}{'before':>9}{'ratio':>7}")
-    cases = [
-        ("24-cell (±e_i±e_j)", [twenty_four_cell_roots()]),
-        ("24-cell (±e_i, (±½)^4)", [cell_24()]),
-        ("cross-polytope", [cross_polytope()]),
-        ("random 8-facet (5 seeds)", [random_halfspace_polytope(8, seed) for seed in range(5)]),
-        ("random 9-facet (5 seeds)", [random_halfspace_polytope(9, seed) for seed in range(5)]),
-        ("random 16-facet (5 seeds)", [random_halfspace_polytope(16, seed) for seed in range(5)]),
-    ]
-    for name, polytopes in cases:
+
+def stage_polytopes(name: str) -> list[Polytope]:
+    """The polytopes of one stage-table row (``STAGE_CASES``)."""
+    if name.startswith("random"):
+        facets = int(name.split()[1].split("-")[0])
+        return [random_halfspace_polytope(facets, seed) for seed in range(5)]
+    return {
+        "24-cell (±e_i±e_j)": [twenty_four_cell_roots()],
+        "24-cell (±e_i, (±½)^4)": [cell_24()],
+        "cross-polytope": [cross_polytope()],
+    }[name]
+
+
+def measure_stages(repeats: int) -> dict[str, dict[str, float]]:
+    """Per row of ``STAGE_CASES``: the median of each stage and of the total, and the best
+    total, in ms (see :func:`report_stages`)."""
+    out: dict[str, dict[str, float]] = {}
+    for name in STAGE_CASES:
+        polytopes = stage_polytopes(name)
         samples: dict[str, list[float]] = {key: [] for key, _ in STAGES}
         samples.update(rest=[], total=[])
         for _ in range(repeats):
@@ -141,22 +158,105 @@ def report_stages(repeats: int, target: float = 0.002) -> None:
                 diag = reeb.compute(polytope)["diagnostics"]
                 total = time.perf_counter() - started
                 values = {
-                    key: diag[field] if field else diag["graph_seconds"] - diag["interior_seconds"]
+                    key: diag.get(field, 0.0)
+                    if field
+                    else diag["graph_seconds"] - diag.get("interior_seconds", 0.0)
                     for key, field in STAGES
                 }
                 for key, value in values.items():
                     samples[key].append(value)
                 samples["rest"].append(total - sum(values.values()))
                 samples["total"].append(total)
-        medians = {key: statistics.median(values) * 1e3 for key, values in samples.items()}
+        out[name] = {key: statistics.median(values) * 1e3 for key, values in samples.items()}
+        out[name]["best"] = min(samples["total"]) * 1e3
+    return out
+
+
+def report_stages(repeats: int, target: float = 0.002) -> None:
+    """Where a warm ``reeb.compute`` spends its time, stage by stage (medians, ms).
+
+    best is the least total of the runs (noise on a shared host only ever adds time).
+    interior: the Chebyshev centre's linear program; graph: the flow graph; symmetry: the
+    symplectic symmetries and renumbering; setup: packing the graph for the kernel; search: the
+    tube search; rest: orbit verification and bookkeeping.  ``--against REV`` measures a
+    commit in the same minutes instead of quoting ``before`` from another day.
+    """
+    print(f"\nstages of a warm reeb.compute (ms, medians of {repeats}; issue 15 targets 2 ms)")
+    header = "".join(f"{name:>9}" for name, _ in STAGES)
+    print(f"  {'polytope':<26}{header}{'rest':>9}{'total':>9}{'best':>9}{'before':>9}{'ratio':>7}")
+    for name, medians in measure_stages(repeats).items():
         row = "".join(f"{medians[key]:>9.2f}" for key, _ in STAGES)
         before = STAGE_BASELINE_MS.get(name)
         before_text = f"{before:>9.1f}" if before else f"{'-':>9}"
         print(
             f"  {name:<26}{row}{medians['rest']:>9.2f}{medians['total']:>9.2f}"
-            f"{min(samples['total']) * 1e3:>9.2f}{before_text}"
-            f"{medians['total'] / (target * 1e3):>7.1f}"
+            f"{medians['best']:>9.2f}{before_text}{medians['total'] / (target * 1e3):>7.1f}"
         )
+
+
+def compare_stages(revision: str, rounds: int, repeats: int) -> None:
+    """The stage table of this tree against ``revision``, measured in alternating rounds.
+
+    A host whose speed drifts by 2x within minutes makes figures from another day useless as
+    a baseline; alternating the two trees (each round one process per tree, the same script)
+    exposes both to the same drift.  Prints, per row, the median over rounds of each tree's
+    median total, their ratio, and each tree's best run.
+    """
+    repo = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory() as scratch:
+        baseline = Path(scratch) / "baseline"
+        subprocess.run(
+            ["git", "-C", str(repo), "worktree", "add", "-q", "--detach", str(baseline), revision],
+            check=True,
+        )
+        try:
+            runs: dict[str, list[dict[str, dict[str, float]]]] = {"before": [], "now": []}
+            for round_ in range(rounds):
+                for label, source in (("before", baseline / "src"), ("now", repo / "src")):
+                    print(f"  round {round_ + 1}/{rounds}: {label} ...", flush=True)
+                    runs[label].append(_stages_in(source, repeats))
+        finally:
+            subprocess.run(
+                ["git", "-C", str(repo), "worktree", "remove", "--force", str(baseline)],
+                check=False,
+            )
+    print(f"\nwhole reeb.compute, warm (ms): {revision} against this tree, {rounds} rounds")
+    print(
+        f"  {'polytope':<26}{'before':>9}{'now':>9}{'speed-up':>9}{'best then':>10}{'best now':>9}"
+    )
+    for name in STAGE_CASES:
+        before = statistics.median(run[name]["total"] for run in runs["before"])
+        now = statistics.median(run[name]["total"] for run in runs["now"])
+        best_then = min(run[name]["best"] for run in runs["before"])
+        best_now = min(run[name]["best"] for run in runs["now"])
+        print(
+            f"  {name:<26}{before:>9.2f}{now:>9.2f}{before / now:>8.2f}x"
+            f"{best_then:>10.2f}{best_now:>9.2f}"
+        )
+    print("\nstages now (ms, median over rounds):")
+    header = "".join(f"{name:>9}" for name, _ in STAGES)
+    print(f"  {'polytope':<26}{header}{'rest':>9}")
+    for name in STAGE_CASES:
+        row = "".join(
+            f"{statistics.median(run[name][key] for run in runs['now']):>9.2f}"
+            for key in [*(key for key, _ in STAGES), "rest"]
+        )
+        print(f"  {name:<26}{row}")
+
+
+def _stages_in(source: Path, repeats: int) -> dict[str, dict[str, float]]:
+    """:func:`measure_stages` run by this script in a process that imports ``source``."""
+    env = {**os.environ, "PYTHONPATH": str(source)}
+    done = subprocess.run(
+        [sys.executable, __file__, "--stages", "--json", "--repeats", str(repeats)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"stage run with {source} failed:\n{done.stderr.strip()}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def run(polytope: Polytope, budget: float) -> tuple[float, dict | None]:
@@ -276,10 +376,24 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per run")
     parser.add_argument("--stages", action="store_true", help="only the stage table")
+    parser.add_argument("--json", action="store_true", help="with --stages: print it as JSON")
+    parser.add_argument("--repeats", type=int, default=7, help="runs per stage-table row")
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        help="the whole-compute times of this tree against a commit, in alternating rounds",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds for --against")
     args = parser.parse_args()
+    if args.against:
+        compare_stages(args.against, args.rounds, args.repeats)
+        return
     if args.stages:
         warm_up()
-        report_stages(3 if args.quick else 7)
+        if args.json:
+            print(json.dumps(measure_stages(args.repeats)))
+        else:
+            report_stages(args.repeats)
         return
     repeats = 1 if args.quick else 3
     print("reeb capacity benchmark (targets from issue 5; 2-core machine)")
