@@ -200,7 +200,8 @@ def compare_stages(revision: str, rounds: int, repeats: int) -> None:
     A host whose speed drifts by 2x within minutes makes figures from another day useless as
     a baseline; alternating the two trees (each round one process per tree, the same script)
     exposes both to the same drift.  Prints, per row, the median over rounds of each tree's
-    median total, their ratio, and each tree's best run.
+    median total and their ratio, the median of the rounds' own ratios, and each tree's best
+    run (noise only ever adds time, so best against best is the steadiest figure).
     """
     repo = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory() as scratch:
@@ -222,16 +223,22 @@ def compare_stages(revision: str, rounds: int, repeats: int) -> None:
             )
     print(f"\nwhole reeb.compute, warm (ms): {revision} against this tree, {rounds} rounds")
     print(
-        f"  {'polytope':<26}{'before':>9}{'now':>9}{'speed-up':>9}{'best then':>10}{'best now':>9}"
+        f"  {'polytope':<26}{'before':>9}{'now':>9}{'speed-up':>9}{'per round':>10}"
+        f"{'best then':>10}{'best now':>9}{'speed-up':>9}"
     )
     for name in STAGE_CASES:
         before = statistics.median(run[name]["total"] for run in runs["before"])
         now = statistics.median(run[name]["total"] for run in runs["now"])
+        # Each round's ratio, then their median: drift between rounds cancels.
+        per_round = statistics.median(
+            then[name]["total"] / later[name]["total"]
+            for then, later in zip(runs["before"], runs["now"], strict=True)
+        )
         best_then = min(run[name]["best"] for run in runs["before"])
         best_now = min(run[name]["best"] for run in runs["now"])
         print(
-            f"  {name:<26}{before:>9.2f}{now:>9.2f}{before / now:>8.2f}x"
-            f"{best_then:>10.2f}{best_now:>9.2f}"
+            f"  {name:<26}{before:>9.2f}{now:>9.2f}{before / now:>8.2f}x{per_round:>9.2f}x"
+            f"{best_then:>10.2f}{best_now:>9.2f}{best_then / best_now:>8.2f}x"
         )
     print("\nstages now (ms, median over rounds):")
     header = "".join(f"{name:>9}" for name, _ in STAGES)
