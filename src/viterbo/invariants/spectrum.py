@@ -15,15 +15,16 @@ The same tube search as :mod:`viterbo.invariants.reeb`, with three changes (MATH
 
 Listed: the distinct orbits found, sorted by action, each with its verified loop and that
 loop's own action (the search's composed action may differ by ~1e-7 on covers; the
-certificate, not that agreement, decides whether an orbit is listed).  Closures are decided by
-the composed maps (no closure programs during the search); a closure whose fixed point then
-fails its certificate is not dropped unexamined: after the search, every such cycle whose
-action bound lies in the window is decided by its own closure equations
-(:func:`~viterbo.invariants.reeb.search.close_cycle`, a linear solve where they are regular),
-and one that neither decides is named in ``exactness``, as is a polytope with a transition
-face closer to Lagrangian than ``NEAR_LAGRANGIAN_OMEGA`` (not claimed exact there).  A
-degenerate family (e.g. the 24-cell, where whole polygons of points are fixed) contributes one
-orbit per node cycle.
+certificate, not that agreement, decides whether an orbit is listed).  Closures are decided as
+in the capacity search: by the composed map where its condition makes the answer certain, and
+otherwise by the cycle's own closure equations
+(:func:`~viterbo.invariants.reeb.search.close_cycle`: a linear solve where they are regular,
+HiGHS programs where not), so that near Lagrangian 2-faces, where the composed maps lose every
+digit, no orbit is missed.  A closure whose composed fixed point then fails its certificate is
+not dropped unexamined either: after the search, every such cycle whose action bound lies in
+the window is decided by ``close_cycle``, and one that nothing decides is named in
+``exactness`` (the spectrum is then not claimed exact).  A degenerate family (e.g. the 24-cell,
+where whole polygons of points are fixed) contributes one orbit per node cycle.
 """
 
 from __future__ import annotations
@@ -49,12 +50,6 @@ from viterbo.invariants.registry import Algorithm, Deadline, register
 
 if TYPE_CHECKING:
     from viterbo.geometry import Polytope
-
-# Below this smallest |omega(n_a, n_b)| of a transition face the spectrum does not claim to be
-# exact: its closures are decided by composed maps, which near a Lagrangian 2-face lose every
-# digit, and a closure they miss never reaches the recheck (a perturbed pentagon x heptagon at
-# |omega| ~ 4e-6 lost its minimal orbit that way; atlas-small's spectra reach 1e-6 .. 1e-1).
-NEAR_LAGRANGIAN_OMEGA = 1e-3
 
 
 def canonical_cycle(nodes: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
@@ -138,6 +133,7 @@ def low_spectrum(
     rtol: float = 1e-9,
     engine: str = "compiled",
     max_paths: int | None = None,
+    exact_closures: bool = True,
 ) -> dict[str, Any]:
     """The lowest actions of closed characteristics with their orbits.
 
@@ -160,6 +156,11 @@ def low_spectrum(
     max_paths : int, optional
         Work budget: :class:`~viterbo.invariants.registry.WorkBudgetExceeded` once the search
         has expanded more paths (the same on every machine, unlike ``time_budget``).
+    exact_closures : bool
+        ``False`` decides every closure by the composed maps alone, as the spectrum did before
+        2026-12-08: it can miss orbits near Lagrangian 2-faces, so the result is then never
+        claimed exact (kept to compare against, and to exercise the recheck of closures whose
+        fixed point fails its certificate, which that mode produces by the hundred).
 
     Returns
     -------
@@ -175,15 +176,17 @@ def low_spectrum(
     search_class = search_engine(engine)  # before the budget starts (may compile)
     deadline = Deadline(time_budget)
     graph, shift = flow_graph(polytope, rtol=rtol)
-    # Closures by the composed maps only (no closure programs): the spectrum closes thousands
-    # of covers whose maps are ill-conditioned, and a program each (~3 ms) costs it 40x.  Its
-    # values near Lagrangian 2-faces therefore carry the old limits (see the module docstring).
+    # Exact closures, as in the capacity search.  Decided by the composed maps alone, the
+    # spectrum of a perturbed pentagon x heptagon (|omega| ~ 1e-5 .. 1e-4) began at 3.4638
+    # instead of its capacity 3.4405: the minimal orbit's composed map "had no fixed point".
+    # The closures the maps cannot decide (thousands of covers there) mostly go to the direct
+    # solve of their closure equations, tens of microseconds each, not to HiGHS programs.
     search = search_class(
         graph,
         max_rotation=max_rotation,
         through_start=True,
         deadline=deadline,
-        exact_closures=False,
+        exact_closures=exact_closures,
         max_paths=max_paths,
     )
     found: dict[tuple[int, ...], tuple[Orbit, int]] = {}
@@ -332,9 +335,9 @@ def low_spectrum(
             "closures_rechecked_without_orbit": checks["without_orbit"],
             "closures_undecided": checks["undecided"],
             "min_omega": min_omega,
-            "exactness": _exactness(checks["undecided"], min_omega),
+            "exactness": _exactness(checks["undecided"], exact_closures),
             # What the atlas publishes as spectrum_exact: no caveat in exactness.
-            "claimed_exact": checks["undecided"] == 0 and min_omega >= NEAR_LAGRANGIAN_OMEGA,
+            "claimed_exact": checks["undecided"] == 0 and exact_closures,
         }
     )
     orbits = [
@@ -358,19 +361,15 @@ def low_spectrum(
     }
 
 
-def _exactness(undecided: int, min_omega: float) -> str:
+def _exactness(undecided: int, exact_closures: bool) -> str:
     claim = (
         "all closed characteristics with rotation <= max_rotation in the window; zero-time "
         "cycles pruned (exact up to orbits within 1e-7 x diameter of an edge or vertex)"
     )
     if undecided:
         claim += f"; except {undecided} closed cycle(s) neither certificate nor program decided"
-    if min_omega < NEAR_LAGRANGIAN_OMEGA:
-        claim += (
-            f"; not exact near Lagrangian 2-faces (min |omega| = {min_omega:.2g} < "
-            f"{NEAR_LAGRANGIAN_OMEGA:g}): a closure whose composed map is ill-conditioned can "
-            "be missed"
-        )
+    if not exact_closures:
+        claim += "; not exact: closures decided by the composed maps alone"
     return claim
 
 

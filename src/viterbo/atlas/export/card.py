@@ -36,8 +36,8 @@ COLUMN_DOCS: dict[str, str] = {
     "capacity_agreeing": "the exact algorithms whose verified values agree with capacity (to 1e-8)",
     "systolic_ratio": "c^n / (n! vol) from the certified capacity and the volume",
     "minimal_action_cycle": "closed polygonal characteristic of minimal action (its vertices, in order)",
-    "spectrum": "lowest actions of closed Reeb orbits (reeb spectrum search; each the action of a verified loop, closures whose fixed point failed the check decided by their closure equations), where it applies and finished",
-    "spectrum_exact": "whether the spectrum search claims to list every closed characteristic in its window (false: near Lagrangian 2-faces, min |omega| < 1e-3, or closures it could not decide; null: no spectrum or no claim recorded)",
+    "spectrum": "lowest actions of closed Reeb orbits (reeb spectrum search; each the action of a verified loop; closures the composed maps cannot decide are decided by their closure equations), where it applies and finished",
+    "spectrum_exact": "whether the spectrum search claims to list every closed characteristic in its window (false: a closure it could not decide; null: no spectrum or no claim recorded)",
     "schema_version": "version of this schema",
 }
 
