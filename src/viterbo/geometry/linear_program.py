@@ -62,9 +62,16 @@ def _solver() -> highspy.Highs:
     if solver is None:
         with _silenced_stdout():
             solver = highspy.Highs()
-        solver.silent()
+        _configure(solver)
         _local.solver = solver
     return solver
+
+
+def _configure(solver: highspy.Highs) -> None:
+    """Silent, and serial: the programs are tiny, and HiGHS's thread pool (half the cores by
+    default) would only compete with the atlas's worker processes."""
+    solver.silent()
+    solver.setOptionValue("threads", 1)
 
 
 def _rows(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -124,5 +131,5 @@ def solve(
     finally:
         if options:
             solver.resetOptions()
-            solver.silent()
+            _configure(solver)
     return LinearProgramResult(status, x)
