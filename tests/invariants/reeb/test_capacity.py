@@ -83,6 +83,14 @@ def test_applicability_rejects_products_and_lagrangian_faces() -> None:
         assert reason is not None and "Lagrangian 2-face F_" in reason
     assert "Lagrangian product" in reeb.applicability(tesseract)
     assert "product" in reeb.applicability(sym)
+    # Named as products (a product's Lagrangian 2-faces are found first, then its factors).
+    angles = 2 * np.pi * np.arange(5) / 5
+    pentagon = np.c_[np.cos(angles), np.sin(angles)]
+    hko = lagrangian_product(pentagon, pentagon @ np.array([[0.0, -1.0], [1.0, 0.0]]))
+    assert reeb.applicability(hko) == "polytope is a Lagrangian product (it has Lagrangian 2-faces)"
+    assert reeb.applicability(symplectic_product(pentagon, square)) == (
+        "polytope is a symplectic product (it has Lagrangian 2-faces)"
+    )
     assert "dimension 4" in reeb.applicability(Polytope.from_vertices(square))
     with pytest.raises(ValueError, match="Lagrangian"):
         reeb.compute(simplex)
