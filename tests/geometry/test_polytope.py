@@ -359,3 +359,14 @@ def test_polygon_drops_points_on_edges() -> None:
         assert (polygon.num_vertices, polygon.num_facets) == (4, 4)
         np.testing.assert_allclose(polygon.vertices, [[0, 0], [2, 0], [2, 2], [0, 2]], atol=1e-11)
         assert polygon.incidence.sum(axis=0).tolist() == [2, 2, 2, 2]
+
+
+def test_a_translate_reuses_the_cached_faces_and_they_are_its_own() -> None:
+    rng = np.random.default_rng(3)
+    polytope = Polytope.from_vertices(rng.normal(size=(12, 4)))
+    faces = polytope.two_faces()
+    moved = polytope.translate(np.array([0.3, -1.0, 2.0, 0.5]))
+    assert moved.__dict__["_two_faces"] is polytope.__dict__["_two_faces"]
+    fresh = Polytope(moved.vertices, moved.normals, moved.offsets, moved.incidence)
+    assert fresh.two_faces() == faces == moved.two_faces()
+    assert polytope.is_lagrangian_two_face(*faces[0]) == moved.is_lagrangian_two_face(*faces[0])

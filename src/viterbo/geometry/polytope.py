@@ -402,6 +402,11 @@ def _chebyshev(normals: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, fl
 # --------------------------------------------------------------------------------------------
 
 
+# Cached properties that depend only on the incidence and the normals (cached_property keeps
+# them in the instance __dict__), so that a translate may reuse them.
+_TRANSLATION_INVARIANT = ("_two_faces", "_normal_omegas")
+
+
 @dataclass(frozen=True, eq=False)
 class Polytope:
     """A full-dimensional convex polytope in R^d with both representations.
@@ -694,9 +699,14 @@ class Polytope:
         shift = np.asarray(t, dtype=float)
         if shift.shape != (self.dim,) or not np.all(np.isfinite(shift)):
             raise InvalidInputError(f"translation must be a finite vector of shape ({self.dim},)")
-        return Polytope(
+        moved = Polytope(
             self.vertices + shift, self.normals, self.offsets + self.normals @ shift, self.incidence
         )
+        # Translation keeps the faces and the normals: their cached data carries over.
+        for name in _TRANSLATION_INVARIANT:
+            if name in self.__dict__:
+                moved.__dict__[name] = self.__dict__[name]
+        return moved
 
     def scale(self, lam: float) -> Polytope:
         """The dilate ``lam * P`` about the origin, ``lam > 0``."""
