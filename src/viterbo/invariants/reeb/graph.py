@@ -181,53 +181,36 @@ def _transitions(n_a: np.ndarray, n_b: np.ndarray, bases: np.ndarray) -> np.ndar
     return end @ np.linalg.inv(start)
 
 
-def _vertex_means(vertices: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Mean of ``vertices[mask[k]]`` per row ``k`` and the rows' vertex index arrays.
+def _face_frames(
+    vertices: np.ndarray, mask: np.ndarray, bases: np.ndarray, tol: float
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Each face's origin (the mean of its vertices ``vertices[mask[k]]``) and its vertices in
+    its plane's coordinates, as a convex polygon (ccw).
 
-    Rows are grouped by their vertex count so that each group is one numpy reduction.
-    """
-    means = np.zeros((len(mask), vertices.shape[1]))
-    counts = mask.sum(axis=1)
-    members: list[np.ndarray] = [np.zeros(0, dtype=np.intp)] * len(mask)
-    for count in np.unique(counts).tolist():
-        rows = np.flatnonzero(counts == count)
-        columns = np.nonzero(mask[rows])[1].reshape(len(rows), count)
-        means[rows] = vertices[columns].mean(axis=1)
-        for row, cols in zip(rows.tolist(), columns, strict=True):
-            members[row] = cols
-    return means, members
-
-
-def _face_polygons(
-    vertices: np.ndarray,
-    members: list[np.ndarray],
-    origins: np.ndarray,
-    bases: np.ndarray,
-    tol: float,
-) -> list[np.ndarray]:
-    """Each face's vertices in its plane's coordinates, as a convex polygon (ccw).
-
-    The faces are hulled in one compiled call (``kernel.hull_batch``, the twin of
+    Faces are grouped by vertex count, so that the means and the projections are one numpy
+    call per group: a stacked matmul runs the per-face product's own inner loop, so each face
+    gets the bits of ``(vertices[m] - origin) @ basis.T`` (a batched einsum rounds differently,
+    and on the 24-cell's knife-edge domains that moved edges by more than the tolerance).  The
+    polygons are hulled in one compiled call (``kernel.hull_batch``, the twin of
     ``polygon.convex_hull``): one Python hull per node was the larger part of building them.
     """
     # Function-level import: kernel imports this module (FlowGraph, Edge).
     from viterbo.invariants.reeb.kernel import hull_batch
 
-    # One stacked matmul per vertex count: it runs the per-face product's own inner loop, so
-    # each face gets the bits of ``(vertices[m] - origin) @ basis.T`` (a batched einsum
-    # rounds differently, and on the 24-cell's knife-edge domains that moved edges by more
-    # than the tolerance).
-    counts = np.array([len(m) for m in members], dtype=np.intp)
+    origins = np.zeros((len(mask), vertices.shape[1]))
+    counts = mask.sum(axis=1).astype(np.int64)
     starts = row_bounds(counts)
     projected = np.zeros((int(starts[-1]), 2))
     for count in np.unique(counts).tolist():
-        faces = np.flatnonzero(counts == count)
-        corners = vertices[np.stack([members[k] for k in faces.tolist()])]  # (k, count, 4)
-        shifted = corners - origins[faces][:, None, :]
-        rows = row_ranges(starts[faces], counts[faces])
-        projected[rows] = (shifted @ np.swapaxes(bases[faces], 1, 2)).reshape(-1, 2)
-    hulls, bounds = hull_batch(np.ascontiguousarray(projected), starts, float(tol))
-    return [hulls[lo:hi] for lo, hi in itertools.pairwise(bounds.tolist())]
+        rows = np.flatnonzero(counts == count)
+        columns = np.nonzero(mask[rows])[1].reshape(len(rows), count)
+        corners = vertices[columns]  # (k, count, 4)
+        origins[rows] = corners.mean(axis=1)
+        shifted = corners - origins[rows][:, None, :]
+        placed = row_ranges(starts[rows], counts[rows])
+        projected[placed] = (shifted @ np.swapaxes(bases[rows], 1, 2)).reshape(-1, 2)
+    hulls, bounds = hull_batch(projected, starts, float(tol))
+    return origins, [hulls[lo:hi] for lo, hi in itertools.pairwise(bounds.tolist())]
 
 
 def build_nodes(
@@ -262,8 +245,7 @@ def build_nodes(
     unoriented = _complement_bases(n_a, n_b)
     bases = _orient(unoriented)
     transitions = _transitions(n_a, n_b, unoriented)
-    origins, members = _vertex_means(vertices, incidence[leave] & incidence[enter])
-    polygons = _face_polygons(vertices, members, origins, bases, tol)
+    origins, polygons = _face_frames(vertices, incidence[leave] & incidence[enter], bases, tol)
     nodes: list[Node] = []
     for k, (a, b) in enumerate(zip(leave.tolist(), enter.tolist(), strict=True)):
         basis, origin, polygon = bases[k], origins[k], polygons[k]
