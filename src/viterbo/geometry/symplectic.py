@@ -33,9 +33,12 @@ def J(n: int) -> np.ndarray:
     if int(n) != n or n < 1:
         raise InvalidInputError(f"n must be a positive integer, got {n!r}")
     n = int(n)
-    eye = np.eye(n)
-    zero = np.zeros((n, n))
-    return np.block([[zero, -eye], [eye, zero]])
+    # Assigned blocks, not np.block (whose checks took 50 us a call; certificates call this
+    # once per loop).  A fresh array each time: callers may write to it.
+    out = np.zeros((2 * n, 2 * n))
+    out[:n, n:] = -np.eye(n)
+    out[n:, :n] = np.eye(n)
+    return out
 
 
 def omega(u: np.ndarray, v: np.ndarray) -> np.ndarray | float:
