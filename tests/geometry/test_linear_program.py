@@ -78,3 +78,31 @@ def test_a_fresh_process_prints_nothing() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert done.stdout == "0\n"
+
+
+def test_a_refused_option_raises_and_leaves_the_solver_as_it_was() -> None:
+    cost, a_ub, b_ub = np.array([1.0]), np.array([[-1.0]]), np.array([-1.0])
+    with pytest.raises(ValueError, match="no_such_option"):
+        lp.solve(cost, a_ub, b_ub, options={"time_limit": 1e-9, "no_such_option": 1.0})
+    assert lp.solve(cost, a_ub, b_ub).status == lp.OPTIMAL  # the time limit did not stick
+
+
+def test_threads_making_their_first_solvers_together_leave_stdout_alone() -> None:
+    code = (
+        "import threading\n"
+        "import numpy as np\n"
+        "from viterbo.geometry import linear_program as lp\n"
+        "barrier = threading.Barrier(16)\n"
+        "def run():\n"
+        "    barrier.wait()\n"
+        "    lp.solve(np.array([1.0]), np.array([[-1.0]]), np.array([-1.0]))\n"
+        "threads = [threading.Thread(target=run) for _ in range(16)]\n"
+        "for t in threads: t.start()\n"
+        "for t in threads: t.join()\n"
+        "print('still here')\n"
+    )
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+        )
+        assert done.stdout == "still here\n"

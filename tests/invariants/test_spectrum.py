@@ -206,3 +206,29 @@ def test_near_lagrangian_spectra_begin_at_the_capacity(seed: int) -> None:
     assert "not exact" not in result["diagnostics"]["exactness"]
     old = spectrum.low_spectrum(polytope, max_rotation=2.0, exact_closures=False)
     assert old["value"][0] > capacity * (1 + 1e-3)  # the miss this test guards against
+
+
+def test_a_closed_loop_that_fails_its_certificate_is_never_claimed_exact(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fault injection: every loop the closure equations give fails its certificate.
+
+    Such a cycle used to be dropped without a trace, and the spectrum (missing 8.6858) was
+    still claimed exact.  Now it is rechecked, fails again and counts as undecided.
+    """
+    polytope = generate("halfspace-tangent", {"facets": 16}, 10).polytope
+    real = spectrum.orbit_record
+
+    def failing(graph, orbit, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if orbit.loop is not None:
+            raise ValueError("injected certificate failure")
+        return real(graph, orbit, *args, **kwargs)
+
+    monkeypatch.setattr(spectrum, "orbit_record", failing)
+    result = spectrum.low_spectrum(polytope)
+    diagnostics = result["diagnostics"]
+    assert diagnostics["closures_undecided"] > 0
+    assert not diagnostics["claimed_exact"]
+    assert "neither certificate nor program decided" in diagnostics["exactness"]
+    for orbit in result["orbits"]:  # what is listed is still verified
+        verify_loop(polytope, orbit["loop"], orbit["action"], rtol=RTOL)

@@ -28,11 +28,14 @@ _STATUS = {
     highspy.HighsModelStatus.kIterationLimit: LIMIT,
     highspy.HighsModelStatus.kInfeasible: INFEASIBLE,
     highspy.HighsModelStatus.kUnbounded: UNBOUNDED,
-    # scipy reads "unbounded or infeasible" as unbounded; the programs here never rely on it
-    highspy.HighsModelStatus.kUnboundedOrInfeasible: UNBOUNDED,
+    # As scipy: "unbounded or infeasible" is numerical trouble (every other status is too,
+    # except scipy's reading of a model error as infeasible: here that is trouble as well).
+    highspy.HighsModelStatus.kUnboundedOrInfeasible: TROUBLE,
 }
 
 _local = threading.local()
+# The banner redirect changes file descriptor 1 for the whole process: one thread at a time.
+_creating = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ def _silenced_stdout() -> Iterator[None]:
 def _solver() -> highspy.Highs:
     solver = getattr(_local, "solver", None)
     if solver is None:
-        with _silenced_stdout():
+        with _creating, _silenced_stdout():
             solver = highspy.Highs()
         _configure(solver)
         _local.solver = solver
@@ -121,9 +124,10 @@ def solve(
     program.a_matrix_.index_ = index
     program.a_matrix_.value_ = value
     solver = _solver()
-    for name, setting in (options or {}).items():
-        solver.setOptionValue(name, setting)
     try:
+        for name, setting in (options or {}).items():
+            if solver.setOptionValue(name, setting) != highspy.HighsStatus.kOk:
+                raise ValueError(f"HiGHS refused the option {name} = {setting!r}")
         solver.passModel(program)
         solver.run()
         status = _STATUS.get(solver.getModelStatus(), TROUBLE)

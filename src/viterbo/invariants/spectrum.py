@@ -214,11 +214,16 @@ def low_spectrum(
             return orbit_record(graph, orbit, shift, polytope, rtol, action_consistency=None)
         except ValueError as exc:  # a numerically unusable fixed point
             rejected.append(str(exc))
-        key = canonical_cycle(orbit.nodes)[0]
-        unverifiable.add(key)
-        if orbit.loop is None and (key not in suspects or orbit.lower < suspects[key][0].lower):
-            suspects[key] = (orbit, multiplicity)
+        # Decided again after the search.  A loop the closure equations gave fails there the
+        # same way and so counts as undecided, which is what it is (dropping it quietly left
+        # the spectrum claimed exact without the orbit).
+        suspect(canonical_cycle(orbit.nodes)[0], orbit, multiplicity)
         return None
+
+    def suspect(key: tuple[int, ...], orbit: Orbit, multiplicity: int) -> None:
+        unverifiable.add(key)
+        if key not in suspects or orbit.lower < suspects[key][0].lower:
+            suspects[key] = (orbit, multiplicity)
 
     def admit(key: tuple[int, ...], orbit: Orbit, multiplicity: int, record: dict) -> None:
         window_state.discard(key)
@@ -229,6 +234,11 @@ def low_spectrum(
 
     def on_orbit(orbit: Orbit) -> float:
         key, multiplicity = canonical_cycle(orbit.nodes)
+        if orbit.undecided is not None:
+            # Its action is only a lower bound: it may neither stand for a listed value nor
+            # move the window.  Rechecked after the search (and counted if still undecided).
+            suspect(key, orbit, multiplicity)
+            return window_state.bound()
         known = found.get(key)
         # The same cycle again (another start or rotation) at its own action up to rounding:
         # nothing changes.  (Without the tolerance a composed action a hair below the cycle's
@@ -271,7 +281,7 @@ def low_spectrum(
                 checks["without_orbit"] += 1
                 continue
             action, loop = closed
-            candidate = dataclasses.replace(orbit, action=action, loop=loop)
+            candidate = dataclasses.replace(orbit, action=action, loop=loop, undecided=None)
             try:
                 record = orbit_record(
                     graph, candidate, shift, polytope, rtol, action_consistency=None

@@ -90,8 +90,9 @@ def applicability(polytope: Polytope) -> str | None:
         k = int(np.argmin(values))
         worst = (float(values[k]), int(faces[k, 0]), int(faces[k, 1]))
     if worst is not None and worst[0] <= LAGRANGIAN_ATOL:
-        # Products always land here (two adjacent facets of one factor meet in a Lagrangian
-        # 2-face, |omega| <= 2e-12 at the split tolerance), so they are named only now: the
+        # Products always land here (a Lagrangian product's adjacent facets of one factor, and
+        # a symplectic product's facets of different factors, meet in Lagrangian 2-faces,
+        # |omega| <= 2e-12 at the split tolerance), so they are named only now: the
         # tests cost a tenth of a millisecond on every polytope the search does run on.  The
         # is_ tests check the normals only (the as_ functions build both factors, 10 ms).
         if is_lagrangian_product(polytope):
