@@ -44,7 +44,7 @@ from viterbo.invariants.reeb import (
     orbit_record,
     search_engine,
 )
-from viterbo.invariants.reeb.graph import J4, FlowGraph
+from viterbo.invariants.reeb.graph import FlowGraph
 from viterbo.invariants.reeb.search import TIE_RTOL, Orbit, UndecidedClosure, close_cycle
 from viterbo.invariants.registry import Algorithm, Deadline, register
 
@@ -195,10 +195,11 @@ def low_spectrum(
     records_by_key: dict[tuple[int, ...], dict[str, Any]] = {}
     rejected: list[str] = []
 
-    # Closures whose composed fixed point failed its certificate, by node cycle: spurious
-    # closures of ill-conditioned maps, or real orbits the composition spoilt.  Decided after
-    # the search by the cycle's own closure program, for the cycles whose action bound lies in
-    # the final window (the others cannot be listed).
+    # Closures not yet decided, by node cycle: a composed fixed point or a loop of the closure
+    # equations that failed its certificate (spurious closures of ill-conditioned maps, or
+    # real orbits rounding spoilt), and closures the search left undecided.  Decided after the
+    # search by the cycle's own closure equations, for the cycles whose action bound lies in
+    # the final window (the others cannot be listed); any still open counts as undecided.
     suspects: dict[tuple[int, ...], tuple[Orbit, int]] = {}
     # Cycles whose filed closure failed its certificate: the listing does not verify it again,
     # so a suspect, once decided after the search, does not come back.
@@ -386,12 +387,7 @@ def _exactness(undecided: int, exact_closures: bool) -> str:
 
 def _min_omega(graph: FlowGraph) -> float:
     """The smallest ``|omega(n_a, n_b)|`` over the graph's transition faces."""
-    if not graph.nodes:
-        return math.inf
-    leave = np.array([node.leave for node in graph.nodes])
-    enter = np.array([node.enter for node in graph.nodes])
-    values = np.einsum("ij,ij->i", graph.normals[leave] @ J4.T, graph.normals[enter])
-    return float(np.min(np.abs(values)))
+    return min((abs(node.omega) for node in graph.nodes), default=math.inf)
 
 
 def compute(

@@ -37,7 +37,6 @@ from viterbo.invariants.reeb.polygon import (
     convex_hull,
     distance_to,
     unit_halfplanes,
-    unit_halfplanes_many,
 )
 from viterbo.invariants.reeb.rotation import transition_matrix
 
@@ -363,21 +362,6 @@ def test_convex_hull_equals_numpy_reference() -> None:
     for pts in _point_sets(np.random.default_rng(2), 3000):
         assert np.array_equal(convex_hull(pts, 1e-9), _reference_convex_hull(pts, 1e-9))
     assert convex_hull(np.zeros((0, 2)), 1e-9).shape == (0, 2)
-
-
-def test_unit_halfplanes_many_equals_scalar() -> None:
-    rng = np.random.default_rng(4)
-    polygons = [
-        convex_hull(rng.normal(size=(int(rng.integers(1, 8)), 2)), 1e-9) for _ in range(300)
-    ]
-    for poly, planes in zip(polygons, unit_halfplanes_many(polygons), strict=True):
-        expected = unit_halfplanes(poly)
-        if expected is None:
-            assert planes is None
-        else:
-            assert np.array_equal(planes[0], expected[0])
-            assert np.array_equal(planes[1], expected[1])
-    assert unit_halfplanes_many([]) == []
 
 
 def test_unit_halfplanes_pooled_equals_scalar() -> None:

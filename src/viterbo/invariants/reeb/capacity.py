@@ -229,12 +229,10 @@ def _check_rejected(
 
 def _most_degenerate_face(graph: FlowGraph, orbit: Orbit) -> str:
     """The transition face of the orbit with the smallest |omega| (named for the error)."""
-    j4 = np.array([[0.0, 0, -1, 0], [0, 0, 0, -1], [1, 0, 0, 0], [0, 1, 0, 0]])
-    normals = graph.normals
     worst, name = math.inf, "its faces"
     for n in orbit.nodes:
         node = graph.nodes[n]
-        value = float(abs((j4 @ normals[node.leave]) @ normals[node.enter]))
+        value = abs(node.omega)
         if value < worst:
             worst = value
             name = f"F_{node.leave} ∩ F_{node.enter} (|omega| = {value:.3g})"

@@ -52,6 +52,7 @@ class Node:
     basis: np.ndarray  # (2, 4) orthonormal
     polygon: np.ndarray  # the closed face in 2D coordinates
     transition: np.ndarray  # (2, 2) transition matrix in the quaternion trivialisation
+    omega: float  # omega(n_a, n_b) > 0: how far from Lagrangian the face is
     edges: list[Edge] = field(default_factory=list)
 
 
@@ -247,6 +248,7 @@ def build_nodes(
     transitions = _transitions(n_a, n_b, unoriented)
     origins, polygons = _face_frames(vertices, incidence[leave] & incidence[enter], bases, tol)
     nodes: list[Node] = []
+    omegas = omega[leave, enter].tolist()
     for k, (a, b) in enumerate(zip(leave.tolist(), enter.tolist(), strict=True)):
         basis, origin, polygon = bases[k], origins[k], polygons[k]
         face_dim = 2 if (min(a, b), max(a, b)) in two_faces else min(len(polygon) - 1, 1)
@@ -260,6 +262,7 @@ def build_nodes(
                 basis=basis,
                 polygon=polygon,
                 transition=transitions[k],
+                omega=omegas[k],
             )
         )
     return nodes
@@ -285,9 +288,8 @@ def _candidate_edges(nodes: list[Node]) -> tuple[np.ndarray, np.ndarray]:
 
 def _stacked_polygons(nodes: list[Node]) -> tuple[np.ndarray, np.ndarray]:
     """The node polygons stacked (node ``n``: rows ``starts[n]:starts[n+1]``) and ``starts``."""
-    polygons = [np.ascontiguousarray(node.polygon, dtype=float) for node in nodes]
-    starts = row_bounds([len(p) for p in polygons]).astype(np.int64)
-    return (np.concatenate(polygons) if polygons else np.zeros((0, 2))), starts
+    polygons = [node.polygon for node in nodes]
+    return stack_rows(polygons), row_bounds([len(p) for p in polygons])
 
 
 @dataclass

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from viterbo.invariants.reeb.graph import Edge, EdgeArrays, FlowGraph, stack_rows
+from viterbo.invariants.reeb.graph import Edge, EdgeArrays, FlowGraph, row_bounds, stack_rows
 from viterbo.invariants.reeb.rotation import RotationTracker
 from viterbo.invariants.reeb.search import (
     BOUND_CONDITION_MAX,
@@ -1448,17 +1448,25 @@ class CompiledTubeSearch(TubeSearch):
         polygons = [self.packed.node_polygons[node] for node in self.starts]
         sizes = np.array([len(polygon) for polygon in polygons], dtype=np.int64)
         first = int(state[S_POOL])
-        rows = first + np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        pool[first : first + int(sizes.sum())] = np.concatenate(polygons)
-        ti[:count, :7] = np.stack(
-            [starts, starts, np.full(count, -1), np.full(count, -1), np.zeros(count), rows, sizes],
+        bounds = first + row_bounds(sizes)
+        pool[first : bounds[-1]] = stack_rows(polygons)
+        ti[:count] = np.stack(  # T_START, T_NODE, T_PARENT, T_EDGE, T_DEPTH, T_PSTART, T_PLEN
+            [
+                starts,
+                starts,
+                np.full(count, -1),
+                np.full(count, -1),
+                np.zeros(count),
+                bounds[:-1],
+                sizes,
+            ],
             axis=1,
         )
         identity = (1.0, 0.0, 0.0, 1.0)
         for column in (F_LIN, F_INV, F_ROT):
             tf[:count, column : column + 4] = identity
         tf[:count, F_KAPPA] = 2.0
-        state[S_POOL] = first + int(sizes.sum())
+        state[S_POOL] = bounds[-1]
         counter = int(state[S_COUNTER])
         size = int(state[S_HEAP])
         hkey[size : size + count] = 0

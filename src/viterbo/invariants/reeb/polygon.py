@@ -191,46 +191,10 @@ def unit_halfplanes(poly: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return normals / lengths[:, None], offsets / lengths
 
 
-def unit_halfplanes_many(
-    polygons: list[np.ndarray],
-) -> list[tuple[np.ndarray, np.ndarray] | None]:
-    """:func:`unit_halfplanes` of many polygons at once (one batch of numpy calls).
-
-    Parameters
-    ----------
-    polygons : list of numpy.ndarray
-        Polygons (see module docstring); degenerate ones get ``None``.
-
-    Returns
-    -------
-    list
-        Per polygon, ``(normals (k, 2), offsets (k,))`` with unit normals, or ``None``.
-    """
-    proper = [k for k, poly in enumerate(polygons) if len(poly) >= 3]
-    out: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(polygons)
-    if not proper:
-        return out
-    sizes = np.array([len(polygons[k]) for k in proper])
-    stacked = np.concatenate([polygons[k] for k in proper])
-    starts = np.cumsum(sizes) - sizes
-    following = np.arange(len(stacked)) + 1
-    following[starts + sizes - 1] = starts  # each polygon's last vertex wraps to its first
-    edges = stacked[following] - stacked
-    normals = np.stack([edges[:, 1], -edges[:, 0]], axis=1)
-    offsets = np.einsum("ij,ij->i", normals, stacked)
-    lengths = np.linalg.norm(normals, axis=1)
-    unit_normals = normals / lengths[:, None]
-    unit_offsets = offsets / lengths
-    ends = np.cumsum(sizes).tolist()
-    for k, start, end in zip(proper, starts.tolist(), ends, strict=True):
-        out[k] = (unit_normals[start:end], unit_offsets[start:end])
-    return out
-
-
 def unit_halfplanes_pooled(
     points: np.ndarray, starts: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`unit_halfplanes_many` of polygons stacked in one array (same formulas and bits).
+    """:func:`unit_halfplanes` of many polygons stacked in one array (same formulas and bits).
 
     Parameters
     ----------
