@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -122,34 +123,27 @@ STAGES = (
 )
 
 
-STAGE_CASES = (
-    "24-cell (±e_i±e_j)",
-    "24-cell (±e_i, (±½)^4)",
-    "cross-polytope",
-    "random 8-facet (5 seeds)",
-    "random 9-facet (5 seeds)",
-    "random 16-facet (5 seeds)",
-)
+def _random_seeds(facets: int) -> list[Polytope]:
+    return [random_halfspace_polytope(facets, seed) for seed in range(5)]
 
 
-def stage_polytopes(name: str) -> list[Polytope]:
-    """The polytopes of one stage-table row (``STAGE_CASES``)."""
-    if name.startswith("random"):
-        facets = int(name.split()[1].split("-")[0])
-        return [random_halfspace_polytope(facets, seed) for seed in range(5)]
-    return {
-        "24-cell (±e_i±e_j)": [twenty_four_cell_roots()],
-        "24-cell (±e_i, (±½)^4)": [cell_24()],
-        "cross-polytope": [cross_polytope()],
-    }[name]
+# The stage-table rows: name and the polytopes they time.
+STAGE_CASES: dict[str, Callable[[], list[Polytope]]] = {
+    "24-cell (±e_i±e_j)": lambda: [twenty_four_cell_roots()],
+    "24-cell (±e_i, (±½)^4)": lambda: [cell_24()],
+    "cross-polytope": lambda: [cross_polytope()],
+    "random 8-facet (5 seeds)": lambda: _random_seeds(8),
+    "random 9-facet (5 seeds)": lambda: _random_seeds(9),
+    "random 16-facet (5 seeds)": lambda: _random_seeds(16),
+}
 
 
 def measure_stages(repeats: int) -> dict[str, dict[str, float]]:
     """Per row of ``STAGE_CASES``: the median of each stage and of the total, and the best
     total, in ms (see :func:`report_stages`)."""
     out: dict[str, dict[str, float]] = {}
-    for name in STAGE_CASES:
-        polytopes = stage_polytopes(name)
+    for name, make in STAGE_CASES.items():
+        polytopes = make()
         samples: dict[str, list[float]] = {key: [] for key, _ in STAGES}
         samples.update(rest=[], total=[])
         for _ in range(repeats):
